@@ -1,0 +1,88 @@
+"""From validated decks to notes as they reach Anki: rendered fields, identity, cards, content hash.
+
+Identity never depends on content: the GUID comes from (deck id, note id) alone, and the deck's
+Anki ID from its deck id, so editing a fact updates the note in place instead of adding one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+
+import genanki
+
+from .diagnostics import Collector
+from .model import Deck
+from .notetypes import BY_KEY, NoteType, card_ords
+from .render import Renderer, sources_html
+
+
+@dataclass
+class Built:
+    """One note ready to write."""
+
+    id: str
+    guid: str
+    notetype: NoteType
+    fields: list[str]
+    tags: list[str]
+    ords: list[int]
+    hash: str
+
+
+@dataclass
+class BuiltDeck:
+    deck: Deck
+    anki_id: int
+    description: str  # HTML
+    notes: list[Built]
+    media: dict[str, str] = field(default_factory=dict)  # package name -> path
+
+    @property
+    def card_count(self) -> int:
+        return sum(len(n.ords) for n in self.notes)
+
+    def notetypes(self) -> dict[str, NoteType]:
+        return {n.notetype.key: n.notetype for n in self.notes}
+
+
+def deck_anki_id(deck_id: str) -> int:
+    """A stable Anki deck ID from the deck's id (below 2**53, never Anki's Default deck 1)."""
+    return int(hashlib.sha256(f"factdeck-deck:{deck_id}".encode()).hexdigest()[:13], 16) | (1 << 40)
+
+
+def note_guid(deck_id: str, note_id: str) -> str:
+    return genanki.guid_for("factdeck", deck_id, note_id)
+
+
+def assemble(deck: Deck, out: Collector) -> BuiltDeck:
+    """Render every field of a deck; problems (missing images, ...) go to ``out``."""
+    renderer = Renderer(os.path.dirname(os.path.abspath(deck.path)))
+    field_html = renderer.field
+    source_cache: dict[tuple[str, ...], str] = {}
+    built = []
+    for note in deck.notes:
+        values = {"id": note.id}
+        for key, text in note.content.items():
+            html, problems = field_html(text)
+            for problem in problems:
+                out.error(note.content_pos[key], "render", f"{problem} (in `{key}` of note `{note.id}`)")
+            values[key] = html
+        cited = tuple(note.sources)
+        if cited not in source_cache:
+            source_cache[cited] = sources_html(cited, deck.sources)
+        values["sources"] = source_cache[cited]
+        notetype = BY_KEY[note.type]
+        fields = [values.get(f.key, "") for f in notetype.fields]
+        tags = list(dict.fromkeys(deck.tags + note.tags))
+        digest = hashlib.sha256("\x1e".join(
+            (notetype.name, deck.name, " ".join(tags), *fields)).encode()).hexdigest()[:20]
+        built.append(Built(note.id, note_guid(deck.id, note.id), notetype, fields, tags,
+                           card_ords(notetype, note.clozes), digest))
+    description = ""
+    if deck.description:
+        description, problems = field_html(deck.description)
+        for problem in problems:
+            out.error(deck.description_pos, "render", f"{problem} (in the deck description)")
+    return BuiltDeck(deck, deck_anki_id(deck.id), description, built, dict(renderer.media))

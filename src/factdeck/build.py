@@ -1,0 +1,161 @@
+"""The pipeline: find deck files, load, validate, assemble, then lock and write packages.
+
+Nothing is written unless every file is free of errors, and the lock is written only after
+every package has been written.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import lock as lockfile
+from . import package
+from .assemble import BuiltDeck, assemble
+from .diagnostics import Collector, Diagnostic, errors_in
+from .validate import validate
+from .yamlload import decode, load
+
+DECK_SUFFIXES = (".yaml", ".yml")
+
+
+def discover(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
+    """Deck files named directly, or found recursively under folders, in a stable order."""
+    found: list[Path] = []
+    diags: list[Diagnostic] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.suffix in DECK_SUFFIXES and p.is_file()
+                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            if not files:
+                diags.append(Diagnostic(str(path), 0, 0, "no-decks", "no deck files (*.yaml, *.yml) here"))
+            found.extend(files)
+        elif path.is_file():
+            found.append(path)
+        else:
+            diags.append(Diagnostic(str(path), 0, 0, "not-found", "no such file or folder"))
+    unique = list(dict.fromkeys(Path(os.path.normpath(p)) for p in found))
+    return unique, diags
+
+
+def read_deck(path: Path):
+    """Load and validate one file. Returns (Deck or None, diagnostics)."""
+    out = Collector(str(path))
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        out.error(None, "read", f"cannot read file: {e.strerror}")
+        return None, out.items
+    text = decode(data, out)
+    deck = validate(load(text, out), str(path), out) if text is not None else None
+    return deck, out.items
+
+
+@dataclass
+class Checked:
+    decks: list[BuiltDeck] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return errors_in(self.diagnostics)
+
+
+def check(paths: list[str]) -> Checked:
+    """Everything `build` verifies, without writing anything."""
+    files, diags = discover(paths)
+    result = Checked(diagnostics=diags)
+    decks = []
+    for path in files:
+        deck, found = read_deck(path)
+        result.diagnostics.extend(found)
+        if deck is not None:
+            decks.append(deck)
+    first_file: dict[str, str] = {}
+    for deck in decks:
+        if not deck.id:
+            continue
+        if deck.id in first_file:
+            result.diagnostics.append(Diagnostic(deck.path, *deck.id_pos, "duplicate-deck",
+                                                 f"deck id `{deck.id}` is also used by {first_file[deck.id]}"))
+        else:
+            first_file[deck.id] = deck.path
+    for deck in decks:
+        out = Collector(deck.path)
+        result.decks.append(assemble(deck, out))
+        result.diagnostics.extend(out.items)
+    result.diagnostics.sort()
+    return result
+
+
+@dataclass
+class DeckReport:
+    deck: BuiltDeck
+    output: Path
+    changes: lockfile.Changes
+
+
+@dataclass
+class Built:
+    reports: list[DeckReport] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)  # --locked: what would change
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return errors_in(self.diagnostics)
+
+
+def build_time() -> int:
+    """SOURCE_DATE_EPOCH when set (reproducible-builds convention), else now."""
+    value = os.environ.get("SOURCE_DATE_EPOCH")
+    return int(value) if value is not None and value.strip() else int(time.time())
+
+
+def build(paths: list[str], output: Path | None = None, locked: bool = False,
+          dist: Path = Path("dist"), now: int | None = None) -> Built:
+    checked = check(paths)
+    result = Built(diagnostics=checked.diagnostics)
+    if checked.errors:
+        return result
+    now = build_time() if now is None else now
+
+    parts, pending_locks = [], []
+    for built in checked.decks:
+        path = lockfile.lock_path(built.deck.path)
+        out = Collector(str(path))
+        old = lockfile.read(path, out)
+        result.diagnostics.extend(out.items)
+        notetypes = {nt.key: (nt.name, nt.definition_hash(), nt.field_names) for nt in built.notetypes().values()}
+        new, changes = lockfile.advance(old, {n.id: n.hash for n in built.notes}, notetypes, now)
+        text = new.format()
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            pending_locks.append((path, text))
+            result.stale.append(_describe_stale(built.deck.path, changes))
+        parts.append(package.Part(built, new))
+        target = output if output is not None else dist / f"{built.deck.id}.apkg"
+        result.reports.append(DeckReport(built, target, changes))
+    if result.errors or (locked and result.stale):
+        result.reports = []
+        return result
+
+    if output is not None:
+        package.write(output, parts)
+    else:
+        for part, report in zip(parts, result.reports):
+            package.write(report.output, [part])
+    for path, text in pending_locks:
+        package.atomic_write(path, lambda f, text=text: f.write(text.encode("utf-8")))
+    return result
+
+
+def _describe_stale(deck_path: str, changes: lockfile.Changes) -> str:
+    what = []
+    for label, ids in (("new", changes.new), ("changed", changes.changed), ("removed", changes.removed),
+                       ("restyled note types", changes.restyled)):
+        if ids:
+            what.append(f"{len(ids)} {label}: {', '.join(ids)}")
+    return f"{deck_path}: lock is out of date ({'; '.join(what) or 'lock file format'})"

@@ -1,0 +1,62 @@
+"""Errors and warnings as values: every stage returns them, the CLI reports them together."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One problem in the input, located like a compiler would locate it.
+
+    Ordering is by file, line and column so a run's report reads top to bottom.
+    ``line``/``col`` are 1-based; 0 means "the whole file".
+    """
+
+    path: str
+    line: int
+    col: int
+    code: str
+    message: str
+    severity: str = "error"
+
+    def format(self) -> str:
+        where = self.path if self.line == 0 else f"{self.path}:{self.line}:{self.col}"
+        return f"{where}: {self.severity}: {self.message}"
+
+    def as_json(self) -> dict:
+        return {
+            "path": self.path,
+            "line": self.line,
+            "column": self.col,
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+        }
+
+
+class Collector:
+    """Gathers diagnostics for one file so that validation never stops at the first."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.items: list[Diagnostic] = []
+
+    def error(self, pos: tuple[int, int] | None, code: str, message: str) -> None:
+        line, col = pos if pos else (0, 0)
+        self.items.append(Diagnostic(self.path, line, col, code, message))
+
+    def warning(self, pos: tuple[int, int] | None, code: str, message: str) -> None:
+        line, col = pos if pos else (0, 0)
+        self.items.append(Diagnostic(self.path, line, col, code, message, "warning"))
+
+
+def did_you_mean(word: str, choices) -> str:
+    """A ' (did you mean `x`?)' suffix when a close match exists, else ''."""
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean `{match[0]}`?)" if match else ""
+
+
+def errors_in(diags) -> list[Diagnostic]:
+    return [d for d in diags if d.severity == "error"]

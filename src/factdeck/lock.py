@@ -1,0 +1,134 @@
+"""The lock file: per-note content hashes and times, so only what changed updates in Anki.
+
+Anki's default import replaces a note when the incoming note is newer, even if nothing in it
+changed, and ignores it when it is not newer, even if it did change. So each note keeps the
+time it was last changed, and that time moves forward exactly when its content hash does.
+One line per entry, sorted, so the lock's git diff shows which notes changed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .diagnostics import Collector
+
+HEADER = ("# factdeck lock file: commit it with the deck. Written by `factdeck build`; do not edit.\n"
+          "# notetype <type> <definition hash> <time> <fields> | note <id> <content hash> <time> <added>\n")
+
+
+@dataclass
+class Lock:
+    notes: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # id -> (hash, time, added)
+    notetypes: dict[str, tuple[str, int, tuple[str, ...]]] = field(default_factory=dict)  # key -> (hash, time, fields)
+
+    def newest(self) -> int:
+        times = [t for _, t, _ in self.notes.values()] + [t for _, t, _ in self.notetypes.values()]
+        return max(times, default=0)
+
+    def format(self) -> str:
+        lines = [HEADER]
+        for key in sorted(self.notetypes):
+            digest, time, fields = self.notetypes[key]
+            lines.append(f"notetype {key} {digest} {time} {json.dumps(list(fields), separators=(',', ':'))}\n")
+        for note_id in sorted(self.notes):
+            digest, time, added = self.notes[note_id]
+            lines.append(f"note {note_id} {digest} {time} {added}\n")
+        return "".join(lines)
+
+
+@dataclass
+class Changes:
+    """What a build changes relative to the previous lock, for the summary and `--locked`."""
+
+    new: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    restyled: list[str] = field(default_factory=list)  # note type names
+    field_changes: list[str] = field(default_factory=list)  # sentences for maintainers
+
+    def any(self) -> bool:
+        return bool(self.new or self.changed or self.removed or self.restyled or self.field_changes)
+
+
+def lock_path(deck_path: str | Path) -> Path:
+    return Path(deck_path).with_suffix(".lock")
+
+
+def read(path: Path, out: Collector) -> Lock:
+    """A missing lock is an empty one; a damaged lock is an error, never silently reset."""
+    lock = Lock()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return lock
+    except (OSError, UnicodeDecodeError) as e:
+        out.error(None, "lock", f"cannot read lock file {path}: {e}")
+        return lock
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split(" ", 4)
+        try:
+            if parts[0] == "note" and len(parts) == 5:
+                lock.notes[parts[1]] = (parts[2], int(parts[3]), int(parts[4]))
+                continue
+            if parts[0] == "notetype" and len(parts) == 5:
+                fields = json.loads(parts[4])
+                if isinstance(fields, list) and all(isinstance(f, str) for f in fields):
+                    lock.notetypes[parts[1]] = (parts[2], int(parts[3]), tuple(fields))
+                    continue
+        except ValueError:
+            pass
+        hint = ("an unresolved merge conflict; keep the newer time of each note or delete the lock"
+                if line.startswith(("<<<<<<<", "=======", ">>>>>>>")) else "a line factdeck does not understand")
+        out.error((number, 1), "lock", f"lock file {path.name} has {hint}")
+    return lock
+
+
+def advance(old: Lock, note_hashes: dict[str, str], notetypes: dict[str, tuple[str, str, tuple[str, ...]]],
+            now: int) -> tuple[Lock, Changes]:
+    """The next lock: unchanged entries keep their time, changed ones move past their old time.
+
+    ``notetypes`` maps key -> (name, definition hash, field names).
+    """
+    new, changes = Lock(), Changes()
+    for note_id, digest in note_hashes.items():
+        prev = old.notes.get(note_id)
+        if prev is None:
+            new.notes[note_id] = (digest, now, now)
+            changes.new.append(note_id)
+        elif prev[0] == digest:
+            new.notes[note_id] = prev
+        else:
+            new.notes[note_id] = (digest, max(now, prev[1] + 1), prev[2])
+            changes.changed.append(note_id)
+    changes.removed = sorted(set(old.notes) - set(note_hashes))
+    for key, (name, digest, fields) in notetypes.items():
+        prev = old.notetypes.get(key)
+        if prev is None:
+            new.notetypes[key] = (digest, now, fields)
+        elif prev[0] == digest:
+            new.notetypes[key] = prev
+        else:
+            new.notetypes[key] = (digest, max(now, prev[1] + 1), fields)
+            changes.restyled.append(name)
+            changes.field_changes.extend(_field_change_messages(name, prev[2], fields))
+    return new, changes
+
+
+def _field_change_messages(name: str, before: tuple[str, ...], after: tuple[str, ...]) -> list[str]:
+    if before == after:
+        return []
+    gained = [f for f in after if f not in before]
+    lost = [f for f in before if f not in after]
+    what = []
+    if gained:
+        what.append("gained field" + ("s " if len(gained) > 1 else " ") + ", ".join(f"'{f}'" for f in gained))
+    if lost:
+        what.append("lost field" + ("s " if len(lost) > 1 else " ") + ", ".join(f"'{f}'" for f in lost))
+    if not what:
+        what.append("reordered its fields")
+    return [f"note type '{name}' {' and '.join(what)}: users must tick Merge note types and set "
+            f"Update notes to Always when importing this version"]

@@ -1,0 +1,133 @@
+"""Markdown fields to safe HTML, with math and cloze markers intact and images bundled as media.
+
+Two layers keep cards safe: raw HTML whose tag is not on the allow-list is shown escaped (so
+``x<y and z>`` reads as typed instead of vanishing), and nh3 then strips anything unsafe that
+remains (event handlers, ``javascript:`` URLs). Plain one-line text, by far the most common
+field, skips Markdown entirely: its HTML is the text itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import os
+import re
+from urllib.parse import unquote
+import nh3
+from markdown_it import MarkdownIt
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "div", "dl", "dt", "em",
+    "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark", "ol",
+    "p", "pre", "rp", "rt", "ruby", "s", "small", "span", "strong", "sub", "sup", "table",
+    "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul",
+}
+ALLOWED_ATTRIBUTES = {
+    "*": {"class", "title"},
+    "a": {"href"},
+    "img": {"src", "alt", "width", "height"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan"},
+    "ol": {"start"},
+}
+URL_SCHEMES = {"http", "https", "mailto"}
+IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".avif", ".bmp"}
+
+_PLAIN = re.compile(r"[\\`*_\[\]<>&\n\r\t]|^\s|\s$|^(?:[-+#>=~:|]|\d{1,9}[.)](?:\s|$))")
+_MATH = re.compile(r"\\\(.*?\\\)|\\\[.*?\\\]", re.S)
+_TAG = re.compile(r"<\s*/?\s*([A-Za-z][A-Za-z0-9-]*)")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+class Renderer:
+    """Renders the fields of one deck file; images resolve against that file's folder."""
+
+    def __init__(self, deck_dir: str):
+        self.root = os.path.realpath(deck_dir)
+        self.media: dict[str, str] = {}  # package name -> path on disk
+        self._cache: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._problems: list[str] = []
+        self._md = MarkdownIt("commonmark", {"html": True, "breaks": True})
+        rules = self._md.renderer.rules
+        rules["html_inline"] = self._html
+        rules["html_block"] = self._html
+        rules["image"] = self._image
+
+    def field(self, text: str) -> tuple[str, tuple[str, ...]]:
+        """HTML for one field, plus the problems found (missing images, ...) as messages."""
+        cached = self._cache.get(text)
+        if cached is None:
+            cached = self._cache[text] = self._render(text)
+        return cached
+
+    def _render(self, text: str) -> tuple[str, tuple[str, ...]]:
+        if not _PLAIN.search(text):
+            return text, ()
+        self._problems = []
+        maths: list[str] = []
+
+        def stash(m: re.Match) -> str:
+            maths.append(m.group(0))
+            return f"\ue000{len(maths) - 1}\ue001"
+
+        source = _MATH.sub(stash, text)
+        out = self._md.render(source)
+        if out.startswith("<p>") and out.endswith("</p>\n") and out.count("<p>") == 1:
+            out = out[3:-5]
+        out = nh3.clean(out.strip(), tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes=URL_SCHEMES)
+        if maths:
+            out = re.sub("\ue000(\\d+)\ue001", lambda m: html.escape(maths[int(m.group(1))], quote=False), out)
+        return out, tuple(self._problems)
+
+    def _html(self, tokens, idx, options, env):
+        content = tokens[idx].content
+        tags = {t.lower() for t in _TAG.findall(content)}
+        if tags and tags <= ALLOWED_TAGS and not content.lstrip().startswith("<!"):
+            return content
+        return html.escape(content, quote=False)
+
+    def _image(self, tokens, idx, options, env):
+        token = tokens[idx]
+        src = token.attrGet("src") or ""
+        if not _SCHEME.match(src) and not src.startswith("//"):
+            name = self._bundle(src)
+            token.attrSet("src", name or "")
+        token.attrSet("alt", self._md.renderer.renderInlineAsText(token.children or [], options, env))
+        return self._md.renderer.renderToken(tokens, idx, options, env)
+
+    def _bundle(self, src: str) -> str | None:
+        """Name a local image by its content hash so it never clashes with a user's media."""
+        rel = unquote(src)
+        path = os.path.realpath(os.path.join(self.root, rel))
+        if os.path.commonpath([path, self.root]) != self.root:
+            self._problems.append(f"image `{src}` is outside the deck's folder")
+            return None
+        ext = os.path.splitext(path)[1].lower()
+        if ext not in IMAGE_TYPES:
+            self._problems.append(f"image `{src}` is not an image type Anki shows ({', '.join(sorted(IMAGE_TYPES))})")
+            return None
+        try:
+            with open(path, "rb") as f:
+                digest = hashlib.sha256(f.read()).hexdigest()[:24]
+        except FileNotFoundError:
+            self._problems.append(f"image `{src}` not found (looked for {path})")
+            return None
+        except OSError as e:
+            self._problems.append(f"image `{src}` cannot be read: {e.strerror}")
+            return None
+        name = f"factdeck-{digest}{ext}"
+        self.media[name] = path
+        return name
+
+
+def sources_html(keys, sources) -> str:
+    """The Sources field: a short list of linked titles."""
+    items = []
+    for key in keys:
+        src = sources[key]
+        title = html.escape(src.title, quote=False)
+        if src.url:
+            items.append(f'<li><a href="{html.escape(src.url)}">{title}</a></li>')
+        else:
+            items.append(f"<li>{title}</li>")
+    return f'<ul class="fd-sources">{"".join(items)}</ul>' if items else ""

@@ -1,0 +1,290 @@
+"""Turn a loaded YAML tree into a Deck, reporting every problem with its position.
+
+Validation never stops at the first problem: each check records a diagnostic and moves on,
+so one run shows the user everything that is wrong in the file.
+"""
+
+from __future__ import annotations
+
+import re
+
+from . import cloze
+from .diagnostics import Collector, did_you_mean
+from .model import Deck, Note, Source
+from .yamlload import YList, YMap
+
+ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
+SOURCE_KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+MAX_ID = 100
+
+TOP_KEYS = ("version", "deck", "tags", "sources", "notes")
+DECK_KEYS = ("id", "name", "description")
+SOURCE_KEYS = ("title", "url")
+NOTE_KEYS = ("id", "type", "front", "back", "text", "extra", "tags", "sources")
+NOTE_TYPES = ("basic", "basic-reversed", "cloze")
+REQUIRED = {"basic": ("front", "back"), "basic-reversed": ("front", "back"), "cloze": ("text",)}
+FOREIGN = {"basic": ("text",), "basic-reversed": ("text",), "cloze": ("front", "back")}
+
+_TYPE_NAMES = {YMap: "a mapping", YList: "a list", str: "text"}
+
+
+def _kind(value) -> str:
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+class _Checker:
+    def __init__(self, out: Collector):
+        self.out = out
+
+    def text(self, value, pos, what: str, required: bool = False) -> str | None:
+        """A string field; None (after reporting) when it has the wrong type or is empty."""
+        if type(value) is not str:
+            self.out.error(pos, "type", f"{what} must be text, not {_kind(value)}")
+            return None
+        if required and not value.strip():
+            self.out.error(pos, "empty", f"{what} is empty")
+            return None
+        return value
+
+    def mapping(self, value, pos, what: str) -> YMap | None:
+        if type(value) is not YMap:
+            self.out.error(pos, "type", f"{what} must be a mapping, not {_kind(value)}")
+            return None
+        return value
+
+    def listing(self, value, pos, what: str, hint: str = "") -> YList | None:
+        if type(value) is not YList:
+            self.out.error(pos, "type", f"{what} must be a list, not {_kind(value)}{hint}")
+            return None
+        return value
+
+    def keys(self, node: YMap, allowed, what: str) -> None:
+        for key in node:
+            if key not in allowed:
+                self.out.error(node.key_pos[key], "unknown-key",
+                               f"unknown key `{key}` in {what}{did_you_mean(key, allowed)}")
+
+    def required(self, node: YMap, keys, what: str) -> None:
+        for key in keys:
+            if key not in node:
+                self.out.error(node.pos, "missing-key", f"{what} is missing required key `{key}`")
+
+    def ident(self, value, pos, what: str) -> str | None:
+        value = self.text(value, pos, what, required=True)
+        if value is None:
+            return None
+        if not ID_RE.match(value) or len(value) > MAX_ID:
+            self.out.error(pos, "invalid-id",
+                           f"{what} `{value}` is invalid: use lowercase letters, digits and '-', "
+                           f"starting with a letter or digit, at most {MAX_ID} characters")
+            return None
+        return value
+
+    def tags(self, value, pos, what: str) -> list[str]:
+        items = self.listing(value, pos, what, hint="; write `tags: [a, b]`")
+        if items is None:
+            return []
+        tags = []
+        for item, ipos in zip(items, items.item_pos):
+            tag = self.text(item, ipos, "a tag", required=True)
+            if tag is None:
+                continue
+            if any(c.isspace() for c in tag):
+                self.out.error(ipos, "invalid-tag", f"tag `{tag}` contains whitespace; Anki tags are single words")
+                continue
+            tags.append(tag)
+        return tags
+
+
+def validate(tree, path: str, out: Collector) -> Deck | None:
+    """Check a whole file; return the Deck when it is usable, even if some notes had errors."""
+    check = _Checker(out)
+    if tree is None:
+        if not out.items:
+            out.error(None, "empty-file", "file is empty: a deck file needs `deck` and `notes`")
+        return None
+    if type(tree) is not YMap:
+        out.error(tree.pos if hasattr(tree, "pos") else (1, 1), "top-level",
+                  f"the top level must be a mapping with `deck` and `notes`, not {_kind(tree)}")
+        return None
+    check.keys(tree, TOP_KEYS, "the deck file")
+    check.required(tree, ("deck", "notes"), "the deck file")
+    if "version" in tree and tree["version"] != "1":
+        out.error(tree.val_pos["version"], "version",
+                  f"unsupported format version `{tree['version']}`: this factdeck reads version 1")
+
+    deck = Deck(path=path, id="", name="", description="", tags=[], sources={}, notes=[])
+    if "deck" in tree:
+        _deck_header(check, tree["deck"], tree.val_pos["deck"], deck)
+    if "tags" in tree:
+        deck.tags = check.tags(tree["tags"], tree.val_pos["tags"], "`tags`")
+    if "sources" in tree:
+        deck.sources = _sources(check, tree["sources"], tree.val_pos["sources"])
+    if "notes" in tree:
+        notes = check.listing(tree["notes"], tree.val_pos["notes"], "`notes`")
+        if notes is not None:
+            deck.notes = _notes(check, notes, deck.sources)
+            if not notes:
+                out.warning(tree.val_pos["notes"], "no-notes", "`notes` is empty: the deck has no cards")
+    cited = {key for note in deck.notes for key in note.sources}
+    for key, source in deck.sources.items():
+        if key not in cited:
+            out.warning(source.pos, "unused-source", f"source `{key}` is defined but no note cites it")
+    return deck
+
+
+def _deck_header(check: _Checker, value, pos, deck: Deck) -> None:
+    node = check.mapping(value, pos, "`deck`")
+    if node is None:
+        return
+    check.keys(node, DECK_KEYS, "`deck`")
+    check.required(node, ("id", "name"), "`deck`")
+    if "id" in node:
+        deck.id = check.ident(node["id"], node.val_pos["id"], "deck id") or ""
+        deck.id_pos = node.val_pos["id"]
+    if "name" in node:
+        name = check.text(node["name"], node.val_pos["name"], "deck name", required=True)
+        if name is not None:
+            if any(not part.strip() for part in name.split("::")):
+                check.out.error(node.val_pos["name"], "deck-name",
+                                f"deck name `{name}` has an empty part between `::`")
+            else:
+                deck.name = "::".join(part.strip() for part in name.split("::"))
+    if "description" in node:
+        deck.description = check.text(node["description"], node.val_pos["description"], "deck description") or ""
+        deck.description_pos = node.val_pos["description"]
+
+
+def _sources(check: _Checker, value, pos) -> dict[str, Source]:
+    node = check.mapping(value, pos, "`sources`")
+    if node is None:
+        return {}
+    sources = {}
+    for key, body in node.items():
+        kpos = node.key_pos[key]
+        if not SOURCE_KEY_RE.match(key):
+            check.out.error(kpos, "invalid-id",
+                            f"source key `{key}` is invalid: use letters, digits, '.', '_' and '-'")
+            continue
+        entry = check.mapping(body, node.val_pos[key], f"source `{key}`")
+        if entry is None:
+            continue
+        check.keys(entry, SOURCE_KEYS, f"source `{key}`")
+        check.required(entry, ("title",), f"source `{key}`")
+        title = check.text(entry.get("title", ""), entry.val_pos.get("title"), f"title of source `{key}`",
+                           required="title" in entry)
+        url = None
+        if "url" in entry:
+            url = check.text(entry["url"], entry.val_pos["url"], f"url of source `{key}`", required=True)
+            if url is not None and not re.match(r"https?://[^\s<>\"]+\Z", url):
+                check.out.error(entry.val_pos["url"], "invalid-url",
+                                f"url of source `{key}` must be an http:// or https:// address without spaces")
+                url = None
+        if title:
+            sources[key] = Source(key, title, url, kpos)
+    return sources
+
+
+def _notes(check: _Checker, notes: YList, sources: dict[str, Source]) -> list[Note]:
+    out = check.out
+    seen: dict[str, tuple[int, int]] = {}
+    result = []
+    for item, pos in zip(notes, notes.item_pos):
+        node = check.mapping(item, pos, "a note")
+        if node is None:
+            continue
+        note = _note(check, node, sources)
+        if note is None:
+            continue
+        if note.id in seen:
+            first = seen[note.id]
+            out.error(node.val_pos["id"], "duplicate-id",
+                      f"note id `{note.id}` is used twice: lines {first[0]} and {node.val_pos['id'][0]}")
+            continue
+        seen[note.id] = node.val_pos["id"]
+        result.append(note)
+    return result
+
+
+def _note(check: _Checker, node: YMap, sources: dict[str, Source]) -> Note | None:
+    out = check.out
+    ok = True
+    check.keys(node, NOTE_KEYS, "a note")
+    note_id = None
+    if "id" not in node:
+        out.error(node.pos, "missing-key", "note is missing required key `id`")
+    else:
+        note_id = check.ident(node["id"], node.val_pos["id"], "note id")
+    what = f"note `{note_id}`" if note_id else "note"
+
+    if "type" in node:
+        kind = check.text(node["type"], node.val_pos["type"], f"`type` of {what}", required=True)
+        if kind is not None and kind not in NOTE_TYPES:
+            out.error(node.val_pos["type"], "unknown-type",
+                      f"unknown note type `{kind}`; use one of: {', '.join(NOTE_TYPES)}"
+                      f"{did_you_mean(kind, NOTE_TYPES)}")
+            kind = None
+        if kind is None:
+            return None
+    else:
+        kind = "cloze" if "text" in node else "basic"
+
+    for key in FOREIGN[kind]:
+        if key in node:
+            ok = False
+            if kind == "cloze":
+                out.error(node.key_pos[key], "wrong-field",
+                          f"`{key}` is for basic notes; a cloze note puts everything in `text`")
+            else:
+                out.error(node.key_pos[key], "wrong-field",
+                          f"`{key}` is for cloze notes; a {kind} note uses `front` and `back`"
+                          f" (or set `type: cloze` and drop them)")
+    content, content_pos = {}, {}
+    for key in REQUIRED[kind]:
+        if key not in node:
+            out.error(node.pos, "missing-key", f"{what} ({kind}) is missing required key `{key}`")
+            ok = False
+            continue
+        value = check.text(node[key], node.val_pos[key], f"`{key}` of {what}", required=True)
+        if value is None:
+            ok = False
+            continue
+        content[key], content_pos[key] = value, node.val_pos[key]
+    if "extra" in node:
+        value = check.text(node["extra"], node.val_pos["extra"], f"`extra` of {what}")
+        if value is None:
+            ok = False
+        elif value.strip():
+            content["extra"], content_pos["extra"] = value, node.val_pos["extra"]
+
+    numbers: tuple[int, ...] = ()
+    if kind == "cloze" and "text" in content:
+        found, problems = cloze.scan(content["text"])
+        for problem in problems:
+            out.error(content_pos["text"], "cloze", f"{problem} in `text` of {what}")
+        if not found and not problems:
+            out.error(content_pos["text"], "cloze",
+                      f"`text` of {what} has no cloze deletion; mark one like `{{{{c1::answer}}}}`")
+        if problems or not found:
+            ok = False
+        numbers = tuple(sorted(found))
+
+    tags = check.tags(node["tags"], node.val_pos["tags"], f"`tags` of {what}") if "tags" in node else []
+    cited: list[str] = []
+    if "sources" in node:
+        keys = check.listing(node["sources"], node.val_pos["sources"], f"`sources` of {what}",
+                             hint="; write `sources: [key]`")
+        for key, kpos in zip(keys or [], keys.item_pos if keys else []):
+            key = check.text(key, kpos, "a source key", required=True)
+            if key is None:
+                continue
+            if key not in sources:
+                out.error(kpos, "unknown-source",
+                          f"source `{key}` is not defined under `sources`{did_you_mean(key, sources)}")
+                continue
+            if key not in cited:
+                cited.append(key)
+
+    if note_id is None or not ok:
+        return None
+    return Note(note_id, kind, content, content_pos, tags, cited, node.pos, numbers)

@@ -1,0 +1,224 @@
+"""Read a deck file into plain mappings, lists and strings, with positions, from libyaml events.
+
+Why not ``yaml.safe_load``: it coerces ``no``/``1.10``/``2024-01-01`` into other types,
+silently keeps the last of duplicate keys, forgets where each value came from, and spends
+most of a large build constructing nodes. Building straight from parse events keeps every
+scalar a string, records a (line, col) for every key and value, and is several times faster.
+Aliases are shared, not copied, and their expansion is budgeted so alias bombs end in an error.
+"""
+
+from __future__ import annotations
+
+import yaml
+from yaml import events as ev
+
+from .diagnostics import Collector
+
+try:  # libyaml: the fast path; PyYAML wheels ship it.
+    from yaml._yaml import CParser as _Parser
+except ImportError:  # pragma: no cover - pure-Python fallback
+    from yaml.loader import BaseLoader as _Parser
+
+MAX_DEPTH = 64
+ALLOWED_TAGS = {None, "!", "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+
+
+class YMap(dict):
+    """A mapping that remembers where it, each key and each value started."""
+
+    __slots__ = ("pos", "key_pos", "val_pos")
+
+
+class YList(list):
+    """A sequence that remembers where it and each item started."""
+
+    __slots__ = ("pos", "item_pos")
+
+
+class _Abort(Exception):
+    pass
+
+
+def decode(data: bytes, out: Collector) -> str | None:
+    """Strict UTF-8 (a BOM is fine); anything else is an error located at the bad byte."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        out.error(None, "encoding", "file is UTF-16; save it as UTF-8")
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        out.error((line, col), "encoding", f"file is not valid UTF-8 (byte 0x{data[e.start]:02x}); save it as UTF-8")
+        return None
+
+
+def load(text: str, out: Collector):
+    """Parse one YAML document into YMap/YList/str. Returns None when nothing usable was read."""
+    try:
+        return _build(text, out)
+    except _Abort:
+        return None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        if e.context_mark is not None and "end of stream" in (e.problem or ""):
+            mark = e.context_mark  # point at what was left open, not at the end of the file
+        out.error(_mark_pos(mark), "yaml-syntax", _syntax_message(e, _char_at(text, e.problem_mark)))
+    except yaml.reader.ReaderError as e:
+        out.error(_offset_pos(text, e.position), "yaml-syntax",
+                  f"invalid character {chr(e.character)!r} (U+{e.character:04X}) in YAML"
+                  if isinstance(e.character, int) else f"invalid YAML: {e.reason}")
+    except yaml.YAMLError as e:  # pragma: no cover - unmarked libyaml failures
+        out.error(None, "yaml-syntax", f"invalid YAML: {e}")
+    return None
+
+
+def _mark_pos(mark) -> tuple[int, int] | None:
+    return (mark.line + 1, mark.column + 1) if mark is not None else None
+
+
+def _offset_pos(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _char_at(text: str, mark) -> str:
+    if mark is None:
+        return ""
+    lines = text.split("\n", mark.line + 1)
+    if mark.line < len(lines) and mark.column < len(lines[mark.line]):
+        return lines[mark.line][mark.column]
+    return ""
+
+
+def _syntax_message(e: yaml.MarkedYAMLError, char: str) -> str:
+    problem = (e.problem or "syntax error").strip()
+    if char == "\t" or "'\\t'" in problem:
+        return "tab character where YAML expects indentation or a value; indent with spaces"
+    msg = f"invalid YAML: {problem}"
+    if e.context:
+        msg += f" {e.context.strip()}"
+        if e.context_mark is not None and e.problem_mark is not None and (
+            e.context_mark.line != e.problem_mark.line or e.context_mark.column != e.problem_mark.column
+        ):
+            msg += f" (started at line {e.context_mark.line + 1}, column {e.context_mark.column + 1})"
+    return msg
+
+
+def _build(text: str, out: Collector):
+    parser = _Parser(text)
+    get_event = parser.get_event
+    anchors: dict[str, tuple[object, int]] = {}
+    stack: list = []  # frames: [container, pending_key, key_pos, node_count_at_start, anchor]
+    root = None
+    documents = 0
+    real = 0  # nodes written in the file
+    total = 0  # nodes after alias expansion
+
+    Scalar, MapStart, SeqStart = ev.ScalarEvent, ev.MappingStartEvent, ev.SequenceStartEvent
+    MapEnd, SeqEnd, Alias = ev.MappingEndEvent, ev.SequenceEndEvent, ev.AliasEvent
+    DocStart, StreamEnd = ev.DocumentStartEvent, ev.StreamEndEvent
+
+    def attach(value, pos):
+        nonlocal root
+        if not stack:
+            root = value
+            return
+        frame = stack[-1]
+        container = frame[0]
+        if type(container) is YList:
+            container.append(value)
+            container.item_pos.append(pos)
+        elif frame[1] is _NO_KEY:
+            if type(value) is not str:
+                out.error(pos, "yaml-key", "a mapping key must be plain text, not a list or mapping")
+                frame[1] = _BAD_KEY
+            else:
+                frame[1] = value
+                frame[2] = pos
+        else:
+            key = frame[1]
+            frame[1] = _NO_KEY
+            if key is _BAD_KEY:
+                return
+            if key in container:
+                first = container.key_pos[key]
+                out.error(frame[2], "duplicate-key",
+                          f"duplicate key `{key}` (first defined at line {first[0]}); remove one of them")
+                return
+            container[key] = value
+            container.key_pos[key] = frame[2]
+            container.val_pos[key] = pos
+
+    while True:
+        event = get_event()
+        cls = type(event)
+        if cls is Scalar:
+            real += 1
+            total += 1
+            mark = event.start_mark
+            pos = (mark.line + 1, mark.column + 1)
+            if event.tag not in ALLOWED_TAGS:
+                _bad_tag(event.tag, pos, out)
+            if event.anchor is not None:
+                anchors[event.anchor] = (event.value, 1)
+            attach(event.value, pos)
+        elif cls is MapStart or cls is SeqStart:
+            real += 1
+            total += 1
+            mark = event.start_mark
+            pos = (mark.line + 1, mark.column + 1)
+            if event.tag not in ALLOWED_TAGS:
+                _bad_tag(event.tag, pos, out)
+            if len(stack) >= MAX_DEPTH:
+                out.error(pos, "yaml-depth", f"nesting deeper than {MAX_DEPTH} levels; a deck file needs at most 5")
+                raise _Abort
+            if cls is MapStart:
+                node = YMap()
+                node.key_pos = {}
+                node.val_pos = {}
+            else:
+                node = YList()
+                node.item_pos = []
+            node.pos = pos
+            stack.append([node, _NO_KEY, None, total, event.anchor, pos])
+        elif cls is MapEnd or cls is SeqEnd:
+            node, _, _, started, anchor, pos = stack.pop()
+            if anchor is not None:
+                anchors[anchor] = (node, total - started + 1)
+            attach(node, pos)
+        elif cls is Alias:
+            mark = event.start_mark
+            pos = (mark.line + 1, mark.column + 1)
+            target = anchors.get(event.anchor)
+            if target is None:
+                out.error(pos, "yaml-alias", f"alias `*{event.anchor}` refers to no anchor defined before it")
+                raise _Abort
+            total += target[1]
+            real += 1
+            if total > 10_000 + 10 * real:
+                out.error(pos, "yaml-alias-bomb",
+                          "aliases expand this file more than tenfold; refusing to expand (alias bomb?)")
+                raise _Abort
+            attach(target[0], pos)
+        elif cls is DocStart:
+            documents += 1
+            if documents > 1:
+                out.error(_mark_pos(event.start_mark), "yaml-documents",
+                          "a deck file holds one YAML document; found a second `---`")
+                raise _Abort
+        elif cls is StreamEnd:
+            break
+    return root
+
+
+_NO_KEY = object()
+_BAD_KEY = object()
+
+
+def _bad_tag(tag: str, pos, out: Collector) -> None:
+    shown = tag.replace("tag:yaml.org,2002:", "!!")
+    out.error(pos, "yaml-tag",
+              f"YAML tag `{shown}` is not allowed: deck files hold only text, lists and mappings")
