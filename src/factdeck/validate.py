@@ -65,8 +65,9 @@ class _Checker:
                                f"unknown key `{key}` in {what}{did_you_mean(key, allowed)}")
 
     def required(self, node: YMap, keys, what: str) -> None:
+        """Report missing keys, unless a misspelling of the key is already reported as unknown."""
         for key in keys:
-            if key not in node:
+            if key not in node and not any(did_you_mean(k, [key]) for k in node if k not in keys):
                 self.out.error(node.pos, "missing-key", f"{what} is missing required key `{key}`")
 
     def ident(self, value, pos, what: str) -> str | None:
@@ -211,9 +212,8 @@ def _note(check: _Checker, node: YMap, sources: dict[str, Source]) -> Note | Non
     ok = True
     check.keys(node, NOTE_KEYS, "a note")
     note_id = None
-    if "id" not in node:
-        out.error(node.pos, "missing-key", "note is missing required key `id`")
-    else:
+    check.required(node, ("id",), "note")
+    if "id" in node:
         note_id = check.ident(node["id"], node.val_pos["id"], "note id")
     what = f"note `{note_id}`" if note_id else "note"
 
@@ -240,9 +240,9 @@ def _note(check: _Checker, node: YMap, sources: dict[str, Source]) -> Note | Non
                           f"`{key}` is for cloze notes; a {kind} note uses `front` and `back`"
                           f" (or set `type: cloze` and drop them)")
     content, content_pos = {}, {}
+    check.required(node, REQUIRED[kind], f"{what} ({kind})")
     for key in REQUIRED[kind]:
         if key not in node:
-            out.error(node.pos, "missing-key", f"{what} ({kind}) is missing required key `{key}`")
             ok = False
             continue
         value = check.text(node[key], node.val_pos[key], f"`{key}` of {what}", required=True)

@@ -97,6 +97,8 @@ def _syntax_message(e: yaml.MarkedYAMLError, char: str) -> str:
     problem = (e.problem or "syntax error").strip()
     if char == "\t" or "'\\t'" in problem:
         return "tab character where YAML expects indentation or a value; indent with spaces"
+    if "end of stream" in problem and "quoted scalar" in (e.context or ""):
+        return "invalid YAML: this quoted text is never closed (missing closing quote)"
     msg = f"invalid YAML: {problem}"
     if e.context:
         msg += f" {e.context.strip()}"
