@@ -9,16 +9,19 @@ what cannot be skipped, with the same libraries factdeck uses:
    each note's scalars so that real rows exist (no positions, no validation, no nodes);
 2. build one notes row and one cards row per card (a cloze note gets one card per distinct
    ``{{cN::``) and ``executemany`` them into an in-memory SQLite collection with genanki's
-   schema, in one transaction;
+   schema, in one transaction. The rows carry the same information factdeck stores (deck
+   tags plus note tags; the Sources field as the same small HTML list, built once per
+   distinct citation), so the package sizes compare like for like;
 3. write the serialised database into a deflate zip, as factdeck does.
 
 No rendering, no Markdown, no hashing beyond what identity strictly needs, no lock file.
-It understands only the layout bench_build.py generates (top-level ``notes`` list of
-mappings whose values are strings or flat lists of strings).
+It understands only the layout bench_build.py generates: top-level ``tags`` (a list),
+``sources`` (key -> title/url) and ``notes`` (mappings of strings and flat lists of strings).
 """
 
 from __future__ import annotations
 
+import html
 import re
 import sqlite3
 import sys
@@ -38,14 +41,18 @@ BASIC_MID, CLOZE_MID, DECK_ID = 1764000000101, 1764000000103, 1 << 40
 CLOZE = re.compile(r"\{\{c(\d+)::")
 
 
-def read_notes(path: str) -> list[dict]:
-    """Each note as a dict of str -> str | list[str], straight from parse events."""
+def read_deck(path: str) -> tuple[list[str], dict[str, dict], list[dict]]:
+    """(deck tags, sources, notes) straight from parse events; a note or source is a dict of
+    str -> str | list[str]."""
+    tags: list[str] = []
+    sources: dict[str, dict] = {}
     notes: list[dict] = []
-    depth = 0  # 1 = top mapping, 2 = a top-level value, 3 = a note, 4 = a list inside a note
+    depth = 0  # 1 = top mapping, 2 = a top-level value, 3 = a note or source, 4 = a list in a note
     top_key = None  # the top-level key whose value is being read
-    expect_key = True  # at depth 1: is the next scalar a key?
-    cur: list = []  # the current note: key, value, key, value, ...
-    items: list[str] | None = None  # the list being read inside a note
+    expect_key = True  # at depth 1 (and 2 under `sources`): is the next scalar a key?
+    src_key = None
+    cur: list = []  # the current note or source: key, value, key, value, ...
+    items: list[str] = []  # the list being read inside a note
     with open(path, "rb") as f:
         for e in yaml.parse(f, Loader=yaml.CSafeLoader):
             t = type(e)
@@ -58,36 +65,58 @@ def read_notes(path: str) -> list[dict]:
                     if expect_key:
                         top_key = e.value
                     expect_key = not expect_key
+                elif depth == 2:
+                    if top_key == "sources":
+                        src_key = e.value
+                    elif top_key == "tags":
+                        tags.append(e.value)
             elif t is MappingStartEvent or t is SequenceStartEvent:
                 depth += 1
-                if depth == 3 and top_key == "notes":
+                if depth == 3:
                     cur = []
-                elif depth == 4 and top_key == "notes":
+                elif depth == 4:
                     items = []
             elif t is MappingEndEvent or t is SequenceEndEvent:
-                if depth == 3 and top_key == "notes":
-                    notes.append(dict(zip(cur[::2], cur[1::2])))
-                elif depth == 4 and top_key == "notes":
+                if depth == 3:
+                    if top_key == "notes":
+                        notes.append(dict(zip(cur[::2], cur[1::2])))
+                    elif top_key == "sources":
+                        sources[src_key] = dict(zip(cur[::2], cur[1::2]))
+                elif depth == 4:
                     cur.append(items)
                 elif depth == 2:
                     expect_key = True  # a top-level value ended; a key comes next
                 depth -= 1
-    return notes
+    return tags, sources, notes
 
 
-def rows(notes: list[dict]) -> tuple[list[tuple], list[tuple]]:
-    """notes and cards rows in Anki's schema, with the same fields factdeck's note types have."""
+def sources_field(keys: tuple[str, ...], sources: dict[str, dict]) -> str:
+    """The same Sources HTML factdeck stores, so both packages carry the same information."""
+    items = []
+    for key in keys:
+        title = html.escape(sources[key]["title"], quote=False)
+        url = sources[key].get("url")
+        items.append(f'<li><a href="{html.escape(url)}">{title}</a></li>' if url else f"<li>{title}</li>")
+    return f'<ul class="fd-sources">{"".join(items)}</ul>' if items else ""
+
+
+def rows(deck_tags: list[str], sources: dict[str, dict], notes: list[dict]) -> tuple[list[tuple], list[tuple]]:
+    """notes and cards rows in Anki's schema, with the fields of factdeck's note types."""
     note_rows, card_rows = [], []
+    source_html: dict[tuple[str, ...], str] = {}
     for i, n in enumerate(notes):
-        nid = 1_500_000_000_000 + i
-        tags = " " + " ".join(n.get("tags", ())) + " "
-        sources = " ".join(n.get("sources", ()))
+        nid = 1_500_000_000_000 + i * 1000  # room for card ids nid + ord
+        tags = " " + " ".join(deck_tags + n.get("tags", [])) + " "
+        keys = tuple(n.get("sources", ()))
+        cited = source_html.get(keys)
+        if cited is None:
+            cited = source_html[keys] = sources_field(keys, sources)
         if "text" in n:
-            fields = (n["text"], n.get("extra", ""), sources, n["id"])
+            fields = (n["text"], n.get("extra", ""), cited, n["id"])
             ords = sorted({int(c) - 1 for c in CLOZE.findall(n["text"])})
             mid = CLOZE_MID
         else:
-            fields = (n["front"], n["back"], n.get("extra", ""), sources, n["id"])
+            fields = (n["front"], n["back"], n.get("extra", ""), cited, n["id"])
             ords = [0]
             mid = BASIC_MID
         note_rows.append((nid, n["id"], mid, 0, -1, tags, "\x1f".join(fields), fields[0], 0, 0, ""))
@@ -114,9 +143,7 @@ def main(argv: list[str]) -> int:
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
         return 2
     deck, out = argv
-    notes = read_notes(deck)
-    note_rows, card_rows = rows(notes)
-    del notes
+    note_rows, card_rows = rows(*read_deck(deck))
     data = collection(note_rows, card_rows)
     del note_rows, card_rows
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:

@@ -1,0 +1,72 @@
+"""A failed, killed or concurrent build never leaves a broken package behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+
+import pytest
+
+from conftest import SIMPLE_DECK
+from factdeck import package
+
+
+def _package_ok(path) -> bool:
+    with zipfile.ZipFile(path) as zf:
+        return zf.testzip() is None and "collection.anki2" in zf.namelist()
+
+
+def test_failing_writer_leaves_the_old_package_and_no_temp_file(write_deck, tmp_path, run, monkeypatch):
+    deck = write_deck(SIMPLE_DECK)
+    out = tmp_path / "out" / "demo.apkg"
+    assert run("build", deck, "-o", out).exit_code == 0
+    before = out.read_bytes()
+    lock_before = deck.with_suffix(".lock").read_bytes()
+    deck.write_text(SIMPLE_DECK.replace("Tizanidine\n", "Tizanidine (edited)\n"), encoding="utf-8")
+
+    def explode(zf, name, data, date):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(package, "_add", explode)
+    result = run("build", deck, "-o", out)
+    assert result.exit_code == 1
+    assert "No space left on device" in result.stderr
+    assert out.read_bytes() == before
+    assert deck.with_suffix(".lock").read_bytes() == lock_before  # the lock follows only a successful build
+    assert os.listdir(out.parent) == ["demo.apkg"]
+
+
+def test_killed_build_leaves_the_old_package_intact(write_deck, tmp_path):
+    """SIGKILL a real build while it writes (slowed down on purpose) and look at what is left."""
+    deck = write_deck(SIMPLE_DECK)
+    out = tmp_path / "demo.apkg"
+    subprocess.run([sys.executable, "-m", "factdeck", "build", str(deck), "-o", str(out)], check=True)
+    before = out.read_bytes()
+    deck.write_text(SIMPLE_DECK.replace("Tizanidine\n", "Tizanidine (edited)\n"), encoding="utf-8")
+    slow = ("import sys, time, factdeck.package as p\n"
+            "orig = p._add\n"
+            "def slow(*a):\n"
+            "    orig(*a); sys.stdout.write('writing\\n'); sys.stdout.flush(); time.sleep(30)\n"
+            "p._add = slow\n"
+            "sys.argv = ['factdeck', 'build', sys.argv[1], '-o', sys.argv[2]]\n"
+            "from factdeck.cli import main; main()\n")
+    proc = subprocess.Popen([sys.executable, "-c", slow, str(deck), str(out)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"  # mid-write now
+    assert any(name.endswith(".tmp") for name in os.listdir(tmp_path))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert out.read_bytes() == before and _package_ok(out)
+
+
+def test_concurrent_builds_to_one_output_give_a_whole_package(write_deck, tmp_path):
+    decks = [write_deck(SIMPLE_DECK, f"d{i}/deck.yaml") for i in range(4)]
+    out = tmp_path / "shared.apkg"
+    procs = [subprocess.Popen([sys.executable, "-m", "factdeck", "build", "-q", str(d), "-o", str(out)])
+             for d in decks]
+    assert [p.wait() for p in procs] == [0, 0, 0, 0]
+    assert _package_ok(out)
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]

@@ -1,0 +1,83 @@
+"""Fields are CommonMark rendered to HTML that is safe, with math and cloze markers intact."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+import pytest
+
+from factdeck.render import Renderer
+
+
+@pytest.fixture
+def render(tmp_path):
+    renderer = Renderer(str(tmp_path))
+    return lambda text: renderer.field(text)
+
+
+@pytest.mark.parametrize("text,html", [
+    ("GABA-B receptor", "GABA-B receptor"),
+    ("**bold** and *em*", "<strong>bold</strong> and <em>em</em>"),
+    ("a < b & c", "a &lt; b &amp; c"),
+    ("x<y and z>", "x&lt;y and z&gt;"),
+    ("AT&T", "AT&amp;T"),
+    (r"\(x^2 < 3\) and \[a_b\]", r"\(x^2 &lt; 3\) and \[a_b\]"),
+    ("{{c1::a **b**::hint}}", "{{c1::a <strong>b</strong>::hint}}"),
+    ("{{c1::outer {{c2::inner}}}}", "{{c1::outer {{c2::inner}}}}"),
+    ("- one\n- two", "<ul>\n<li>one</li>\n<li>two</li>\n</ul>"),
+    ("line one\nline two", "line one<br>\nline two"),
+    ("<sup>2</sup> and <b>x</b>", "<sup>2</sup> and <b>x</b>"),
+    ("[DailyMed](https://dailymed.nlm.nih.gov/)",
+     '<a href="https://dailymed.nlm.nih.gov/" rel="noopener noreferrer">DailyMed</a>'),
+])
+def test_markdown_renders_as_commonmark(render, text, html):
+    assert render(text) == (html, ())
+
+
+@pytest.mark.parametrize("text", [
+    "<script>alert(1)</script>",
+    "hi <script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    '<a href="javascript:alert(1)">x</a>',
+    "[x](javascript:alert(1))",
+    '<b onclick="alert(1)">b</b>',
+    "<iframe src=https://evil.example></iframe>",
+    '<div style="background:url(javascript:alert(1))">x</div>',
+    "<svg onload=alert(1)>",
+    "<a href='JaVaScRiPt:alert(1)'>x</a>",
+])
+def test_dangerous_html_never_survives_as_live_markup(render, text):
+    class Elements(HTMLParser):
+        found: list = []
+
+        def handle_starttag(self, tag, attrs):
+            self.found.append((tag, dict(attrs)))
+
+    parser = Elements()
+    parser.found = []
+    parser.feed(render(text)[0])
+    for tag, attrs in parser.found:
+        assert tag not in {"script", "iframe", "svg", "object", "embed", "style"}
+        assert not any(name.startswith("on") or name == "style" for name in attrs)
+        assert not any((value or "").strip().lower().startswith("javascript") for value in attrs.values())
+
+
+def test_image_outside_the_deck_folder_is_a_problem(render):
+    html, problems = render("![x](../secret.png)")
+    assert problems == ("image `../secret.png` is outside the deck's folder",)
+    assert "secret" not in html
+
+
+def test_missing_image_is_a_problem(render, tmp_path):
+    _, problems = render("![x](images/none.png)")
+    assert problems and problems[0].startswith("image `images/none.png` not found")
+
+
+def test_image_is_renamed_by_content_hash(tmp_path):
+    (tmp_path / "a.png").write_bytes(b"same")
+    (tmp_path / "b.png").write_bytes(b"same")
+    renderer = Renderer(str(tmp_path))
+    first, _ = renderer.field("![a](a.png)")
+    second, _ = renderer.field("![b](b.png)")
+    assert first.split('"')[1] == second.split('"')[1]
+    assert list(renderer.media) == [first.split('"')[1]]
