@@ -109,6 +109,27 @@ def check(paths: tuple[str, ...], fmt: str) -> None:
         sys.exit(EXIT_INPUT)
 
 
+@cli.command()
+@PATHS
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("preview"),
+              show_default=True, help="The folder to write the site into (created if missing).")
+def preview(paths: tuple[str, ...], output: Path) -> None:
+    """Write a static HTML site showing every card of PATHS (default decks/) as Anki renders it."""
+    from .preview import write_site
+
+    result = pipeline.check(list(paths) or ["decks"])
+    report(result.diagnostics)
+    if result.errors:
+        sys.exit(EXIT_INPUT)
+    try:
+        index = write_site(result.decks, output)
+    except OSError as e:
+        report([Diagnostic(str(e.filename or output), 0, 0, "write", f"cannot write: {e.strerror or e}")])
+        sys.exit(EXIT_INPUT)
+    cards, decks = sum(d.card_count for d in result.decks), len(result.decks)
+    click.echo(f"{cards} card{'s' * (cards != 1)} from {decks} deck{'s' * (decks != 1)} -> {index}")
+
+
 def main() -> None:
     """Entry point: any unexpected failure is one line and exit 70, never a traceback."""
     try:

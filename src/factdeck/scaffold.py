@@ -91,8 +91,9 @@ def schema_reference(directory: Path) -> str:
 
 
 def deck_name(deck_id: str) -> str:
-    words = deck_id.replace("-", " ").split()
-    return " ".join(words)[:1].upper() + " ".join(words)[1:] if words else deck_id
+    """A first name for the deck: `spanish-verbs` -> `Spanish verbs`."""
+    name = " ".join(deck_id.replace("-", " ").split()) or deck_id
+    return name[:1].upper() + name[1:]
 
 
 def _plain(value: str) -> str:
@@ -114,6 +115,9 @@ def new_deck(deck_id: str, directory: Path) -> tuple[Path, list[Diagnostic]]:
     text = scaffold_text(deck_id, schema_reference(directory))
     try:
         directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        return path, [Diagnostic(str(directory), 0, 0, "write", f"cannot create the folder: {e.strerror or e}")]
+    try:
         with open(path, "x", encoding="utf-8", newline="\n") as f:
             f.write(text)
     except FileExistsError:
