@@ -58,22 +58,39 @@ def read_deck(path: Path):
 class Checked:
     decks: list[BuiltDeck] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    timings: list[tuple[str, str, float]] = field(default_factory=list)  # (path, stage, seconds)
 
     @property
     def errors(self) -> list[Diagnostic]:
         return errors_in(self.diagnostics)
 
 
-def check(paths: list[str]) -> Checked:
-    """Everything `build` verifies, without writing anything."""
+def _no_progress(done: int, total: int) -> None:
+    pass
+
+
+def check(paths: list[str], progress=_no_progress) -> Checked:
+    """Everything `build` verifies, without writing anything.
+
+    ``progress(done, total)`` is called as deck bytes are processed, for a progress bar.
+    """
     files, diags = discover(paths)
     result = Checked(diagnostics=diags)
-    decks = []
-    for path in files:
+    sizes = [p.stat().st_size for p in files]
+    total, done = 2 * sum(sizes) or 1, 0
+    decks, deck_sizes = [], []
+    for path, size in zip(files, sizes):
+        started = time.perf_counter()
         deck, found = read_deck(path)
+        result.timings.append((str(path), "load", time.perf_counter() - started))
         result.diagnostics.extend(found)
+        done += size
+        progress(done, total)
         if deck is not None:
             decks.append(deck)
+            deck_sizes.append(size)
+        else:
+            done += size
     first_file: dict[str, str] = {}
     for deck in decks:
         if not deck.id:
@@ -83,10 +100,14 @@ def check(paths: list[str]) -> Checked:
                                                  f"deck id `{deck.id}` is also used by {first_file[deck.id]}"))
         else:
             first_file[deck.id] = deck.path
-    for deck in decks:
+    for deck, size in zip(decks, deck_sizes):
         out = Collector(deck.path)
+        started = time.perf_counter()
         result.decks.append(assemble(deck, out))
+        result.timings.append((deck.path, "render", time.perf_counter() - started))
         result.diagnostics.extend(out.items)
+        done += size
+        progress(done, total)
     result.diagnostics.sort()
     return result
 
@@ -103,6 +124,7 @@ class Built:
     reports: list[DeckReport] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)  # --locked: what would change
+    timings: list[tuple[str, str, float]] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -116,9 +138,9 @@ def build_time() -> int:
 
 
 def build(paths: list[str], output: Path | None = None, locked: bool = False,
-          dist: Path = Path("dist"), now: int | None = None) -> Built:
-    checked = check(paths)
-    result = Built(diagnostics=checked.diagnostics)
+          dist: Path = Path("dist"), now: int | None = None, progress=_no_progress) -> Built:
+    checked = check(paths, progress)
+    result = Built(diagnostics=checked.diagnostics, timings=checked.timings)
     if checked.errors:
         return result
     now = build_time() if now is None else now
@@ -142,11 +164,15 @@ def build(paths: list[str], output: Path | None = None, locked: bool = False,
         result.reports = []
         return result
 
+    started = time.perf_counter()
     if output is not None:
         package.write(output, parts)
+        result.timings.append((str(output), "write", time.perf_counter() - started))
     else:
         for part, report in zip(parts, result.reports):
             package.write(report.output, [part])
+            result.timings.append((str(report.output), "write", time.perf_counter() - started))
+            started = time.perf_counter()
     for path, text in pending_locks:
         package.atomic_write(path, lambda f, text=text: f.write(text.encode("utf-8")))
     return result

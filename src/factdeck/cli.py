@@ -36,6 +36,31 @@ def report(diags: list[Diagnostic]) -> None:
         click.echo(", ".join(parts), err=True)
 
 
+class _progress:
+    """A progress bar on a terminal for inputs big enough to wait for; silent in pipes."""
+
+    MIN_BYTES = 2_000_000
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled and sys.stderr.isatty()
+        self.bar = None
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled or total < self.MIN_BYTES:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label="building", file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(done - self.bar.pos)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="factdeck")
 def cli() -> None:
@@ -48,7 +73,8 @@ def cli() -> None:
               help="Write one package holding every deck given.")
 @click.option("--locked", is_flag=True, help="Write nothing; exit 1 if a lock file would change.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors and warnings.")
-def build(paths: tuple[str, ...], output: Path | None, locked: bool, quiet: bool) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Also print the time each file took.")
+def build(paths: tuple[str, ...], output: Path | None, locked: bool, quiet: bool, verbose: bool) -> None:
     """Build PATHS (deck files or folders; default decks/) into .apkg files in dist/."""
     if output is not None and output.suffix != ".apkg":
         raise click.BadParameter("the output file must end in .apkg", param_hint="-o/--output")
@@ -57,7 +83,8 @@ def build(paths: tuple[str, ...], output: Path | None, locked: bool, quiet: bool
     except ValueError:
         raise click.UsageError("SOURCE_DATE_EPOCH must be a whole number of seconds")
     try:
-        result = pipeline.build(list(paths) or ["decks"], output=output, locked=locked)
+        with _progress(enabled=not quiet) as progress:
+            result = pipeline.build(list(paths) or ["decks"], output=output, locked=locked, progress=progress)
     except OSError as e:
         target = e.filename or output or "dist"
         report([Diagnostic(str(target), 0, 0, "write", f"cannot write: {e.strerror or e}")])
@@ -70,6 +97,9 @@ def build(paths: tuple[str, ...], output: Path | None, locked: bool, quiet: bool
             click.echo(f"{line}", err=True)
         click.echo("the lock files are stale: run `factdeck build` and commit the .lock files", err=True)
         sys.exit(EXIT_INPUT)
+    if verbose:
+        for path, stage, seconds in result.timings:
+            click.echo(f"  {stage:6} {seconds:8.3f} s  {path}", err=True)
     if quiet:
         return
     for r in result.reports:

@@ -1,0 +1,347 @@
+"""`factdeck diff`: which notes a rebuild adds, changes and removes, by note id.
+
+The old side is a package (an .apkg built earlier) or the deck files at a git revision; the
+new side is the current build. Notes are matched by GUID, which factdeck derives from
+(deck id, note id) alone, so comparing GUIDs is comparing (deck id, note id). Anki's import
+never deletes notes, so the removed ones are what users must delete by hand.
+
+Reading a package never runs anything from it: the collection is copied out of the zip (with
+a size cap) into an in-memory SQLite database opened query-only with an untrusted schema, and
+only plain tables are read. Reading a revision runs only ``git rev-parse``, ``git ls-tree``
+and ``git show``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import tempfile
+import zipfile
+import zlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from . import build as pipeline
+from .assemble import BuiltDeck
+from .diagnostics import Diagnostic
+from .render import IMAGE_TYPES
+
+MAX_COLLECTION = 1 << 30  # bytes; larger "collections" are refused rather than unpacked
+ID_FIELD = "ID"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One note as a side of the diff sees it."""
+
+    guid: str
+    deck: int  # Anki deck id
+    id: str  # factdeck note id (the ID field)
+    notetype: str
+    field_names: tuple[str, ...]
+    fields: tuple[str, ...]
+    tags: tuple[str, ...]  # sorted: Anki does not care about tag order
+
+
+@dataclass
+class DeckDiff:
+    deck: int  # Anki deck id
+    id: str | None  # factdeck deck id; None for a deck known only by name from an old package
+    name: str
+    current: bool  # False: the deck is only on the old side
+    added: list[str] = field(default_factory=list)
+    changed: list[tuple[str, list[str]]] = field(default_factory=list)  # (note id, what changed)
+    removed: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {"id": self.id, "name": self.name, "current": self.current, "added": self.added,
+                "changed": [{"id": note_id, "fields": what} for note_id, what in self.changed],
+                "removed": self.removed}
+
+
+@dataclass
+class Side:
+    notes: list[Snapshot] = field(default_factory=list)
+    decks: dict[int, tuple[str | None, str]] = field(default_factory=dict)  # Anki id -> (deck id, name)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+class BadRevision(Exception):
+    """The --rev value names no commit: a usage error."""
+
+
+def built_side(decks: list[BuiltDeck]) -> Side:
+    side = Side()
+    for built in decks:
+        side.decks[built.anki_id] = (built.deck.id, built.deck.name)
+        for note in built.notes:
+            side.notes.append(Snapshot(note.guid, built.anki_id, note.id, note.notetype.name,
+                                       note.notetype.field_names, tuple(note.fields), tuple(sorted(note.tags))))
+    return side
+
+
+# --- the old side from a package ---------------------------------------------------------------
+
+class _PackageError(Exception):
+    pass
+
+
+def read_package(path: Path) -> Side:
+    """The notes of an .apkg; a file that is not a readable package gives one error, never a crash."""
+    side = Side()
+    try:
+        data = _collection_bytes(path)
+        _read_collection(data, side)
+    except _PackageError as e:
+        side.notes, side.decks = [], {}
+        side.diagnostics.append(Diagnostic(str(path), 0, 0, "package", str(e)))
+    return side
+
+
+def _collection_bytes(path: Path) -> bytes:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            # Packages from Anki 2.1.x put the real collection in .anki21 and a stub in .anki2.
+            member = next((n for n in ("collection.anki21", "collection.anki2") if n in names), None)
+            if member is None:
+                if "collection.anki21b" in names:
+                    raise _PackageError("this package uses Anki's newer compressed format (collection.anki21b); "
+                                        "export it again with 'Support older Anki versions' ticked")
+                raise _PackageError("not an Anki package: it holds no collection.anki2")
+            if zf.getinfo(member).file_size > MAX_COLLECTION:
+                raise _PackageError(f"{member} is larger than {MAX_COLLECTION >> 20} MiB; refusing to unpack it")
+            with zf.open(member) as f:
+                data = f.read(MAX_COLLECTION + 1)
+            if len(data) > MAX_COLLECTION:
+                raise _PackageError(f"{member} is larger than {MAX_COLLECTION >> 20} MiB; refusing to unpack it")
+            return data
+    except FileNotFoundError:
+        raise _PackageError("no such file") from None
+    except IsADirectoryError:
+        raise _PackageError("is a folder, not an .apkg file") from None
+    except zipfile.BadZipFile:
+        raise _PackageError("not an Anki package (not a zip file)") from None
+    except (OSError, EOFError, zlib.error, RuntimeError, NotImplementedError, ValueError) as e:
+        raise _PackageError(f"cannot read the package: {getattr(e, 'strerror', None) or e}") from None
+
+
+def _read_collection(data: bytes, side: Side) -> None:
+    db = sqlite3.connect(":memory:")
+    try:
+        db.deserialize(data)
+        db.execute("PRAGMA trusted_schema = OFF")
+        db.execute("PRAGMA query_only = ON")
+        kinds = dict(db.execute("SELECT name, type FROM sqlite_master WHERE name IN ('col', 'notes', 'cards')"))
+        missing = [t for t in ("col", "notes", "cards") if kinds.get(t) != "table"]
+        if missing:
+            raise _PackageError(f"not an Anki collection: no `{missing[0]}` table")
+        row = db.execute("SELECT models, decks FROM col LIMIT 1").fetchone()
+        models = _json_object(row[0] if row else None)
+        decks = _json_object(row[1] if row else None)
+        deck_of: dict[int, int] = {}
+        for nid, did in db.execute("SELECT nid, did FROM cards ORDER BY nid, ord"):
+            deck_of.setdefault(nid, did)
+        for nid, guid, mid, flds, tags in db.execute("SELECT id, guid, mid, flds, tags FROM notes ORDER BY id"):
+            if not isinstance(guid, str) or not isinstance(flds, str):
+                raise _PackageError("not an Anki collection: a note has no text fields")
+            fields = tuple(flds.split("\x1f"))
+            model = models.get(str(mid))
+            name, field_names = f"note type {mid}", tuple(f"field {i + 1}" for i in range(len(fields)))
+            if isinstance(model, dict):
+                name = str(model.get("name", name))
+                declared = model.get("flds")
+                if isinstance(declared, list) and len(declared) == len(fields):
+                    field_names = tuple(str(f.get("name", "")) if isinstance(f, dict) else "" for f in declared)
+            note_id = fields[-1] or f"(no ID; guid {guid})"
+            did = deck_of.get(nid, 0)
+            side.notes.append(Snapshot(guid, did, note_id, name, field_names, fields,
+                                       tuple(sorted(str(tags or "").split()))))
+            if did not in side.decks:
+                deck = decks.get(str(did))
+                side.decks[did] = (None, str(deck.get("name", did)) if isinstance(deck, dict) else f"deck {did}")
+    except sqlite3.Error as e:
+        raise _PackageError(f"not a readable Anki collection ({e})") from None
+    finally:
+        db.close()
+
+
+def _json_object(value) -> dict:
+    try:
+        parsed = json.loads(value) if isinstance(value, (str, bytes)) else None
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+# --- the old side from a git revision ------------------------------------------------------------
+
+def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    assert args[0] in ("rev-parse", "ls-tree", "show")  # read-only commands only
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
+
+
+def read_revision(rev: str, paths: list[str], workdir: Path | None = None) -> Side:
+    """Build the deck files that ``paths`` named at revision ``rev``, without touching the work tree.
+
+    A path missing at that revision contributes nothing (its notes count as added). Raises
+    BadRevision when ``rev`` names no commit.
+    """
+    workdir = Path(workdir or os.getcwd())
+    side = Side()
+    if rev.startswith("-"):
+        raise BadRevision(f"`{rev}` is not a revision")
+    try:
+        top = _git(["rev-parse", "--show-toplevel"], workdir)
+    except OSError as e:
+        side.diagnostics.append(Diagnostic("git", 0, 0, "git", f"cannot run git: {e.strerror or e}"))
+        return side
+    if top.returncode != 0:
+        side.diagnostics.append(Diagnostic(str(workdir), 0, 0, "git", "not inside a git repository (--rev needs one)"))
+        return side
+    root = Path(os.fsdecode(top.stdout.rstrip(b"\n")))
+    commit = _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], root)
+    if commit.returncode != 0:
+        raise BadRevision(f"`{rev}` names no commit in this repository")
+    commit_id = commit.stdout.decode().strip()
+
+    decks: list[str] = []  # repository-relative, in discovery order
+    images: dict[str, str] = {}  # repository-relative path -> blob id
+    blobs: dict[str, str] = {}
+    listed: dict[str, list[tuple[str, str]]] = {}
+
+    def ls(rel: str) -> list[tuple[str, str]]:
+        if rel not in listed:
+            out = _git(["ls-tree", "-r", "-z", commit_id, "--", rel], root)
+            entries = []
+            for item in out.stdout.split(b"\0") if out.returncode == 0 else []:
+                if not item:
+                    continue
+                meta, _, name = item.partition(b"\t")
+                mode, kind, blob = meta.decode().split(" ")
+                if kind == "blob" and mode in ("100644", "100755"):
+                    entries.append((os.fsdecode(name), blob))
+            listed[rel] = entries
+        return listed[rel]
+
+    for raw in paths:
+        full = os.path.realpath(os.path.join(workdir, raw))
+        rel = os.path.relpath(full, os.path.realpath(root))
+        if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+            side.diagnostics.append(Diagnostic(raw, 0, 0, "git", "is outside the git repository"))
+            continue
+        rel = Path(rel).as_posix()
+        for name, blob in ls(rel):
+            if name == rel:  # a file named directly is a deck whatever its suffix, as in `build`
+                chosen = True
+            else:
+                inner = Path(name).relative_to(rel) if rel != "." else Path(name)
+                chosen = inner.suffix in pipeline.DECK_SUFFIXES and not any(p.startswith(".") for p in inner.parts)
+            if chosen and name not in blobs:
+                decks.append(name)
+                blobs[name] = blob
+    for name in decks:  # images resolve against the deck file's folder, so only those can be used
+        folder = Path(name).parent.as_posix()
+        for image, blob in ls(folder):
+            if Path(image).suffix.lower() in IMAGE_TYPES:
+                images[image] = blob
+
+    with tempfile.TemporaryDirectory(prefix="factdeck-diff-") as tmp:
+        tmp_root = Path(tmp)
+        for name, blob in [(n, blobs[n]) for n in decks] + list(images.items()):
+            target = tmp_root / name
+            if os.path.commonpath([os.path.abspath(target), tmp]) != tmp:
+                continue  # git forbids `..` in trees; never write outside the folder anyway
+            shown = _git(["show", "--no-textconv", blob], root)
+            if shown.returncode != 0:
+                side.diagnostics.append(Diagnostic(f"{rev}:{name}", 0, 0, "git",
+                                                   f"cannot read it at {rev}: {shown.stderr.decode(errors='replace').strip()}"))
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(shown.stdout)
+        if not decks:
+            return side
+        checked = pipeline.check([str(tmp_root / name) for name in decks if (tmp_root / name).exists()])
+        prefix = str(tmp_root) + os.sep
+        for d in checked.diagnostics:
+            path = d.path[len(prefix):] if d.path.startswith(prefix) else d.path
+            side.diagnostics.append(replace(d, path=f"{rev}:{Path(path).as_posix()}",
+                                            message=d.message.replace(prefix, "")))
+        built = built_side(checked.decks)
+    side.notes, side.decks = built.notes, built.decks
+    return side
+
+
+# --- comparing ---------------------------------------------------------------------------------
+
+def what_changed(old: Snapshot, new: Snapshot) -> list[str]:
+    """The names of what differs between two versions of one note: fields, then `tags`."""
+    what = []
+    if old.notetype != new.notetype:
+        what.append("note type")
+    if old.field_names == new.field_names or len(old.fields) == len(new.fields):
+        for name, a, b in zip(new.field_names, old.fields, new.fields):
+            if a != b:
+                what.append(name)
+    else:
+        before = dict(zip(old.field_names, old.fields))
+        for name, value in zip(new.field_names, new.fields):
+            if before.get(name) != value:
+                what.append(name)
+    if old.tags != new.tags:
+        what.append("tags")
+    return what
+
+
+def compare(old: Side, new: Side) -> list[DeckDiff]:
+    """Per deck: current decks in build order, then decks only the old side has."""
+    diffs: dict[int, DeckDiff] = {did: DeckDiff(did, deck_id, name, True) for did, (deck_id, name) in new.decks.items()}
+    before: dict[str, Snapshot] = {}
+    for note in old.notes:
+        before.setdefault(note.guid, note)
+    current = {note.guid for note in new.notes}
+    for note in new.notes:
+        prev = before.get(note.guid)
+        if prev is None:
+            diffs[note.deck].added.append(note.id)
+        else:
+            what = what_changed(prev, note)
+            if what:
+                diffs[note.deck].changed.append((note.id, what))
+    for guid, note in before.items():
+        if guid in current:
+            continue
+        if note.deck not in diffs:
+            deck_id, name = old.decks.get(note.deck, (None, f"deck {note.deck}"))
+            diffs[note.deck] = DeckDiff(note.deck, deck_id, name, False)
+        diffs[note.deck].removed.append(note.id)
+    for d in diffs.values():
+        d.removed.sort()
+    return list(diffs.values())
+
+
+def totals(diffs: list[DeckDiff]) -> dict[str, int]:
+    return {"added": sum(len(d.added) for d in diffs), "changed": sum(len(d.changed) for d in diffs),
+            "removed": sum(len(d.removed) for d in diffs)}
+
+
+def as_json(diffs: list[DeckDiff], old: str) -> dict:
+    return {"old": old, "decks": [d.as_json() for d in diffs], "total": totals(diffs)}
+
+
+def format_text(diffs: list[DeckDiff]) -> str:
+    blocks = []
+    for d in diffs:
+        title = f"{d.id}: {d.name}" if d.id else d.name
+        lines = [title if d.current else f"{title} (deck not in this build)"]
+        lines += [f"+ {note_id}" for note_id in d.added]
+        lines += [f"~ {note_id} ({', '.join(what)})" for note_id, what in d.changed]
+        lines += [f"- {note_id}" for note_id in d.removed]
+        lines.append(f"{len(d.added)} added, {len(d.changed)} changed, {len(d.removed)} removed")
+        blocks.append("\n".join(lines))
+    if any(d.removed for d in diffs):
+        blocks.append("Anki's import never deletes notes: users delete removed ones themselves "
+                      "(in the browser, search ID:<note id>).")
+    return "\n\n".join(blocks) if blocks else "no decks"
