@@ -160,6 +160,97 @@ def preview(paths: tuple[str, ...], output: Path) -> None:
     click.echo(f"{cards} card{'s' * (cards != 1)} from {decks} deck{'s' * (decks != 1)} -> {index}")
 
 
+@cli.command("schema", short_help="Print the JSON Schema of deck files, for editors.")
+def schema_command() -> None:
+    """Print the JSON Schema of deck files (the one in schema/factdeck-deck.schema.json)."""
+    from .schema import schema_text
+
+    click.echo(schema_text(), nl=False)
+
+
+def _deck_id_argument(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from .scaffold import deck_id_problem
+
+    problem = deck_id_problem(value)
+    if problem:
+        raise click.BadParameter(problem)
+    return value
+
+
+@cli.command("new", short_help="Create a deck file with an example of every kind of note.")
+@click.argument("deck_id", metavar="DECK-ID", callback=_deck_id_argument)
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("decks"),
+              show_default=True, help="The folder to create the deck file in (created if missing).")
+def new_command(deck_id: str, directory: Path) -> None:
+    """Create DIR/DECK-ID.yaml: a deck that builds as it is, with an example of every kind of note.
+
+    Never overwrites a file.
+    """
+    from .scaffold import new_deck
+
+    path, problems = new_deck(deck_id, directory)
+    if problems:
+        report(problems)
+        sys.exit(EXIT_INPUT)
+    click.echo(f"created {path}: edit it, then run `factdeck check {path}`")
+
+
+@cli.command("stats", short_help="Count notes and cards by type and tag; list notes without sources.")
+@PATHS
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def stats_command(paths: tuple[str, ...], fmt: str) -> None:
+    """Per deck of PATHS (default decks/): notes and cards by type, notes by tag, notes without sources."""
+    from . import stats
+
+    result = pipeline.check(list(paths) or ["decks"])
+    if result.errors:
+        report(result.diagnostics)
+        sys.exit(EXIT_INPUT)
+    decks = [stats.deck_stats(d) for d in result.decks]
+    if fmt == "json":
+        click.echo(json.dumps(stats.as_json(decks), indent=2, ensure_ascii=False))
+    else:
+        click.echo(stats.format_text(decks))
+
+
+@cli.command("diff", short_help="List notes added, changed and removed since a package or git revision.")
+@click.argument("args", nargs=-1, metavar="[OLD.apkg] [PATH]...", type=click.Path(path_type=str))
+@click.option("--rev", metavar="GITREV", help="Compare with the deck files at this git revision instead of a package.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def diff_command(args: tuple[str, ...], rev: str | None, fmt: str) -> None:
+    """Which notes rebuilding PATHS (default decks/) adds (+), changes (~) and removes (-), by note id,
+    compared with the package OLD.apkg or, with --rev, with the deck files at a git revision.
+
+    Anki's import never deletes notes: tell users which removed notes to delete. Exits 0 whether
+    or not anything differs, 1 when an input cannot be read, 2 on usage errors.
+    """
+    from . import diff
+
+    if rev is None:
+        if not args:
+            raise click.UsageError("give the old package (factdeck diff OLD.apkg [PATH]...) or --rev GITREV")
+        if Path(args[0]).suffix in pipeline.DECK_SUFFIXES:
+            raise click.UsageError(f"{args[0]} is a deck file, not a package; to compare with an earlier "
+                                   "version in git, use --rev GITREV")
+        old_name, paths = args[0], list(args[1:]) or ["decks"]
+        old = diff.read_package(Path(old_name))
+    else:
+        old_name, paths = rev, list(args) or ["decks"]
+        try:
+            old = diff.read_revision(rev, paths)
+        except diff.BadRevision as e:
+            raise click.BadParameter(str(e), param_hint="--rev")
+    result = pipeline.check(paths)
+    if result.errors or any(d.severity == "error" for d in old.diagnostics):
+        report(old.diagnostics + result.diagnostics)
+        sys.exit(EXIT_INPUT)
+    changes = diff.compare(old, diff.built_side(result.decks))
+    if fmt == "json":
+        click.echo(json.dumps(diff.as_json(changes, old_name), indent=2, ensure_ascii=False))
+    else:
+        click.echo(diff.format_text(changes))
+
+
 def main() -> None:
     """Entry point: any unexpected failure is one line and exit 70, never a traceback."""
     try:

@@ -61,8 +61,6 @@ def collection_bytes(parts: list[Part]) -> bytes:
         models: dict[str, dict] = {}
         decks_json = json.loads(db.execute("SELECT decks FROM col").fetchone()[0])
         note_rows, card_rows = [], []
-        used_nids: set[int] = set()
-        used_cids: set[int] = set()
         position = 0
         for part in parts:
             built, lock = part.deck, part.lock
@@ -75,33 +73,48 @@ def collection_bytes(parts: list[Part]) -> bytes:
                     models[str(nt.id)] = _model_json(nt, nt_times.get(nt.key, stamp), built.anki_id)
             for note in built.notes:
                 _, mod, added = lock.notes[note.id]
-                nid = _unique(added * 1000 + int(note.hash[:6], 16) % 1000, used_nids)
-                first = _TAGS.sub("", note.fields[0])
+                first = note.fields[0]
+                if "<" in first:
+                    first = _TAGS.sub("", first)
                 csum = int(hashlib.sha1(first.encode()).hexdigest()[:8], 16)
                 tags = f" {' '.join(note.tags)} " if note.tags else ""
-                note_rows.append((nid, note.guid, note.notetype.id, mod, -1, tags,
-                                  "\x1f".join(note.fields), first, csum, 0, ""))
                 position += 1
-                for ord_ in note.ords:
-                    cid = _unique(nid + ord_, used_cids)
-                    card_rows.append((cid, nid, built.anki_id, ord_, mod, -1, 0, 0, position,
-                                      0, 0, 0, 0, 0, 0, 0, 0, ""))
+                note_rows.append([added, note.guid, note.notetype.id, mod, -1, tags,
+                                  "\x1f".join(note.fields), first, csum, 0, ""])
+                card_rows.append((built.anki_id, note.ords, mod, position))
+        _assign_ids(note_rows, card_rows)
+        cards = [(cid, nid, did, ord_, mod, -1, 0, 0, pos, 0, 0, 0, 0, 0, 0, 0, 0, "")
+                 for nid, cids, (did, ords, mod, pos) in card_rows for cid, ord_ in zip(cids, ords)]
         db.execute("UPDATE col SET crt = ?, mod = ?, scm = ?, models = ?, decks = ?",
                    (stamp, stamp * 1000, stamp * 1000, json.dumps(models, sort_keys=True),
                     json.dumps(decks_json, sort_keys=True)))
         db.executemany("INSERT INTO notes VALUES (?,?,?,?,?,?,?,?,?,?,?)", note_rows)
-        db.executemany("INSERT INTO cards VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", card_rows)
+        db.executemany("INSERT INTO cards VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", cards)
         db.commit()
         return db.serialize()
     finally:
         db.close()
 
 
-def _unique(candidate: int, used: set[int]) -> int:
-    while candidate in used:
-        candidate += 1
-    used.add(candidate)
-    return candidate
+def _assign_ids(note_rows: list[list], card_rows: list[tuple]) -> None:
+    """Note and card IDs in milliseconds of the time each note was first added, as Anki's are.
+
+    Anki shows a note's ID as its creation date. Notes added in the same second take
+    consecutive IDs in file order, so IDs are unique and the same input gives the same IDs.
+    ``note_rows[i][0]`` holds the added time on entry and the note ID on return;
+    ``card_rows[i]`` becomes (note ID, card IDs, original row).
+    """
+    order = sorted(range(len(note_rows)), key=lambda i: note_rows[i][0])
+    last_nid = last_cid = 0
+    for i in order:
+        row = note_rows[i]
+        nid = last_nid = max(row[0] * 1000, last_nid + 1)
+        row[0] = nid
+        cids = []
+        for _ in card_rows[i][1]:
+            last_cid = max(nid, last_cid + 1)
+            cids.append(last_cid)
+        card_rows[i] = (nid, cids, card_rows[i])
 
 
 def _model_json(nt: NoteType, mod: int, deck_id: int) -> dict:

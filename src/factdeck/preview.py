@@ -18,6 +18,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from .assemble import Built, BuiltDeck
@@ -37,9 +38,6 @@ class _Cloze:
     number: int
     nodes: list  # of str and _Cloze
     hint: str | None = None
-
-    def text(self) -> str:
-        return "".join(n if isinstance(n, str) else n.text() for n in self.nodes)
 
 
 def _parse_clozes(text: str) -> list:
@@ -141,6 +139,7 @@ class TemplateError(ValueError):
     pass
 
 
+@lru_cache(maxsize=64)
 def _parse_template(template: str) -> list:
     """Nodes: str, ("field", key, filters in the order to apply), ("if" | "unless", key, nodes)."""
     root: list = []
@@ -206,7 +205,7 @@ def _render(nodes: list, ctx: _Context, out: list[str]) -> None:
                 for name in rest:
                     text = _filter(name, text, ctx)
                 out.append(text)
-            elif not (rest and not key):
+            elif key or not rest:  # a filter with no field, `{{tts en_US:}}`, adds nothing here
                 out.append(f"{{unknown field {html.escape(key)}}}")
         else:
             filled = not _EMPTY_FIELD.match(ctx.fields.get(key, ""))
@@ -277,6 +276,8 @@ def site_data(decks: list[BuiltDeck]) -> dict:
 def page(decks: list[BuiltDeck]) -> str:
     """The whole index.html."""
     data = site_data(decks)
+    # Each note type's CSS once. factdeck's note types share one; were they to differ, every
+    # rule would reach every card here, where Anki gives each card a page of its own.
     css = list(dict.fromkeys(n.notetype.css for d in decks for n in d.notes))
     tag_counts: dict[str, int] = {}
     for card in data["cards"]:
@@ -302,15 +303,17 @@ def page(decks: list[BuiltDeck]) -> str:
 </head>
 <body class="fd-preview">
 <header class="fd-preview-bar">
+<div class="fd-preview-bar-inner">
 <div class="fd-preview-heading">
 <h1 class="fd-preview-title">{esc(title)}</h1>
 <span class="fd-preview-count" aria-live="polite">{esc(summary)}</span>
+<button type="button" class="fd-preview-night" aria-pressed="false" title="Night mode, as Anki shows it">Night mode</button>
 </div>
 <div class="fd-preview-controls">
 <input type="search" class="fd-preview-search" placeholder="Search cards  (press /)" aria-label="Search cards" autocomplete="off">
 <select class="fd-preview-deck-filter" aria-label="Filter by deck"><option value="">All decks</option>{deck_options}</select>
 <select class="fd-preview-tag-filter" aria-label="Filter by tag"{" disabled" if not tag_counts else ""}><option value="">All tags</option>{tag_options}</select>
-<button type="button" class="fd-preview-night" aria-pressed="false" title="Night mode, as Anki shows it">Night mode</button>
+</div>
 </div>
 </header>
 <main class="fd-preview-main">
@@ -352,24 +355,24 @@ def write_site(decks: list[BuiltDeck], output: Path) -> Path:
 
 
 _PAGE_CSS = """
-.fd-preview { margin: 0; background: #eceef1; color: #24272c;
+.fd-preview { margin: 0; background: #eceef1; color: #24272c; color-scheme: light;
   font: 15px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-.fd-preview-bar { position: sticky; top: 0; z-index: 10; display: flex; flex-wrap: wrap; gap: 8px 20px;
-  align-items: center; justify-content: space-between; padding: 10px 20px;
-  background: #ffffff; border-bottom: 1px solid #d9dce1; box-shadow: 0 1px 4px rgba(0,0,0,.06); }
-.fd-preview-heading { display: flex; align-items: baseline; gap: 12px; min-width: 0; }
+.fd-preview-bar { position: sticky; top: 0; z-index: 10; background: #ffffff;
+  border-bottom: 1px solid #d9dce1; box-shadow: 0 1px 4px rgba(0,0,0,.06); }
+.fd-preview-bar-inner { max-width: 1180px; margin: 0 auto; padding: 10px 20px; }
+.fd-preview-heading { display: flex; align-items: baseline; gap: 4px 12px; min-width: 0; }
 .fd-preview-title { margin: 0; font-size: 18px; font-weight: 650; white-space: nowrap;
-  overflow: hidden; text-overflow: ellipsis; }
+  overflow: hidden; text-overflow: ellipsis; min-width: 0; }
 .fd-preview-count { color: #5f6670; font-size: 13px; white-space: nowrap; }
-.fd-preview-controls { display: flex; flex-wrap: wrap; gap: 8px; flex: 1 1 420px; justify-content: flex-end; }
-.fd-preview-controls input, .fd-preview-controls select, .fd-preview-controls button {
+.fd-preview-controls { display: flex; flex-wrap: wrap; gap: 8px; margin-top: 8px; }
+.fd-preview-bar input, .fd-preview-bar select, .fd-preview-bar button {
   font: inherit; font-size: 14px; padding: 6px 10px; border: 1px solid #c5c9d0; border-radius: 7px;
-  background: #fff; color: inherit; }
-.fd-preview-search { flex: 1 1 200px; min-width: 140px; max-width: 340px; }
-.fd-preview-controls select { max-width: 220px; }
-.fd-preview-controls button { cursor: pointer; }
-.fd-preview-controls button[aria-pressed="true"] { background: #2b3440; color: #fff; border-color: #2b3440; }
-.fd-preview-main { max-width: 1180px; margin: 0 auto; padding: 18px 20px 60px; }
+  background: #fff; color: inherit; min-width: 0; }
+.fd-preview-search { flex: 1 1 260px; }
+.fd-preview-controls select { flex: 0 1 240px; }
+.fd-preview-night { margin-left: auto; cursor: pointer; flex: none; align-self: center; }
+.fd-preview-night[aria-pressed="true"] { background: #2b3440; color: #fff; border-color: #2b3440; }
+.fd-preview-main { max-width: 1180px; margin: 0 auto; padding: 18px 20px 60px; box-sizing: border-box; }
 .fd-preview-deck { margin-bottom: 28px; }
 .fd-preview-deck-head { margin: 6px 2px 12px; }
 .fd-preview-deck-name { margin: 0; font-size: 20px; font-weight: 650; }
@@ -383,20 +386,27 @@ _PAGE_CSS = """
   font-weight: 600; }
 .fd-preview-tags { display: inline-flex; flex-wrap: wrap; gap: 4px; }
 .fd-preview-tag { padding: 0 7px; border-radius: 9px; background: #e6ebf2; color: #3b4a5e; }
-.fd-preview-sides { display: grid; grid-template-columns: 1fr 1fr; gap: 10px; }
-@media (max-width: 760px) { .fd-preview-sides { grid-template-columns: 1fr; }
-  .fd-preview-bar, .fd-preview-main { padding-left: 12px; padding-right: 12px; } }
-.fd-preview-side { min-width: 0; display: flex; flex-direction: column; }
+.fd-preview-sides { display: grid; grid-template-columns: 1fr 1fr; gap: 10px; align-items: start; }
+.fd-preview-side { min-width: 0; }
 .fd-preview-label { font-size: 11px; font-weight: 650; letter-spacing: .06em; text-transform: uppercase;
   color: #7a818b; margin: 0 2px 3px; }
-.fd-preview-side > .card { flex: 1; border: 1px solid #e2e4e8; border-radius: 8px; overflow: auto; }
+.fd-preview-side > .card { border: 1px solid #e2e4e8; border-radius: 8px; overflow: auto; }
 .fd-preview-empty { color: #5f6670; text-align: center; padding: 40px 0; }
+@media (max-width: 760px) {
+  .fd-preview-bar { position: static; }
+  .fd-preview-bar-inner, .fd-preview-main { padding-left: 12px; padding-right: 12px; }
+  .fd-preview-sides { grid-template-columns: 1fr; }
+  .fd-preview-heading { flex-wrap: wrap; }
+  .fd-preview-count { order: 3; flex-basis: 100%; }
+  .fd-preview-search { flex-basis: 100%; }
+  .fd-preview-controls select { flex: 1 1 40%; }
+}
 [hidden] { display: none !important; }
-.fd-preview.nightMode { background: #111214; color: #d9dade; }
+.fd-preview.nightMode { background: #111214; color: #d9dade; color-scheme: dark; }
 .nightMode .fd-preview-bar { background: #1b1c1f; border-bottom-color: #2e3034; }
-.nightMode .fd-preview-controls input, .nightMode .fd-preview-controls select,
-.nightMode .fd-preview-controls button { background: #25272b; border-color: #3a3d42; }
-.nightMode .fd-preview-controls button[aria-pressed="true"] { background: #e3e5e8; color: #16171a; }
+.nightMode .fd-preview-bar input, .nightMode .fd-preview-bar select,
+.nightMode .fd-preview-bar button { background: #25272b; border-color: #3a3d42; }
+.nightMode .fd-preview-night[aria-pressed="true"] { background: #e3e5e8; color: #16171a; }
 .nightMode .fd-preview-card { background: #1b1c1f; border-color: #2e3034; }
 .nightMode .fd-preview-side > .card { border-color: #33353a; }
 .nightMode .fd-preview-note-id, .nightMode .fd-preview-deck-description { color: #e2e3e6; }

@@ -33,7 +33,8 @@ ALLOWED_ATTRIBUTES = {
 URL_SCHEMES = {"http", "https", "mailto"}
 IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".avif", ".bmp"}
 
-_PLAIN = re.compile(r"[\\`*_\[\]<>&\n\r\t]|^\s|\s$|^(?:[-+#>=~:|]|\d{1,9}[.)](?:\s|$))")
+_SPECIAL = re.compile(r"[\\`*_\[\]<>&\n\r\t]")
+_BLOCK_START = re.compile(r"[-+#>=~:|]|\d{1,9}[.)](?:\s|$)")
 _MATH = re.compile(r"\\\(.*?\\\)|\\\[.*?\\\]", re.S)
 _TAG = re.compile(r"<\s*/?\s*([A-Za-z][A-Za-z0-9-]*)")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
@@ -61,8 +62,9 @@ class Renderer:
         return cached
 
     def _render(self, text: str) -> tuple[str, tuple[str, ...]]:
-        if not _PLAIN.search(text):
-            return text, ()
+        if text and not _SPECIAL.search(text) and not _BLOCK_START.match(text) \
+                and not text[0].isspace() and not text[-1].isspace():
+            return text, ()  # plain text: Markdown would return it unchanged
         self._problems = []
         maths: list[str] = []
 

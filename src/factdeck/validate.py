@@ -21,6 +21,8 @@ TOP_KEYS = ("version", "deck", "tags", "sources", "notes")
 DECK_KEYS = ("id", "name", "description")
 SOURCE_KEYS = ("title", "url")
 NOTE_KEYS = ("id", "type", "front", "back", "text", "extra", "tags", "sources")
+_NOTE_KEY_SET = frozenset(NOTE_KEYS)
+_HAS_SPACE = re.compile(r"\s").search
 NOTE_TYPES = ("basic", "basic-reversed", "cloze")
 REQUIRED = {"basic": ("front", "back"), "basic-reversed": ("front", "back"), "cloze": ("text",)}
 FOREIGN = {"basic": ("text",), "basic-reversed": ("text",), "cloze": ("front", "back")}
@@ -87,10 +89,13 @@ class _Checker:
             return []
         tags = []
         for item, ipos in zip(items, items.item_pos):
+            if type(item) is str and item and not _HAS_SPACE(item):
+                tags.append(item)  # the common case, checked without building messages
+                continue
             tag = self.text(item, ipos, "a tag", required=True)
             if tag is None:
                 continue
-            if any(c.isspace() for c in tag):
+            if _HAS_SPACE(tag):
                 self.out.error(ipos, "invalid-tag", f"tag `{tag}` contains whitespace; Anki tags are single words")
                 continue
             tags.append(tag)
@@ -210,7 +215,8 @@ def _notes(check: _Checker, notes: YList, sources: dict[str, Source]) -> list[No
 def _note(check: _Checker, node: YMap, sources: dict[str, Source]) -> Note | None:
     out = check.out
     ok = True
-    check.keys(node, NOTE_KEYS, "a note")
+    if not node.keys() <= _NOTE_KEY_SET:
+        check.keys(node, NOTE_KEYS, "a note")
     note_id = None
     check.required(node, ("id",), "note")
     if "id" in node:
@@ -245,7 +251,9 @@ def _note(check: _Checker, node: YMap, sources: dict[str, Source]) -> Note | Non
         if key not in node:
             ok = False
             continue
-        value = check.text(node[key], node.val_pos[key], f"`{key}` of {what}", required=True)
+        value = node[key]
+        if type(value) is not str or not value.strip():
+            value = check.text(value, node.val_pos[key], f"`{key}` of {what}", required=True)
         if value is None:
             ok = False
             continue
@@ -275,9 +283,10 @@ def _note(check: _Checker, node: YMap, sources: dict[str, Source]) -> Note | Non
         keys = check.listing(node["sources"], node.val_pos["sources"], f"`sources` of {what}",
                              hint="; write `sources: [key]`")
         for key, kpos in zip(keys or [], keys.item_pos if keys else []):
-            key = check.text(key, kpos, "a source key", required=True)
-            if key is None:
-                continue
+            if type(key) is not str or key not in sources:
+                key = check.text(key, kpos, "a source key", required=True)
+                if key is None:
+                    continue
             if key not in sources:
                 out.error(kpos, "unknown-source",
                           f"source `{key}` is not defined under `sources`{did_you_mean(key, sources)}")

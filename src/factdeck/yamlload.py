@@ -113,33 +113,32 @@ def _build(text: str, out: Collector):
     parser = _Parser(text)
     get_event = parser.get_event
     anchors: dict[str, tuple[object, int]] = {}
-    stack: list = []  # frames: [container, pending_key, key_pos, node_count_at_start, anchor]
+    # A frame is [container, pending key (or _NO_KEY), key position, node count at start, anchor, position].
+    stack: list[list] = []
+    frame: list | None = None  # stack[-1], kept at hand: most events go to it
+    in_map = False
     root = None
     documents = 0
-    real = 0  # nodes written in the file
     total = 0  # nodes after alias expansion
+    expanded = 0  # of which came from aliases
 
     Scalar, MapStart, SeqStart = ev.ScalarEvent, ev.MappingStartEvent, ev.SequenceStartEvent
     MapEnd, SeqEnd, Alias = ev.MappingEndEvent, ev.SequenceEndEvent, ev.AliasEvent
     DocStart, StreamEnd = ev.DocumentStartEvent, ev.StreamEndEvent
 
     def attach(value, pos):
+        """Put a finished node (or a scalar that is not a key) into the current container."""
         nonlocal root
-        if not stack:
+        if frame is None:
             root = value
             return
-        frame = stack[-1]
         container = frame[0]
-        if type(container) is YList:
+        if not in_map:
             container.append(value)
             container.item_pos.append(pos)
         elif frame[1] is _NO_KEY:
-            if type(value) is not str:
-                out.error(pos, "yaml-key", "a mapping key must be plain text, not a list or mapping")
-                frame[1] = _BAD_KEY
-            else:
-                frame[1] = value
-                frame[2] = pos
+            out.error(pos, "yaml-key", "a mapping key must be plain text, not a list or mapping")
+            frame[1] = _BAD_KEY
         else:
             key = frame[1]
             frame[1] = _NO_KEY
@@ -158,21 +157,23 @@ def _build(text: str, out: Collector):
         event = get_event()
         cls = type(event)
         if cls is Scalar:
-            real += 1
             total += 1
             mark = event.start_mark
             pos = (mark.line + 1, mark.column + 1)
-            if event.tag not in ALLOWED_TAGS:
+            if event.tag is not None and event.tag not in ALLOWED_TAGS:
                 _bad_tag(event.tag, pos, out)
             if event.anchor is not None:
                 anchors[event.anchor] = (event.value, 1)
-            attach(event.value, pos)
+            if in_map and frame[1] is _NO_KEY:
+                frame[1] = event.value
+                frame[2] = pos
+            else:
+                attach(event.value, pos)
         elif cls is MapStart or cls is SeqStart:
-            real += 1
             total += 1
             mark = event.start_mark
             pos = (mark.line + 1, mark.column + 1)
-            if event.tag not in ALLOWED_TAGS:
+            if event.tag is not None and event.tag not in ALLOWED_TAGS:
                 _bad_tag(event.tag, pos, out)
             if len(stack) >= MAX_DEPTH:
                 out.error(pos, "yaml-depth", f"nesting deeper than {MAX_DEPTH} levels; a deck file needs at most 5")
@@ -185,11 +186,15 @@ def _build(text: str, out: Collector):
                 node = YList()
                 node.item_pos = []
             node.pos = pos
-            stack.append([node, _NO_KEY, None, total, event.anchor, pos])
+            frame = [node, _NO_KEY, None, total, event.anchor, pos]
+            stack.append(frame)
+            in_map = cls is MapStart
         elif cls is MapEnd or cls is SeqEnd:
             node, _, _, started, anchor, pos = stack.pop()
             if anchor is not None:
                 anchors[anchor] = (node, total - started + 1)
+            frame = stack[-1] if stack else None
+            in_map = frame is not None and type(frame[0]) is YMap
             attach(node, pos)
         elif cls is Alias:
             mark = event.start_mark
@@ -199,8 +204,8 @@ def _build(text: str, out: Collector):
                 out.error(pos, "yaml-alias", f"alias `*{event.anchor}` refers to no anchor defined before it")
                 raise _Abort
             total += target[1]
-            real += 1
-            if total > 10_000 + 10 * real:
+            expanded += target[1] - 1
+            if expanded > 10_000 + 10 * (total - expanded):
                 out.error(pos, "yaml-alias-bomb",
                           "aliases expand this file more than tenfold; refusing to expand (alias bomb?)")
                 raise _Abort

@@ -1,0 +1,462 @@
+"""`factdeck preview`: the renderer against the real Anki library, the page in a real browser.
+
+The browser tests drive Debian's Chromium (``apt-get install chromium``) through playwright
+(never ``playwright install``). Where Chromium or playwright is missing they are skipped with
+the reason, except under CI (``CI`` set), where a missing browser fails the run instead of
+silently skipping it.
+
+``python tests/test_preview.py [OUT.png]`` takes the README's screenshot (default
+docs/preview.png) from the decks in decks/, or from the demo deck below when there are none.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import struct
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from factdeck import build as pipeline
+from factdeck.assemble import Built
+from factdeck.cli import cli
+from factdeck.notetypes import BY_KEY
+from factdeck.preview import cloze_numbers, page, render_card, reveal_clozes, write_site
+
+CHROMIUM = os.environ.get("FACTDECK_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def png(width: int = 48, height: int = 32, rgb=(11, 99, 196)) -> bytes:
+    """A small solid-colour PNG, made here so the tests ship no binary file."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+DEMO = """\
+version: 1
+deck:
+  id: world-geography
+  name: Geography::Capitals
+  description: Capitals and flags, checked against *Wikipedia*.
+tags: [geography]
+sources:
+  wiki:
+    title: Wikipedia, List of national capitals
+    url: https://en.wikipedia.org/wiki/List_of_national_capitals
+notes:
+  - id: capital-australia
+    text: "The capital of {{c2::Australia::country}} is {{c1::Canberra}}, not Sydney."
+    extra: Canberra was purpose-built as a compromise between Sydney and Melbourne.
+    sources: [wiki]
+    tags: [oceania]
+  - id: capital-france
+    front: What is the capital of **France**?
+    back: Paris
+    extra: On the Seine; capital since 508 AD, with short interruptions.
+    sources: [wiki]
+    tags: [europe]
+  - id: flag-blue
+    front: "Which colour is this swatch? ![swatch](swatch.png)"
+    back: Blue
+    tags: [europe::flags]
+  - id: hund
+    type: basic-reversed
+    front: der Hund
+    back: the dog
+    tags: [german]
+  - id: rivers
+    text: "The {{c1::Danube}} flows through {{c2::ten}} countries, more than any other river."
+    tags: [europe]
+"""
+
+SCIENCE = """\
+version: 1
+deck:
+  id: science
+  name: Science
+notes:
+  - id: water
+    front: Chemical formula of water?
+    back: "H<sub>2</sub>O"
+  - id: light
+    text: "Light travels at about {{c1::300,000 km/s}} in a vacuum."
+"""
+
+# Cases where a faithful renderer is easy to get wrong, compared with Anki below.
+TRICKY = r"""
+version: 1
+deck:
+  id: tricky
+  name: Tricky::Cases
+tags: [t]
+sources:
+  s:
+    title: A <source> & "more"
+notes:
+  - id: nested
+    text: "{{c1::outer {{c2::inner::in-hint}} tail::out-hint}} and {{c3::x}} then x < y & z"
+  - id: repeated
+    text: "{{c1::one}} and {{c1::again}} but {{c2::two}}"
+  - id: markdown
+    text: "**{{c1::bold** cut}} then `{{c2::code}}` and\n\n- {{c3::item}}\n- b"
+  - id: math
+    text: "\\( {{c1::x^2}} \\) and \\[ {{c2::\\frac{a}{b}}} \\]"
+    extra: "extra with <br> and **bold**"
+  - id: plain-basic
+    front: Front only
+    back: "Back with a [link](https://example.org) and a table:\n\n| a | b |\n|---|---|\n| 1 | 2 |"
+    extra: "  "
+    sources: [s]
+  - id: reversed
+    type: basic-reversed
+    front: "line one\nline two"
+    back: "<i>italic</i> & more"
+    extra: x
+"""
+
+
+def write_deck(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def demo_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "decks"
+    write_deck(folder, "geography.yaml", DEMO)
+    write_deck(folder, "science.yaml", SCIENCE)
+    (folder / "swatch.png").write_bytes(png())
+    return folder
+
+
+def visible_text(fragment: str) -> str:
+    fragment = re.sub(r"<style>.*?</style>", "", fragment, flags=re.S)
+    return " ".join(html.unescape(re.sub(r"<[^>]*>", " ", fragment)).split())
+
+
+def without_cloze_attr(fragment: str) -> str:
+    """Anki encodes the data-cloze attribute with hex entities; everything else is compared exactly."""
+    return re.sub(r' data-cloze="[^"]*"', "", re.sub(r"<style>.*?</style>", "", fragment, flags=re.S))
+
+
+# --- the renderer -------------------------------------------------------------------------
+
+
+def test_cloze_front_hides_and_back_reveals():
+    text = "{{c1::Canberra}} is in {{c2::Australia::country}}"
+    assert reveal_clozes(text, 1, True) == (
+        '<span class="cloze" data-cloze="Canberra" data-ordinal="1">[...]</span> is in '
+        '<span class="cloze-inactive" data-ordinal="2">Australia</span>')
+    assert reveal_clozes(text, 1, False) == (
+        '<span class="cloze" data-ordinal="1">Canberra</span> is in '
+        '<span class="cloze-inactive" data-ordinal="2">Australia</span>')
+    assert visible_text(reveal_clozes(text, 2, True)) == "Canberra is in [country]"
+    assert reveal_clozes(text, 3, True) == ""  # Anki: no such cloze, empty card
+
+
+def test_cloze_edge_cases():
+    nested = "{{c1::a {{c2::b}} c}}"
+    assert visible_text(reveal_clozes(nested, 1, True)) == "[...]"
+    assert visible_text(reveal_clozes(nested, 2, True)) == "a [...] c"
+    assert visible_text(reveal_clozes(nested, 1, False)) == "a b c"
+    assert reveal_clozes("x }} {{c1::y}}", 1, False).startswith("x }} ")  # stray closer stays text
+    assert visible_text(reveal_clozes("{{c1::a}} {{c2::never closed", 1, False)) == "a"
+    assert reveal_clozes(r"\({{c1::x}}\)", 1, True) == r"\([...]\)"  # no tags inside MathJax
+    assert cloze_numbers("{{c1::a {{c3::b}}}} {{c0::z}} {{c99999999::q}}") == {1, 3}
+
+
+def test_template_sections_and_frontside():
+    basic = BY_KEY["basic"]
+    note = Built("n", "g", basic, ["Q", "A", "<br><div></div> ", "", "n"], ["x"], [0], "h")
+    question, answer = render_card(note, 0)
+    assert question == '<div class="fd-card"><div class="fd-question">Q</div></div>'
+    assert "fd-extra" not in answer and "fd-sources-box" not in answer  # <br>/<div> only: empty
+    note.fields[2] = "more"
+    assert '<div class="fd-extra">more</div>' in render_card(note, 0)[1]
+
+
+def test_renders_like_anki(tmp_path: Path):
+    """Every card of every note type, against the real Anki: same text, same HTML."""
+    from anki.collection import Collection, ImportAnkiPackageOptions, ImportAnkiPackageRequest
+
+    deck = write_deck(tmp_path, "tricky.yaml", TRICKY)
+    result = pipeline.build([str(deck)], output=tmp_path / "x.apkg", now=1700000000)
+    assert not result.errors, result.errors
+    built = pipeline.check([str(deck)]).decks[0]
+    notes = {n.id: n for n in built.notes}
+    assert {n.notetype.key for n in notes.values()} == set(BY_KEY)
+
+    col = Collection(str(tmp_path / "c.anki2"))
+    try:
+        col.import_anki_package(ImportAnkiPackageRequest(package_path=str(tmp_path / "x.apkg"),
+                                                         options=ImportAnkiPackageOptions()))
+        seen = set()
+        for cid in col.find_cards(""):
+            card = col.get_card(cid)
+            note = notes[card.note()["ID"]]
+            seen.add((note.id, card.ord))
+            question, answer = render_card(note, card.ord, built.deck.name)
+            anki_q, anki_a = card.question(), card.answer()
+            assert f"<style>{note.notetype.css}</style>" in anki_q  # the CSS the page embeds
+            assert visible_text(question) == visible_text(anki_q), (note.id, card.ord)
+            assert visible_text(answer) == visible_text(anki_a), (note.id, card.ord)
+            assert without_cloze_attr(question) == without_cloze_attr(anki_q), (note.id, card.ord)
+            assert without_cloze_attr(answer) == without_cloze_attr(anki_a), (note.id, card.ord)
+    finally:
+        col.close()
+    assert seen == {(n.id, o) for n in notes.values() for o in n.ords}
+
+
+_PIECES = ["{{c1::", "{{c2::", "{{c3::", "}}", "::", "a", "b ", "<b>", "</b>", r"\(", r"\)", "{{", "{{c0::", "x"]
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=14).map("".join))
+def test_cloze_matches_anki_on_arbitrary_text(anki_cloze, text):
+    """Texts factdeck's validator would reject too: stray ``}}``, unclosed clozes, c0, MathJax."""
+    col, notetype = anki_cloze
+    note = col.new_note(notetype)
+    note["Text"] = text
+    col.add_note(note, col.decks.id("Default"))
+    ours = Built("x", "g", BY_KEY["cloze"], [text, "", "", ""], [], [], "h")
+    for card in note.cards():
+        if card.ord + 1 not in cloze_numbers(text):
+            continue  # Anki shows its "empty card" message; factdeck never makes such cards
+        question, answer = render_card(ours, card.ord, "Default")
+        assert without_cloze_attr(question) == without_cloze_attr(card.question()), text
+        assert without_cloze_attr(answer) == without_cloze_attr(card.answer()), text
+
+
+@pytest.fixture(scope="module")
+def anki_cloze(tmp_path_factory):
+    """A collection holding factdeck's cloze note type, to add notes with any text at all."""
+    from anki.collection import Collection, ImportAnkiPackageOptions, ImportAnkiPackageRequest
+
+    folder = tmp_path_factory.mktemp("anki")
+    deck = write_deck(folder, "c.yaml", "deck: {id: c, name: C}\nnotes:\n  - id: a\n    text: '{{c1::x}}'\n")
+    assert not pipeline.build([str(deck)], output=folder / "c.apkg", now=1700000000).errors
+    col = Collection(str(folder / "c.anki2"))
+    col.import_anki_package(ImportAnkiPackageRequest(package_path=str(folder / "c.apkg"),
+                                                     options=ImportAnkiPackageOptions()))
+    yield col, col.models.by_name(BY_KEY["cloze"].name)
+    col.close()
+
+
+# --- the site -----------------------------------------------------------------------------
+
+
+def test_page_escapes_everything_it_adds(tmp_path: Path):
+    evil = '<img src=x onerror="window.__pwned=1"> & </script>'
+    deck = write_deck(tmp_path, "evil.yaml",
+                      f"deck: {{id: evil, name: '{evil}'}}\ntags: ['</script><script>window.__pwned=2</script>']\n"
+                      "notes:\n  - id: a\n    front: '`</script>` and <script>x</script>'\n    back: b\n")
+    checked = pipeline.check([str(deck)])
+    assert not checked.errors, checked.errors
+    text = page(checked.decks)
+    assert text.count("<script") == 2 and text.count("</script>") == 2  # the data and the code
+    assert "<img src=x" not in text and "&lt;img src=x onerror=&quot;window.__pwned=1&quot;&gt;" in text
+
+
+def test_cli_writes_site_with_media(demo_dir: Path, tmp_path: Path):
+    out = tmp_path / "site"
+    result = CliRunner().invoke(cli, ["preview", str(demo_dir), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "10 cards from 2 decks" in result.output
+    index = (out / "index.html").read_text(encoding="utf-8")
+    media = [p.name for p in out.iterdir() if p.name != "index.html"]
+    assert len(media) == 1 and media[0].startswith("factdeck-") and media[0] in index
+    assert (out / media[0]).read_bytes() == png()
+    assert "http://" not in index.replace("https://en.wikipedia.org", "")  # nothing loaded from a network
+
+
+def test_cli_reports_errors_and_writes_nothing(tmp_path: Path):
+    deck = write_deck(tmp_path, "bad.yaml", "deck: {id: bad, name: Bad}\nnotes:\n  - id: x\n    text: no cloze\n")
+    result = CliRunner().invoke(cli, ["preview", str(deck), "-o", str(tmp_path / "site")])
+    assert result.exit_code == 1
+    assert "bad.yaml" in result.output and "error" in result.output
+    assert not (tmp_path / "site").exists()
+
+
+# --- in a real browser --------------------------------------------------------------------
+
+
+def _browser_missing() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the Python package playwright is not installed (pip install -e '.[test]')"
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    return None
+
+
+def launch(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    reason = _browser_missing()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the browser tests, but {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch(p)  # playwright gives every launch a fresh, temporary profile
+        yield b
+        b.close()
+
+
+def open_site(browser, index: Path, width: int = 1280, height: int = 900, scale: float = 1):
+    page = browser.new_page(viewport={"width": width, "height": height}, device_scale_factor=scale,
+                            color_scheme="light")
+    page.problems, page.requests = [], []
+    page.on("pageerror", lambda e: page.problems.append(str(e)))
+    page.on("console", lambda m: page.problems.append(m.text) if m.type == "error" else None)
+    page.on("request", lambda r: page.requests.append(r.url))
+    page.goto(index.as_uri())
+    page.wait_for_selector("body[data-ready='1']")
+    return page
+
+
+def shown(page) -> list[str]:
+    return page.locator(".fd-preview-card").evaluate_all(
+        "els => els.filter(e => !e.hidden).map(e => e.dataset.noteId + '/' + e.dataset.ord)")
+
+
+def test_in_browser(browser, demo_dir: Path, tmp_path: Path):
+    checked = pipeline.check([str(demo_dir)])
+    index = write_site(checked.decks, tmp_path / "site")
+    page = open_site(browser, index)
+    try:
+        assert len(shown(page)) == 10
+
+        cloze = page.locator('.fd-preview-card[data-note-id="capital-australia"][data-ord="0"]')
+        front = cloze.locator(".fd-preview-front").inner_text()
+        back = cloze.locator(".fd-preview-back").inner_text()
+        assert "[...]" in front and "Canberra" not in front and "Australia" in front
+        assert "Canberra" in back and "[...]" not in back
+        hint = page.locator('.fd-preview-card[data-note-id="capital-australia"][data-ord="1"] .fd-preview-front')
+        assert "[country]" in hint.inner_text() and "Australia" not in hint.inner_text()
+        # the note type's CSS applies: the revealed cloze is bold and blue, the card is Anki's .card
+        answer_span = cloze.locator(".fd-preview-back .cloze")
+        assert answer_span.evaluate("e => getComputedStyle(e).color") == "rgb(11, 99, 196)"
+        assert answer_span.evaluate("e => getComputedStyle(e).fontWeight") == "700"
+        assert cloze.locator(".fd-preview-back").evaluate("e => e.classList.contains('card')")
+        # media copied beside the page and displayed
+        assert page.locator(".fd-preview-front img").evaluate("i => i.complete && i.naturalWidth") == 48
+
+        page.screenshot(path=str(tmp_path / "preview.png"), full_page=True)
+        assert (tmp_path / "preview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+        page.fill(".fd-preview-search", "canberra")
+        assert shown(page) == ["capital-australia/0", "capital-australia/1"]
+        assert "2 of 10 cards" in page.inner_text(".fd-preview-count")
+        page.fill(".fd-preview-search", "CAPITAL paris")  # every word, any case
+        assert shown(page) == ["capital-france/0"]
+        page.fill(".fd-preview-search", "zzz-nothing")
+        assert shown(page) == [] and page.locator(".fd-preview-nomatch").is_visible()
+        page.fill(".fd-preview-search", "")
+
+        page.select_option(".fd-preview-deck-filter", "science")
+        assert shown(page) == ["water/0", "light/0"]
+        assert page.locator('.fd-preview-deck[data-deck="world-geography"]').is_hidden()
+        page.select_option(".fd-preview-deck-filter", "")
+        page.select_option(".fd-preview-tag-filter", "europe")  # a parent tag takes in europe::flags
+        assert shown(page) == ["capital-france/0", "flag-blue/0", "rivers/0", "rivers/1"]
+        page.select_option(".fd-preview-tag-filter", "")
+
+        card = cloze.locator(".fd-preview-front")
+        light = card.evaluate("e => getComputedStyle(e).backgroundColor")
+        page.click(".fd-preview-night")
+        assert page.evaluate("document.body.classList.contains('nightMode')")
+        assert card.evaluate("e => e.classList.contains('nightMode') && e.classList.contains('night_mode')")
+        assert card.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(30, 30, 32)" != light
+        page.screenshot(path=str(tmp_path / "preview-night.png"))
+        page.click(".fd-preview-night")
+        assert not card.evaluate("e => e.classList.contains('nightMode')")
+
+        assert page.problems == []
+        assert all(url.startswith("file://") for url in page.requests), page.requests
+    finally:
+        page.close()
+
+
+def test_in_browser_content_cannot_escape(browser, tmp_path: Path):
+    """A cloze cut across tags leaves an open <strong>: it must stay inside its own card side,
+    and names with markup in them are shown as text, never run."""
+    deck = write_deck(tmp_path, "d.yaml",
+                      "deck: {id: d, name: '<img src=x onerror=\"window.__pwned=1\">'}\n"
+                      "tags: ['</script><script>window.__pwned=2</script>']\n"
+                      "notes:\n  - id: cut\n    text: '**{{c1::bold** cut}} tail'\n"
+                      "  - id: after\n    front: plain\n    back: text\n")
+    checked = pipeline.check([str(deck)])
+    page = open_site(browser, write_site(checked.decks, tmp_path / "site"))
+    try:
+        assert page.evaluate("window.__pwned") is None
+        assert page.inner_text(".fd-preview-deck-name") == '<img src=x onerror="window.__pwned=1">'
+        assert page.locator(".fd-preview-tag-filter option").nth(1).inner_text().startswith("</script>")
+        after = page.locator('[data-note-id="after"] .fd-preview-front')
+        assert after.locator("strong").count() == 0
+        assert after.evaluate("e => getComputedStyle(e.querySelector('.fd-question')).fontWeight") == "600"
+        assert page.locator(".fd-preview-card").count() == 2
+        assert page.problems == []
+    finally:
+        page.close()
+
+
+# --- the README's screenshot --------------------------------------------------------------
+
+
+def docs_screenshot(out: Path) -> Path:
+    """Screenshot of the preview of decks/ (or of the demo deck) at a laptop viewport."""
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        folder = ROOT
+        if not any((ROOT / "decks").rglob("*.y*ml")):
+            folder = tmp
+            write_deck(tmp / "decks", "geography.yaml", DEMO)
+            (tmp / "decks" / "swatch.png").write_bytes(png())
+        cwd = os.getcwd()
+        os.chdir(folder)  # so the page names the deck files as `factdeck preview` run there would
+        try:
+            checked = pipeline.check(["decks"])
+        finally:
+            os.chdir(cwd)
+        if checked.errors:
+            raise SystemExit("\n".join(d.format() for d in checked.errors))
+        index = write_site(checked.decks, tmp / "site")
+        with sync_playwright() as p:
+            b = launch(p)
+            page = open_site(b, index, width=1200, height=800)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(out))
+            b.close()
+    return out
+
+
+if __name__ == "__main__":
+    reason = _browser_missing()
+    if reason:
+        raise SystemExit(reason)
+    print(docs_screenshot(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "preview.png"))
