@@ -198,3 +198,11 @@ def test_internal_failure_is_one_line_and_exit_70(write_deck, monkeypatch, tmp_p
     assert proc.returncode == 70
     assert proc.stderr.startswith("factdeck: internal error (ZeroDivisionError: division by zero); please report")
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_control_characters_anki_cannot_store_are_errors(write_deck, run):
+    path = write_deck(HEAD + NOTE + '    front: x\n    back: "a\\x1fb"\n')
+    result = run("check", path)
+    assert result.exit_code == 1
+    assert f"{path}:7:11: error: `back` of note `a` contains control character U+001F, which Anki cannot store" \
+        in result.stderr

@@ -15,7 +15,7 @@ from . import lock as lockfile
 from . import package
 from .assemble import BuiltDeck, assemble
 from .diagnostics import Collector, Diagnostic, errors_in
-from .validate import validate
+from .validate import NoteReader, validate
 from .yamlload import decode, load
 
 DECK_SUFFIXES = (".yaml", ".yml")
@@ -50,8 +50,16 @@ def read_deck(path: Path):
         out.error(None, "read", f"cannot read file: {e.strerror}")
         return None, out.items
     text = decode(data, out)
-    deck = validate(load(text, out), str(path), out) if text is not None else None
-    return deck, out.items
+    if text is None:
+        return None, out.items
+    del data
+    reader = NoteReader(out)
+    tree = load(text, out, on_note=reader)
+    if tree is None and out.items:
+        # The YAML itself is broken: notes read before the break are often cut short by it,
+        # so only the YAML-level problems are trustworthy.
+        return None, [d for d in out.items if d.code.startswith(("yaml", "encoding"))]
+    return validate(tree, str(path), out, reader), out.items
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 Pos = tuple[int, int]
 
@@ -25,6 +25,7 @@ class Note:
     sources: list[str]
     pos: Pos
     clozes: tuple[int, ...] = ()  # cloze numbers, sorted; empty for basic notes
+    sources_pos: list[Pos] = field(default_factory=list)
 
 
 @dataclass

@@ -23,6 +23,7 @@ SOURCE_KEYS = ("title", "url")
 NOTE_KEYS = ("id", "type", "front", "back", "text", "extra", "tags", "sources")
 _NOTE_KEY_SET = frozenset(NOTE_KEYS)
 _HAS_SPACE = re.compile(r"\s").search
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]").search
 NOTE_TYPES = ("basic", "basic-reversed", "cloze")
 REQUIRED = {"basic": ("front", "back"), "basic-reversed": ("front", "back"), "cloze": ("text",)}
 FOREIGN = {"basic": ("text",), "basic-reversed": ("text",), "cloze": ("front", "back")}
@@ -45,6 +46,11 @@ class _Checker:
             return None
         if required and not value.strip():
             self.out.error(pos, "empty", f"{what} is empty")
+            return None
+        bad = _CONTROL(value)
+        if bad:
+            self.out.error(pos, "control-character",
+                           f"{what} contains control character U+{ord(bad.group()):04X}, which Anki cannot store")
             return None
         return value
 
@@ -89,7 +95,7 @@ class _Checker:
             return []
         tags = []
         for item, ipos in zip(items, items.item_pos):
-            if type(item) is str and item and not _HAS_SPACE(item):
+            if type(item) is str and item and not _HAS_SPACE(item) and not _CONTROL(item):
                 tags.append(item)  # the common case, checked without building messages
                 continue
             tag = self.text(item, ipos, "a tag", required=True)
@@ -102,8 +108,38 @@ class _Checker:
         return tags
 
 
-def validate(tree, path: str, out: Collector) -> Deck | None:
-    """Check a whole file; return the Deck when it is usable, even if some notes had errors."""
+class NoteReader:
+    """Validates notes one by one, as the loader finishes each, so large decks never sit in
+    memory as YAML trees. Source keys are checked at the end, when all sources are known."""
+
+    def __init__(self, out: Collector):
+        self.check = _Checker(out)
+        self.notes: list[Note] = []
+        self.count = 0
+        self._seen: dict[str, tuple[int, int]] = {}
+
+    def __call__(self, item, pos) -> None:
+        self.count += 1
+        node = self.check.mapping(item, pos, "a note")
+        if node is None:
+            return
+        note = _note(self.check, node)
+        if note is None:
+            return
+        first = self._seen.get(note.id)
+        if first is not None:
+            self.check.out.error(node.val_pos["id"], "duplicate-id",
+                                 f"note id `{note.id}` is used twice: lines {first[0]} and {node.val_pos['id'][0]}")
+            return
+        self._seen[note.id] = node.val_pos["id"]
+        self.notes.append(note)
+
+
+def validate(tree, path: str, out: Collector, reader: NoteReader | None = None) -> Deck | None:
+    """Check a whole file; return the Deck when it is usable, even if some notes had errors.
+
+    ``reader`` holds the notes when the loader streamed them (see ``yamlload.load``).
+    """
     check = _Checker(out)
     if tree is None:
         if not out.items:
@@ -129,9 +165,14 @@ def validate(tree, path: str, out: Collector) -> Deck | None:
     if "notes" in tree:
         notes = check.listing(tree["notes"], tree.val_pos["notes"], "`notes`")
         if notes is not None:
-            deck.notes = _notes(check, notes, deck.sources)
-            if not notes:
+            if reader is None:
+                reader = NoteReader(out)
+            for item, pos in zip(notes, notes.item_pos):
+                reader(item, pos)
+            deck.notes = reader.notes
+            if not reader.count:
                 out.warning(tree.val_pos["notes"], "no-notes", "`notes` is empty: the deck has no cards")
+    _check_citations(check, deck)
     cited = {key for note in deck.notes for key in note.sources}
     for key, source in deck.sources.items():
         if key not in cited:
@@ -191,28 +232,21 @@ def _sources(check: _Checker, value, pos) -> dict[str, Source]:
     return sources
 
 
-def _notes(check: _Checker, notes: YList, sources: dict[str, Source]) -> list[Note]:
-    out = check.out
-    seen: dict[str, tuple[int, int]] = {}
-    result = []
-    for item, pos in zip(notes, notes.item_pos):
-        node = check.mapping(item, pos, "a note")
-        if node is None:
+def _check_citations(check: _Checker, deck: Deck) -> None:
+    for note in deck.notes:
+        if all(key in deck.sources for key in note.sources):
             continue
-        note = _note(check, node, sources)
-        if note is None:
-            continue
-        if note.id in seen:
-            first = seen[note.id]
-            out.error(node.val_pos["id"], "duplicate-id",
-                      f"note id `{note.id}` is used twice: lines {first[0]} and {node.val_pos['id'][0]}")
-            continue
-        seen[note.id] = node.val_pos["id"]
-        result.append(note)
-    return result
+        kept = []
+        for key, kpos in zip(note.sources, note.sources_pos):
+            if key in deck.sources:
+                kept.append(key)
+            else:
+                check.out.error(kpos, "unknown-source",
+                                f"source `{key}` is not defined under `sources`{did_you_mean(key, deck.sources)}")
+        note.sources = kept
 
 
-def _note(check: _Checker, node: YMap, sources: dict[str, Source]) -> Note | None:
+def _note(check: _Checker, node: YMap) -> Note | None:
     out = check.out
     ok = True
     if not node.keys() <= _NOTE_KEY_SET:
@@ -252,7 +286,7 @@ def _note(check: _Checker, node: YMap, sources: dict[str, Source]) -> Note | Non
             ok = False
             continue
         value = node[key]
-        if type(value) is not str or not value.strip():
+        if type(value) is not str or not value.strip() or _CONTROL(value):
             value = check.text(value, node.val_pos[key], f"`{key}` of {what}", required=True)
         if value is None:
             ok = False
@@ -279,21 +313,19 @@ def _note(check: _Checker, node: YMap, sources: dict[str, Source]) -> Note | Non
 
     tags = check.tags(node["tags"], node.val_pos["tags"], f"`tags` of {what}") if "tags" in node else []
     cited: list[str] = []
+    cited_pos: list[tuple[int, int]] = []
     if "sources" in node:
         keys = check.listing(node["sources"], node.val_pos["sources"], f"`sources` of {what}",
                              hint="; write `sources: [key]`")
         for key, kpos in zip(keys or [], keys.item_pos if keys else []):
-            if type(key) is not str or key not in sources:
+            if type(key) is not str or not key or _CONTROL(key):
                 key = check.text(key, kpos, "a source key", required=True)
                 if key is None:
                     continue
-            if key not in sources:
-                out.error(kpos, "unknown-source",
-                          f"source `{key}` is not defined under `sources`{did_you_mean(key, sources)}")
-                continue
             if key not in cited:
                 cited.append(key)
+                cited_pos.append(kpos)
 
     if note_id is None or not ok:
         return None
-    return Note(note_id, kind, content, content_pos, tags, cited, node.pos, numbers)
+    return Note(note_id, kind, content, content_pos, tags, cited, node.pos, numbers, cited_pos)

@@ -55,10 +55,14 @@ def decode(data: bytes, out: Collector) -> str | None:
         return None
 
 
-def load(text: str, out: Collector):
-    """Parse one YAML document into YMap/YList/str. Returns None when nothing usable was read."""
+def load(text: str, out: Collector, on_note=None):
+    """Parse one YAML document into YMap/YList/str. Returns None when nothing usable was read.
+
+    With ``on_note``, each item of the top-level ``notes`` list is handed to
+    ``on_note(item, pos)`` as soon as it is complete instead of being kept in the tree.
+    """
     try:
-        return _build(text, out)
+        return _build(text, out, on_note)
     except _Abort:
         return None
     except yaml.MarkedYAMLError as e:
@@ -109,11 +113,12 @@ def _syntax_message(e: yaml.MarkedYAMLError, char: str) -> str:
     return msg
 
 
-def _build(text: str, out: Collector):
+def _build(text: str, out: Collector, on_note=None):
     parser = _Parser(text)
     get_event = parser.get_event
     anchors: dict[str, tuple[object, int]] = {}
-    # A frame is [container, pending key (or _NO_KEY), key position, node count at start, anchor, position].
+    # A frame is [container, pending key (or _NO_KEY), key position, node count at start, anchor, position,
+    # sink]: a sink takes the items of a list (the top-level `notes`) instead of the list keeping them.
     stack: list[list] = []
     frame: list | None = None  # stack[-1], kept at hand: most events go to it
     in_map = False
@@ -134,6 +139,9 @@ def _build(text: str, out: Collector):
             return
         container = frame[0]
         if not in_map:
+            if frame[6] is not None:
+                frame[6](value, pos)
+                return
             container.append(value)
             container.item_pos.append(pos)
         elif frame[1] is _NO_KEY:
@@ -186,11 +194,14 @@ def _build(text: str, out: Collector):
                 node = YList()
                 node.item_pos = []
             node.pos = pos
-            frame = [node, _NO_KEY, None, total, event.anchor, pos]
+            sink = None
+            if on_note is not None and cls is SeqStart and len(stack) == 1 and in_map and frame[1] == "notes":
+                sink = on_note
+            frame = [node, _NO_KEY, None, total, event.anchor, pos, sink]
             stack.append(frame)
             in_map = cls is MapStart
         elif cls is MapEnd or cls is SeqEnd:
-            node, _, _, started, anchor, pos = stack.pop()
+            node, _, _, started, anchor, pos, _ = stack.pop()
             if anchor is not None:
                 anchors[anchor] = (node, total - started + 1)
             frame = stack[-1] if stack else None
