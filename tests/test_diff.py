@@ -178,6 +178,8 @@ def test_diff_usage_errors_exit_2(write_deck, run):
     wrong = run("diff", deck)
     assert wrong.exit_code == 2 and "use --rev GITREV" in wrong.stderr
     assert run("diff", "old.apkg", "--format", "xml").exit_code == 2
+    both = run("diff", "--rev", "HEAD", "old.apkg")
+    assert both.exit_code == 2 and "either an old package or --rev" in both.stderr
 
 
 # --- against a git revision ----------------------------------------------------------------------

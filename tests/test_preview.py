@@ -370,6 +370,7 @@ def test_in_browser(browser, demo_dir: Path, tmp_path: Path):
         page.fill(".fd-preview-search", "canberra")
         assert shown(page) == ["capital-australia/0", "capital-australia/1"]
         assert "2 of 10 cards" in page.inner_text(".fd-preview-count")
+        assert page.url.endswith("#q=canberra")  # a filtered view can be bookmarked
         page.fill(".fd-preview-search", "CAPITAL paris")  # every word, any case
         assert shown(page) == ["capital-france/0"]
         page.fill(".fd-preview-search", "zzz-nothing")

@@ -235,11 +235,14 @@ def diff_command(args: tuple[str, ...], rev: str | None, fmt: str) -> None:
         old_name, paths = args[0], list(args[1:]) or ["decks"]
         old = diff.read_package(Path(old_name))
     else:
+        packages = [a for a in args if Path(a).suffix == ".apkg"]
+        if packages:
+            raise click.UsageError(f"{packages[0]}: give either an old package or --rev, not both")
         old_name, paths = rev, list(args) or ["decks"]
         try:
             old = diff.read_revision(rev, paths)
         except diff.BadRevision as e:
-            raise click.BadParameter(str(e), param_hint="--rev")
+            raise click.BadParameter(str(e), param_hint="--rev") from None
     result = pipeline.check(paths)
     if result.errors or any(d.severity == "error" for d in old.diagnostics):
         report(old.diagnostics + result.diagnostics)

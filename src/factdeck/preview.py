@@ -307,12 +307,16 @@ def page(decks: list[BuiltDeck]) -> str:
 <div class="fd-preview-heading">
 <h1 class="fd-preview-title">{esc(title)}</h1>
 <span class="fd-preview-count" aria-live="polite">{esc(summary)}</span>
-<button type="button" class="fd-preview-night" aria-pressed="false" title="Night mode, as Anki shows it">Night mode</button>
+<button type="button" class="fd-preview-night" aria-pressed="false"
+ title="Night mode, as Anki shows it">Night mode</button>
 </div>
 <div class="fd-preview-controls">
-<input type="search" class="fd-preview-search" placeholder="Search cards  (press /)" aria-label="Search cards" autocomplete="off">
-<select class="fd-preview-deck-filter" aria-label="Filter by deck"><option value="">All decks</option>{deck_options}</select>
-<select class="fd-preview-tag-filter" aria-label="Filter by tag"{" disabled" if not tag_counts else ""}><option value="">All tags</option>{tag_options}</select>
+<input type="search" class="fd-preview-search" placeholder="Search cards  (press /)" aria-label="Search cards"
+ autocomplete="off">
+<select class="fd-preview-deck-filter" aria-label="Filter by deck">
+<option value="">All decks</option>{deck_options}</select>
+<select class="fd-preview-tag-filter" aria-label="Filter by tag"{" disabled" if not tag_counts else ""}>
+<option value="">All tags</option>{tag_options}</select>
 </div>
 </div>
 </header>
@@ -410,7 +414,8 @@ _PAGE_CSS = """
 .nightMode .fd-preview-card { background: #1b1c1f; border-color: #2e3034; }
 .nightMode .fd-preview-side > .card { border-color: #33353a; }
 .nightMode .fd-preview-note-id, .nightMode .fd-preview-deck-description { color: #e2e3e6; }
-.nightMode .fd-preview-count, .nightMode .fd-preview-card-head, .nightMode .fd-preview-deck-meta { color: #9a9fa8; }
+.nightMode .fd-preview-count, .nightMode .fd-preview-card-head,
+.nightMode .fd-preview-deck-meta { color: #9a9fa8; }
 .nightMode .fd-preview-tag { background: #2c323b; color: #b8c4d6; }
 """
 
@@ -522,7 +527,8 @@ _PAGE_JS = r"""
   var initial = new URLSearchParams(location.hash.slice(1));
   search.value = initial.get("q") || "";
   var pick = function (sel, value) {
-    if (value && Array.prototype.some.call(sel.options, function (o) { return o.value === value; })) sel.value = value;
+    var known = Array.prototype.some.call(sel.options, function (o) { return o.value === value; });
+    if (value && known) sel.value = value;
   };
   pick(deckSel, initial.get("deck"));
   pick(tagSel, initial.get("tag"));
