@@ -9,19 +9,19 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import genanki
 import genanki.util
 
 from .diagnostics import Collector
-from .model import Deck
+from .model import Deck, Note
 from .notetypes import BY_KEY, NoteType, card_ords
 from .render import Renderer, sources_html
 
 
-@dataclass
-class Built:
-    """One note ready to write."""
+class Built(NamedTuple):
+    """One note ready to write (a tuple: cheap to pass between processes)."""
 
     id: str
     guid: str
@@ -30,6 +30,7 @@ class Built:
     tags: list[str]
     ords: list[int]
     hash: str
+    sources: list[str]  # cited source keys
 
 
 @dataclass
@@ -68,11 +69,31 @@ def note_guid(deck_id: str, note_id: str) -> str:
 
 def assemble(deck: Deck, out: Collector) -> BuiltDeck:
     """Render every field of a deck; problems (missing images, ...) go to ``out``."""
-    renderer = Renderer(os.path.dirname(os.path.abspath(deck.path)))
+    renderer = deck_renderer(deck)
+    built = assemble_notes(deck, deck.notes, renderer, out)
+    return BuiltDeck(deck, deck_anki_id(deck.id), describe(deck, renderer, out), built, dict(renderer.media))
+
+
+def deck_renderer(deck: Deck) -> Renderer:
+    return Renderer(os.path.dirname(os.path.abspath(deck.path)))
+
+
+def describe(deck: Deck, renderer: Renderer, out: Collector) -> str:
+    """The deck description as HTML."""
+    if not deck.description:
+        return ""
+    description, problems = renderer.field(deck.description)
+    for problem in problems:
+        out.error(deck.description_pos, "render", f"{problem} (in the deck description)")
+    return description
+
+
+def assemble_notes(deck: Deck, notes: list[Note], renderer: Renderer, out: Collector) -> list[Built]:
+    """Notes as they reach Anki. ``deck`` supplies its id, name, tags and sources."""
     field_html = renderer.field
     source_cache: dict[tuple[str, ...], str] = {}
     built = []
-    for note in deck.notes:
+    for note in notes:
         values = {"id": note.id}
         for key, text in note.content.items():
             html, problems = field_html(text)
@@ -89,10 +110,5 @@ def assemble(deck: Deck, out: Collector) -> BuiltDeck:
         digest = hashlib.sha256("\x1e".join(
             (notetype.name, deck.name, " ".join(tags), *fields)).encode()).hexdigest()[:20]
         built.append(Built(note.id, note_guid(deck.id, note.id), notetype, fields, tags,
-                           card_ords(notetype, note.clozes), digest))
-    description = ""
-    if deck.description:
-        description, problems = field_html(deck.description)
-        for problem in problems:
-            out.error(deck.description_pos, "render", f"{problem} (in the deck description)")
-    return BuiltDeck(deck, deck_anki_id(deck.id), description, built, dict(renderer.media))
+                           card_ords(notetype, note.clozes), digest, note.sources))
+    return built

@@ -104,7 +104,8 @@ def _assign_ids(note_rows: list[list], card_rows: list[tuple]) -> None:
     ``note_rows[i][0]`` holds the added time on entry and the note ID on return;
     ``card_rows[i]`` becomes (note ID, card IDs, original row).
     """
-    order = sorted(range(len(note_rows)), key=lambda i: note_rows[i][0])
+    added = [row[0] for row in note_rows]
+    order = sorted(range(len(added)), key=added.__getitem__)
     last_nid = last_cid = 0
     for i in order:
         row = note_rows[i]

@@ -43,7 +43,7 @@ def deck_stats(built: BuiltDeck) -> DeckStats:
         stats.cards[note.notetype.key] += len(note.ords)
         tags.update(note.tags)
     stats.tags = sorted(tags.items(), key=lambda item: (-item[1], item[0]))
-    stats.without_sources = [note.id for note in built.deck.notes if not note.sources]
+    stats.without_sources = [note.id for note in built.notes if not note.sources]
     return stats
 
 

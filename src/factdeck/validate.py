@@ -140,6 +140,23 @@ def validate(tree, path: str, out: Collector, reader: NoteReader | None = None) 
 
     ``reader`` holds the notes when the loader streamed them (see ``yamlload.load``).
     """
+    header = validate_header(tree, path, out)
+    if header is None:
+        return None
+    deck, notes = header
+    count = 0
+    if notes is not None:
+        reader = reader or NoteReader(out)
+        for item, pos in zip(notes, notes.item_pos):
+            reader(item, pos)
+        deck.notes, count = reader.notes, reader.count
+        check_citations(deck.notes, deck.sources, out)
+    finish(deck, count, notes, {key for note in deck.notes for key in note.sources}, out)
+    return deck
+
+
+def validate_header(tree, path: str, out: Collector) -> tuple[Deck, YList | None] | None:
+    """Everything but the notes: the deck, its tags and sources, and that `notes` is a list."""
     check = _Checker(out)
     if tree is None:
         if not out.items:
@@ -162,22 +179,17 @@ def validate(tree, path: str, out: Collector, reader: NoteReader | None = None) 
         deck.tags = check.tags(tree["tags"], tree.val_pos["tags"], "`tags`")
     if "sources" in tree:
         deck.sources = _sources(check, tree["sources"], tree.val_pos["sources"])
-    if "notes" in tree:
-        notes = check.listing(tree["notes"], tree.val_pos["notes"], "`notes`")
-        if notes is not None:
-            if reader is None:
-                reader = NoteReader(out)
-            for item, pos in zip(notes, notes.item_pos):
-                reader(item, pos)
-            deck.notes = reader.notes
-            if not reader.count:
-                out.warning(tree.val_pos["notes"], "no-notes", "`notes` is empty: the deck has no cards")
-    _check_citations(check, deck)
-    cited = {key for note in deck.notes for key in note.sources}
+    notes = check.listing(tree["notes"], tree.val_pos["notes"], "`notes`") if "notes" in tree else None
+    return deck, notes
+
+
+def finish(deck: Deck, count: int, notes: YList | None, cited: set[str], out: Collector) -> None:
+    """Warnings that need every note: an empty deck, sources nobody cites."""
+    if notes is not None and not count:
+        out.warning(notes.pos, "no-notes", "`notes` is empty: the deck has no cards")
     for key, source in deck.sources.items():
         if key not in cited:
             out.warning(source.pos, "unused-source", f"source `{key}` is defined but no note cites it")
-    return deck
 
 
 def _deck_header(check: _Checker, value, pos, deck: Deck) -> None:
@@ -232,17 +244,18 @@ def _sources(check: _Checker, value, pos) -> dict[str, Source]:
     return sources
 
 
-def _check_citations(check: _Checker, deck: Deck) -> None:
-    for note in deck.notes:
-        if all(key in deck.sources for key in note.sources):
+def check_citations(notes: list[Note], sources: dict[str, Source], out: Collector) -> None:
+    """Cited source keys must be defined; run once all sources are known."""
+    for note in notes:
+        if all(key in sources for key in note.sources):
             continue
         kept = []
         for key, kpos in zip(note.sources, note.sources_pos):
-            if key in deck.sources:
+            if key in sources:
                 kept.append(key)
             else:
-                check.out.error(kpos, "unknown-source",
-                                f"source `{key}` is not defined under `sources`{did_you_mean(key, deck.sources)}")
+                out.error(kpos, "unknown-source",
+                          f"source `{key}` is not defined under `sources`{did_you_mean(key, sources)}")
         note.sources = kept
 
 
@@ -252,8 +265,9 @@ def _note(check: _Checker, node: YMap) -> Note | None:
     if not node.keys() <= _NOTE_KEY_SET:
         check.keys(node, NOTE_KEYS, "a note")
     note_id = None
-    check.required(node, ("id",), "note")
-    if "id" in node:
+    if "id" not in node:
+        check.required(node, ("id",), "note")
+    else:
         note_id = check.ident(node["id"], node.val_pos["id"], "note id")
     what = f"note `{note_id}`" if note_id else "note"
 
@@ -280,7 +294,8 @@ def _note(check: _Checker, node: YMap) -> Note | None:
                           f"`{key}` is for cloze notes; a {kind} note uses `front` and `back`"
                           f" (or set `type: cloze` and drop them)")
     content, content_pos = {}, {}
-    check.required(node, REQUIRED[kind], f"{what} ({kind})")
+    if not all(key in node for key in REQUIRED[kind]):
+        check.required(node, REQUIRED[kind], f"{what} ({kind})")
     for key in REQUIRED[kind]:
         if key not in node:
             ok = False

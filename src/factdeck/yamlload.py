@@ -172,11 +172,20 @@ def _build(text: str, out: Collector, on_note=None):
                 _bad_tag(event.tag, pos, out)
             if event.anchor is not None:
                 anchors[event.anchor] = (event.value, 1)
-            if in_map and frame[1] is _NO_KEY:
-                frame[1] = event.value
-                frame[2] = pos
-            else:
-                attach(event.value, pos)
+            if in_map:
+                key = frame[1]
+                if key is _NO_KEY:
+                    frame[1] = event.value
+                    frame[2] = pos
+                    continue
+                container = frame[0]
+                if type(key) is str and key not in container:  # the common case, inlined
+                    frame[1] = _NO_KEY
+                    container[key] = event.value
+                    container.key_pos[key] = frame[2]
+                    container.val_pos[key] = pos
+                    continue
+            attach(event.value, pos)
         elif cls is MapStart or cls is SeqStart:
             total += 1
             mark = event.start_mark
