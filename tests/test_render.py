@@ -5,6 +5,10 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from factdeck import render as render_module
 
 from factdeck.render import Renderer
 
@@ -81,3 +85,16 @@ def test_image_is_renamed_by_content_hash(tmp_path):
     second, _ = renderer.field("![b](b.png)")
     assert first.split('"')[1] == second.split('"')[1]
     assert list(renderer.media) == [first.split('"')[1]]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.sampled_from(list("ab *_`[]()<>&!#-+.1\\{}:|~=\t")
+                                + ["**", "<b>", "</b>", "](x)", "<script>", "\\(", "\\)", "<div>"]),
+                max_size=25).map("".join))
+def test_single_line_shortcut_renders_exactly_like_full_commonmark(tmp_path, monkeypatch, text):
+    """One-line fields skip block parsing; that must never change the HTML."""
+    fast = Renderer(str(tmp_path)).field(text)
+    with monkeypatch.context() as m:
+        m.setattr(render_module, "_one_paragraph", lambda text: False)
+        full = Renderer(str(tmp_path)).field(text)
+    assert fast == full

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import lock as lockfile
-from . import package
+from . import package, shards
 from .assemble import BuiltDeck, assemble
 from .diagnostics import Collector, Diagnostic, errors_in
 from .validate import NoteReader, validate
@@ -41,8 +41,8 @@ def discover(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
     return unique, diags
 
 
-def read_deck(path: Path):
-    """Load and validate one file. Returns (Deck or None, diagnostics)."""
+def compile_deck(path: Path) -> tuple[BuiltDeck | None, list[Diagnostic]]:
+    """Load, validate and assemble one deck file; large files use both cores (see shards)."""
     out = Collector(str(path))
     try:
         data = path.read_bytes()
@@ -53,13 +53,21 @@ def read_deck(path: Path):
     if text is None:
         return None, out.items
     del data
+    if len(text) >= shards.MIN_BYTES and shards.available():
+        try:
+            return shards.compile_file(str(path), text)
+        except shards.Fallback:
+            pass
     reader = NoteReader(out)
     tree = load(text, out, on_note=reader)
     if tree is None and out.items:
         # The YAML itself is broken: notes read before the break are often cut short by it,
         # so only the YAML-level problems are trustworthy.
         return None, [d for d in out.items if d.code.startswith(("yaml", "encoding"))]
-    return validate(tree, str(path), out, reader), out.items
+    deck = validate(tree, str(path), out, reader)
+    if deck is None:
+        return None, out.items
+    return assemble(deck, out), out.items
 
 
 @dataclass
@@ -85,37 +93,24 @@ def check(paths: list[str], progress=_no_progress) -> Checked:
     files, diags = discover(paths)
     result = Checked(diagnostics=diags)
     sizes = [p.stat().st_size for p in files]
-    total, done = 2 * sum(sizes) or 1, 0
-    decks, deck_sizes = [], []
+    total, done = sum(sizes) or 1, 0
+    first_file: dict[str, str] = {}
     for path, size in zip(files, sizes):
         started = time.perf_counter()
-        deck, found = read_deck(path)
-        result.timings.append((str(path), "load", time.perf_counter() - started))
+        built, found = compile_deck(path)
+        result.timings.append((str(path), "read", time.perf_counter() - started))
         result.diagnostics.extend(found)
         done += size
         progress(done, total)
-        if deck is not None:
-            decks.append(deck)
-            deck_sizes.append(size)
-        else:
-            done += size
-    first_file: dict[str, str] = {}
-    for deck in decks:
-        if not deck.id:
+        if built is None:
             continue
+        deck = built.deck
         if deck.id in first_file:
             result.diagnostics.append(Diagnostic(deck.path, *deck.id_pos, "duplicate-deck",
                                                  f"deck id `{deck.id}` is also used by {first_file[deck.id]}"))
-        else:
+        elif deck.id:
             first_file[deck.id] = deck.path
-    for deck, size in zip(decks, deck_sizes):
-        out = Collector(deck.path)
-        started = time.perf_counter()
-        result.decks.append(assemble(deck, out))
-        result.timings.append((deck.path, "render", time.perf_counter() - started))
-        result.diagnostics.extend(out.items)
-        done += size
-        progress(done, total)
+        result.decks.append(built)
     result.diagnostics.sort()
     return result
 

@@ -1,8 +1,8 @@
 """Write an .apkg: a SQLite collection plus media in a zip, atomically and reproducibly.
 
 genanki supplies the collection schema and the note type and deck JSON; the rows go in with
-one ``executemany`` per table (genanki inserts row by row), the database is serialised from
-memory, and the zip is deflated (genanki stores it uncompressed). Every time in the package
+one ``executemany`` per table (genanki inserts row by row), the database file is streamed
+into the zip, which is deflated (genanki stores it uncompressed). Every time in the package
 comes from the lock, so the same input gives the same bytes.
 """
 
@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sqlite3
 import tempfile
 import time
@@ -51,71 +52,75 @@ def notetype_times(parts: list[Part]) -> dict[str, int]:
     return times
 
 
-def collection_bytes(parts: list[Part]) -> bytes:
+def write_collection(db_path: str, parts: list[Part]) -> None:
+    """The Anki collection as an SQLite file; rows are streamed into one transaction."""
     stamp = package_time(parts)
     nt_times = notetype_times(parts)
-    db = sqlite3.connect(":memory:")
+    entries = [(part.deck, note, part.lock.notes[note.id]) for part in parts for note in part.deck.notes]
+    nids, cids = _assign_ids([added for _, _, (_, _, added) in entries], [len(n.ords) for _, n, _ in entries])
+    db = sqlite3.connect(db_path)
     try:
+        db.execute("PRAGMA journal_mode = OFF")
+        db.execute("PRAGMA synchronous = OFF")
         db.executescript(APKG_SCHEMA)
         db.executescript(APKG_COL)
         models: dict[str, dict] = {}
         decks_json = json.loads(db.execute("SELECT decks FROM col").fetchone()[0])
-        note_rows, card_rows = [], []
-        position = 0
         for part in parts:
-            built, lock = part.deck, part.lock
-            gdeck = genanki.Deck(built.anki_id, built.deck.name, built.description)
-            deck_json = gdeck.to_json()
+            built = part.deck
+            deck_json = genanki.Deck(built.anki_id, built.deck.name, built.description).to_json()
             deck_json["mod"] = stamp
             decks_json[str(built.anki_id)] = deck_json
             for nt in built.notetypes().values():
                 if str(nt.id) not in models:
                     models[str(nt.id)] = _model_json(nt, nt_times.get(nt.key, stamp), built.anki_id)
-            for note in built.notes:
-                _, mod, added = lock.notes[note.id]
-                first = note.fields[0]
-                if "<" in first:
-                    first = _TAGS.sub("", first)
-                csum = int(hashlib.sha1(first.encode()).hexdigest()[:8], 16)
-                tags = f" {' '.join(note.tags)} " if note.tags else ""
-                position += 1
-                note_rows.append([added, note.guid, note.notetype.id, mod, -1, tags,
-                                  "\x1f".join(note.fields), first, csum, 0, ""])
-                card_rows.append((built.anki_id, note.ords, mod, position))
-        _assign_ids(note_rows, card_rows)
-        cards = [(cid, nid, did, ord_, mod, -1, 0, 0, pos, 0, 0, 0, 0, 0, 0, 0, 0, "")
-                 for nid, cids, (did, ords, mod, pos) in card_rows for cid, ord_ in zip(cids, ords)]
         db.execute("UPDATE col SET crt = ?, mod = ?, scm = ?, models = ?, decks = ?",
                    (stamp, stamp * 1000, stamp * 1000, json.dumps(models, sort_keys=True),
                     json.dumps(decks_json, sort_keys=True)))
-        db.executemany("INSERT INTO notes VALUES (?,?,?,?,?,?,?,?,?,?,?)", note_rows)
-        db.executemany("INSERT INTO cards VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", cards)
+        db.executemany("INSERT INTO notes VALUES (?,?,?,?,?,?,?,?,?,?,?)", _note_rows(entries, nids))
+        db.executemany("INSERT INTO cards VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       _card_rows(entries, nids, cids))
         db.commit()
-        return db.serialize()
     finally:
         db.close()
 
 
-def _assign_ids(note_rows: list[list], card_rows: list[tuple]) -> None:
+def _note_rows(entries, nids):
+    sha1, tag_re = hashlib.sha1, _TAGS
+    for (built, note, (_, mod, _)), nid in zip(entries, nids):
+        first = note.fields[0]
+        if "<" in first:
+            first = tag_re.sub("", first)
+        tags = f" {' '.join(note.tags)} " if note.tags else ""
+        yield (nid, note.guid, note.notetype.id, mod, -1, tags, "\x1f".join(note.fields), first,
+               int(sha1(first.encode()).hexdigest()[:8], 16), 0, "")
+
+
+def _card_rows(entries, nids, cids):
+    """New cards, due in file order (siblings share a position)."""
+    for position, ((built, note, (_, mod, _)), nid, first_cid) in enumerate(zip(entries, nids, cids), 1):
+        for offset, ord_ in enumerate(note.ords):
+            yield (first_cid + offset, nid, built.anki_id, ord_, mod, -1, 0, 0, position,
+                   0, 0, 0, 0, 0, 0, 0, 0, "")
+
+
+def _assign_ids(added: list[int], card_counts: list[int]) -> tuple[list[int], list[int]]:
     """Note and card IDs in milliseconds of the time each note was first added, as Anki's are.
 
     Anki shows a note's ID as its creation date. Notes added in the same second take
     consecutive IDs in file order, so IDs are unique and the same input gives the same IDs.
-    ``note_rows[i][0]`` holds the added time on entry and the note ID on return;
-    ``card_rows[i]`` becomes (note ID, card IDs, original row).
+    Returns each note's ID and the first of its consecutive card IDs.
     """
-    added = [row[0] for row in note_rows]
-    order = sorted(range(len(added)), key=added.__getitem__)
+    nids = [0] * len(added)
+    cids = [0] * len(added)
     last_nid = last_cid = 0
-    for i in order:
-        row = note_rows[i]
-        nid = last_nid = max(row[0] * 1000, last_nid + 1)
-        row[0] = nid
-        cids = []
-        for _ in card_rows[i][1]:
-            last_cid = max(nid, last_cid + 1)
-            cids.append(last_cid)
-        card_rows[i] = (nid, cids, card_rows[i])
+    for i in sorted(range(len(added)), key=added.__getitem__):
+        nid = added[i] * 1000
+        nid = last_nid = nid if nid > last_nid else last_nid + 1
+        cid = nid if nid > last_cid else last_cid + 1
+        nids[i], cids[i] = nid, cid
+        last_cid = cid + card_counts[i] - 1
+    return nids, cids
 
 
 def _model_json(nt: NoteType, mod: int, deck_id: int) -> dict:
@@ -137,24 +142,30 @@ def write(path: Path, parts: list[Part]) -> None:
     for part in parts:
         media.update(part.deck.media)
     names = sorted(media)
-    collection = collection_bytes(parts)
+    with tempfile.TemporaryDirectory(prefix="factdeck-") as tmp:
+        db_path = os.path.join(tmp, "collection.anki2")
+        write_collection(db_path, parts)
 
-    def fill(raw) -> None:
-        with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
-            _add(zf, "collection.anki2", collection, date)
-            _add(zf, "media", json.dumps({str(i): n for i, n in enumerate(names)}).encode(), date)
-            for i, name in enumerate(names):
-                with open(media[name], "rb") as f:
-                    _add(zf, str(i), f.read(), date)
+        def fill(raw) -> None:
+            with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
+                _add(zf, "collection.anki2", db_path, date)
+                _add(zf, "media", json.dumps({str(i): n for i, n in enumerate(names)}).encode(), date)
+                for i, name in enumerate(names):
+                    _add(zf, str(i), media[name], date)
 
-    atomic_write(path, fill)
+        atomic_write(path, fill)
 
 
-def _add(zf: zipfile.ZipFile, name: str, data: bytes, date) -> None:
+def _add(zf: zipfile.ZipFile, name: str, data: bytes | str, date) -> None:
+    """One zip entry with a fixed date, from bytes or streamed from a file path."""
     info = zipfile.ZipInfo(name, date_time=date)
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = 0o644 << 16
-    zf.writestr(info, data)
+    if isinstance(data, bytes):
+        zf.writestr(info, data)
+        return
+    with open(data, "rb") as src, zf.open(info, "w") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
 
 
 def atomic_write(path: Path, fill) -> None:

@@ -72,10 +72,13 @@ class Renderer:
             maths.append(m.group(0))
             return f"\ue000{len(maths) - 1}\ue001"
 
-        source = _MATH.sub(stash, text)
-        out = self._md.render(source)
-        if out.startswith("<p>") and out.endswith("</p>\n") and out.count("<p>") == 1:
-            out = out[3:-5]
+        source = _MATH.sub(stash, text) if "\\" in text else text
+        if _one_paragraph(source):
+            out = self._md.renderInline(source)  # same HTML as a lone <p>, without block parsing
+        else:
+            out = self._md.render(source)
+            if out.startswith("<p>") and out.endswith("</p>\n") and out.count("<p>") == 1:
+                out = out[3:-5]
         out = nh3.clean(out.strip(), tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes=URL_SCHEMES)
         if maths:
             out = re.sub("\ue000(\\d+)\ue001", lambda m: html.escape(maths[int(m.group(1))], quote=False), out)
@@ -120,6 +123,12 @@ class Renderer:
         name = f"factdeck-{digest}{ext}"
         self.media[name] = path
         return name
+
+
+def _one_paragraph(text: str) -> bool:
+    """True when CommonMark can only read ``text`` as a single paragraph of inline content."""
+    return ("\n" not in text and "\r" not in text and text[:1] not in ("*", "_", "<", "[", " ", "\t", "")
+            and not _BLOCK_START.match(text))
 
 
 def sources_html(keys, sources) -> str:

@@ -116,7 +116,7 @@ class NoteReader:
         self.check = _Checker(out)
         self.notes: list[Note] = []
         self.count = 0
-        self._seen: dict[str, tuple[int, int]] = {}
+        self.id_positions: dict[str, tuple[int, int]] = {}  # of accepted notes
 
     def __call__(self, item, pos) -> None:
         self.count += 1
@@ -126,12 +126,12 @@ class NoteReader:
         note = _note(self.check, node)
         if note is None:
             return
-        first = self._seen.get(note.id)
+        first = self.id_positions.get(note.id)
         if first is not None:
             self.check.out.error(node.val_pos["id"], "duplicate-id",
                                  f"note id `{note.id}` is used twice: lines {first[0]} and {node.val_pos['id'][0]}")
             return
-        self._seen[note.id] = node.val_pos["id"]
+        self.id_positions[note.id] = node.val_pos["id"]
         self.notes.append(note)
 
 
