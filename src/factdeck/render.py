@@ -127,7 +127,7 @@ class Renderer:
 
 def _one_paragraph(text: str) -> bool:
     """True when CommonMark can only read ``text`` as a single paragraph of inline content."""
-    return ("\n" not in text and "\r" not in text and text[:1] not in ("*", "_", "<", "[", " ", "\t", "")
+    return ("\n" not in text and "\r" not in text and text[:1] not in ("*", "_", "<", "[", "`", " ", "\t", "")
             and not _BLOCK_START.match(text))
 
 
