@@ -186,5 +186,5 @@ def _describe_stale(deck_path: str, changes: lockfile.Changes) -> str:
     for label, ids in (("new", changes.new), ("changed", changes.changed), ("removed", changes.removed),
                        ("restyled note types", changes.restyled)):
         if ids:
-            what.append(f"{len(ids)} {label}: {', '.join(ids)}")
+            what.append(f"{len(ids)} {label}: {lockfile.shorten(ids)}")
     return f"{deck_path}: lock is out of date ({'; '.join(what) or 'lock file format'})"

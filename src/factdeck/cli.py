@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from . import build as pipeline
+from . import lock as lockfile
 from .diagnostics import Diagnostic
 
 EXIT_INPUT = 1
@@ -16,11 +17,6 @@ EXIT_INTERNAL = 70
 BUG_URL = "https://github.com/factdeck/factdeck/issues"
 
 PATHS = click.argument("paths", nargs=-1, type=click.Path(path_type=str))
-
-
-def shorten(ids: list[str], limit: int = 10) -> str:
-    shown = ", ".join(ids[:limit])
-    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
 
 
 def report(diags: list[Diagnostic]) -> None:
@@ -109,9 +105,9 @@ def build(paths: tuple[str, ...], output: Path | None, locked: bool, quiet: bool
         if ch.new:
             details.append(f"{len(ch.new)} new")
         if ch.changed:
-            details.append(f"{len(ch.changed)} changed: {shorten(ch.changed)}")
+            details.append(f"{len(ch.changed)} changed: {lockfile.shorten(ch.changed)}")
         if ch.removed:
-            details.append(f"{len(ch.removed)} removed: {shorten(ch.removed)} "
+            details.append(f"{len(ch.removed)} removed: {lockfile.shorten(ch.removed)} "
                            "(Anki keeps removed notes until the user deletes them)")
         if ch.restyled:
             details.append(f"restyled: {', '.join(ch.restyled)}")

@@ -52,6 +52,11 @@ class Changes:
         return bool(self.new or self.changed or self.removed or self.restyled or self.field_changes)
 
 
+def shorten(ids: list[str], limit: int = 10) -> str:
+    """A list of note ids short enough for one line of a summary."""
+    return ", ".join(ids[:limit]) + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
 def lock_path(deck_path: str | Path) -> Path:
     return Path(deck_path).with_suffix(".lock")
 
