@@ -6,8 +6,10 @@ every package has been written.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,11 +87,33 @@ def _no_progress(done: int, total: int) -> None:
     pass
 
 
+@contextmanager
+def gc_paused():
+    """Pause Python's cyclic garbage collector while decks are compiled.
+
+    A large build allocates millions of long-lived objects, and the collector would scan them
+    again and again (a third of the time of a 100,000-note build). The pipeline makes no
+    reference cycles worth collecting; memory is freed by reference counting as usual.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def check(paths: list[str], progress=_no_progress) -> Checked:
     """Everything `build` verifies, without writing anything.
 
     ``progress(done, total)`` is called as deck bytes are processed, for a progress bar.
     """
+    with gc_paused():
+        return _check(paths, progress)
+
+
+def _check(paths: list[str], progress) -> Checked:
     files, diags = discover(paths)
     result = Checked(diagnostics=diags)
     sizes = [p.stat().st_size for p in files]
@@ -142,7 +166,12 @@ def build_time() -> int:
 
 def build(paths: list[str], output: Path | None = None, locked: bool = False,
           dist: Path = Path("dist"), now: int | None = None, progress=_no_progress) -> Built:
-    checked = check(paths, progress)
+    with gc_paused():
+        return _build(paths, output, locked, dist, now, progress)
+
+
+def _build(paths, output, locked, dist, now, progress) -> Built:
+    checked = _check(paths, progress)
     result = Built(diagnostics=checked.diagnostics, timings=checked.timings)
     if checked.errors:
         return result
