@@ -185,6 +185,10 @@ def _build(text: str, out: Collector, on_note=None):
                     container.key_pos[key] = frame[2]
                     container.val_pos[key] = pos
                     continue
+            elif frame is not None and frame[6] is None:  # an item of an ordinary list, inlined
+                frame[0].append(event.value)
+                frame[0].item_pos.append(pos)
+                continue
             attach(event.value, pos)
         elif cls is MapStart or cls is SeqStart:
             total += 1
