@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import os
 import platform
 import random
@@ -361,6 +362,7 @@ class Pipeline:
     before: list[Path] = field(default_factory=list)  # files deleted before each run
     runs: list[Run] = field(default_factory=list)
     package_bytes: int | None = None
+    digests: set[str] = field(default_factory=set)  # of the package after each run
     verified: str = ""
 
     def ok(self) -> bool:
@@ -424,6 +426,8 @@ def bench(deck: DeckInfo, work: Path, runs: int, naive: bool, env: dict[str, str
                 path.unlink(missing_ok=True)
             r = measure(p.cmd, work, log, env, timeout)
             p.runs.append(r)
+            if r.rc == 0 and p.output is not None and p.output.exists():
+                p.digests.add(hashlib.sha256(p.output.read_bytes()).hexdigest())
             status = "" if r.rc == 0 else f"  EXIT {r.rc} (see {log})"
             print(f"  N={deck.notes:<7} run {round_}/{runs} {p.name:<12} {r.wall:7.2f} s  "
                   f"cpu {r.cpu:7.2f} s  rss {r.rss_mb:6.0f} MB  tree {r.tree_mb:6.0f} MB{status}", flush=True)
@@ -437,6 +441,11 @@ def bench(deck: DeckInfo, work: Path, runs: int, naive: bool, env: dict[str, str
             else:
                 if (notes, cards) != (deck.notes, deck.cards):
                     p.verified = f"package holds {notes} notes / {cards} cards, expected {deck.notes} / {deck.cards}"
+    # factdeck promises the same bytes for the same input (and SOURCE_DATE_EPOCH is fixed).
+    builds = [p for p in found if p.name in ("build", "rebuild") and p.ok()]
+    if len({d for p in builds for d in p.digests}) > 1:
+        for p in builds:
+            p.verified = (p.verified + "; " if p.verified else "") + "packages differ between runs"
     return found
 
 
@@ -448,7 +457,6 @@ def bench(deck: DeckInfo, work: Path, runs: int, naive: bool, env: dict[str, str
 def source_version() -> str:
     """The factdeck code measured: git HEAD (read from .git, no git command) and a hash of the
     package's .py files, which also changes with uncommitted edits."""
-    import hashlib
     try:
         import factdeck
         pkg = Path(factdeck.__file__).resolve().parent
@@ -505,7 +513,6 @@ def machine() -> list[tuple[str, str]]:
         factdeck = version("factdeck")
     except Exception:  # noqa: BLE001
         factdeck = "?"
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     return [
         ("Date", dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
         ("CPU", cpu),
@@ -515,26 +522,32 @@ def machine() -> list[tuple[str, str]]:
         ("Python", f"{platform.python_version()} ({sys.executable})"),
         ("PyYAML", pyyaml),
         ("SQLite", sqlite3.sqlite_version),
-        ("factdeck", f"{factdeck} ({source_version()})"),
-        ("Load average at start", load),
+        ("factdeck", factdeck),
     ]
+
+
+def _load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
 
 
 def _mb(b: float) -> str:
     return f"{b / 1e6:.2f}"
 
 
-def table(deck: DeckInfo, found: list[Pipeline], runs: int, changed: bool = False) -> list[str]:
+def table(deck: DeckInfo, found: list[Pipeline], runs: int, context: dict[str, str]) -> list[str]:
+    """One size's results: the pipelines, then the targets. ``context``: load, source, source_after."""
     floor = next(p for p in found if p.name == "floor")
     ft = floor.median("wall") if floor.ok() else None
     fs = floor.package_bytes
     lines = [f"### {deck.notes:,} notes ({deck.cards:,} cards, {_mb(deck.bytes)} MB of YAML), "
              f"median of {runs} run{'s' * (runs != 1)}", "",
-             "| pipeline | median s | min-max s | x floor | CPU s | peak RSS MB | peak total MB "
-             "| package MB | x floor size |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    if changed:
-        lines[1:1] = ["", "**Warning: factdeck's source changed while this size was measured; runs may mix versions.**"]
+             f"Load average before: {context['load']}. factdeck source: {context['source']}.", ""]
+    if context["source_after"] != context["source"]:
+        lines += [f"**Warning: factdeck's source changed during these runs (now {context['source_after']}); "
+                  "the runs may mix versions.**", ""]
+    lines += ["| pipeline | median s | min-max s | x floor | CPU s | peak RSS MB | peak total MB "
+              "| package MB | x floor size |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for p in found:
         if not p.ok():
             codes = sorted({r.rc for r in p.runs})
@@ -631,7 +644,7 @@ def main(argv: list[str] | None = None) -> int:
 
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH, PYTHONDONTWRITEBYTECODE="1")
+    env = dict(os.environ, SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH)
     created: list[Path] = []
     sections: list[list[str]] = []
     try:
@@ -644,13 +657,14 @@ def main(argv: list[str] | None = None) -> int:
                   f"in {time.perf_counter() - start:.1f} s", flush=True)
             if args.generate_only:
                 continue
-            version = source_version()
+            context = {"load": _load(), "source": source_version()}
             found = bench(deck, work, args.runs, n <= args.naive_max, env, args.timeout)
+            context["source_after"] = source_version()
             created += [p.output for p in found if p.output is not None]
             created.append(path.with_suffix(".lock"))
             if all(p.ok() for p in found):
                 created.append(work / f"bench-{n}.log")  # a failure's log stays for reading
-            sections.append(table(deck, found, args.runs, changed=source_version() != version))
+            sections.append(table(deck, found, args.runs, context))
             text = render(sections, argv)  # rewritten after every N, so a long sweep keeps partial results
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(text, encoding="utf-8")

@@ -183,11 +183,11 @@ def test_cloze_edge_cases():
 
 def test_template_sections_and_frontside():
     basic = BY_KEY["basic"]
-    note = Built("n", "g", basic, ["Q", "A", "<br><div></div> ", "", "n"], ["x"], [0], "h", [])
+    note = Built("n", "g", basic, "\x1f".join(["Q", "A", "<br><div></div> ", "", "n"]), ["x"], [0], "h", [])
     question, answer = render_card(note, 0)
     assert question == '<div class="fd-card"><div class="fd-question">Q</div></div>'
     assert "fd-extra" not in answer and "fd-sources-box" not in answer  # <br>/<div> only: empty
-    note.fields[2] = "more"
+    note = note._replace(flds="\x1f".join(["Q", "A", "more", "", "n"]))
     assert '<div class="fd-extra">more</div>' in render_card(note, 0)[1]
 
 
@@ -234,7 +234,7 @@ def test_cloze_matches_anki_on_arbitrary_text(anki_cloze, text):
     note = col.new_note(notetype)
     note["Text"] = text
     col.add_note(note, col.decks.id("Default"))
-    ours = Built("x", "g", BY_KEY["cloze"], [text, "", "", ""], [], [], "h", [])
+    ours = Built("x", "g", BY_KEY["cloze"], "\x1f".join([text, "", "", ""]), [], [], "h", [])
     for card in note.cards():
         if card.ord + 1 not in cloze_numbers(text):
             continue  # Anki shows its "empty card" message; factdeck never makes such cards

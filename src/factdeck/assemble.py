@@ -21,16 +21,20 @@ from .render import Renderer, sources_html
 
 
 class Built(NamedTuple):
-    """One note ready to write (a tuple: cheap to pass between processes)."""
+    """One note ready to write (a tuple: compact, and cheap to pass between processes)."""
 
     id: str
     guid: str
     notetype: NoteType
-    fields: list[str]
+    flds: str  # the rendered fields joined by U+001F, as Anki stores them
     tags: list[str]
     ords: list[int]
     hash: str
     sources: list[str]  # cited source keys
+
+    @property
+    def fields(self) -> list[str]:
+        return self.flds.split("\x1f")
 
 
 @dataclass
@@ -105,10 +109,10 @@ def assemble_notes(deck: Deck, notes: list[Note], renderer: Renderer, out: Colle
             source_cache[cited] = sources_html(cited, deck.sources)
         values["sources"] = source_cache[cited]
         notetype = BY_KEY[note.type]
-        fields = [values.get(f.key, "") for f in notetype.fields]
+        flds = "\x1f".join([values.get(f.key, "") for f in notetype.fields])
         tags = list(dict.fromkeys(deck.tags + note.tags))
         digest = hashlib.sha256("\x1e".join(
-            (notetype.name, deck.name, " ".join(tags), *fields)).encode()).hexdigest()[:20]
-        built.append(Built(note.id, note_guid(deck.id, note.id), notetype, fields, tags,
+            (notetype.name, deck.name, " ".join(tags), *flds.split("\x1f"))).encode()).hexdigest()[:20]
+        built.append(Built(note.id, note_guid(deck.id, note.id), notetype, flds, tags,
                            card_ords(notetype, note.clozes), digest, note.sources))
     return built

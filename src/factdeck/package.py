@@ -88,11 +88,12 @@ def write_collection(db_path: str, parts: list[Part]) -> None:
 def _note_rows(entries, nids):
     sha1, tag_re = hashlib.sha1, _TAGS
     for (built, note, (_, mod, _)), nid in zip(entries, nids):
-        first = note.fields[0]
+        flds = note.flds
+        first = flds[:flds.find("\x1f")] if "\x1f" in flds else flds
         if "<" in first:
             first = tag_re.sub("", first)
         tags = f" {' '.join(note.tags)} " if note.tags else ""
-        yield (nid, note.guid, note.notetype.id, mod, -1, tags, "\x1f".join(note.fields), first,
+        yield (nid, note.guid, note.notetype.id, mod, -1, tags, flds, first,
                int(sha1(first.encode()).hexdigest()[:8], 16), 0, "")
 
 

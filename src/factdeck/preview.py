@@ -75,6 +75,14 @@ def _parse_clozes(text: str) -> list:
     return out
 
 
+_NAMED = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
+
+
+def _attribute(text: str) -> str:
+    """Escape an attribute value as Anki does: every ASCII character but letters and digits."""
+    return "".join(c if c.isalnum() or not c.isascii() else _NAMED.get(c) or f"&#x{ord(c):X};" for c in text)
+
+
 def _reveal(cloze: _Cloze, active: int, question: bool, buf: list[str]) -> bool:
     """Append one cloze's HTML; True when the active cloze occurs in it."""
     found = cloze.number == active
@@ -86,7 +94,7 @@ def _reveal(cloze: _Cloze, active: int, question: bool, buf: list[str]) -> bool:
             else:
                 _reveal(node, active, question, inner)
         hint = cloze.hint if cloze.hint is not None else "..."
-        buf.append(f'<span class="cloze" data-cloze="{html.escape("".join(inner))}" '
+        buf.append(f'<span class="cloze" data-cloze="{_attribute("".join(inner))}" '
                    f'data-ordinal="{cloze.number}">[{hint}]</span>')
         return True
     cls = "cloze" if found else "cloze-inactive"

@@ -92,7 +92,7 @@ def _in_child(args) -> bytes | None:
         return None
     columns = (
         [b.id for b in built], [b.guid for b in built], [b.notetype.key for b in built],
-        ["\x1f".join(b.fields) for b in built], ["\x1f".join(b.tags) for b in built],
+        [b.flds for b in built], ["\x1f".join(b.tags) for b in built],
         [tuple(b.ords) for b in built], [b.hash for b in built], ["\x1f".join(b.sources) for b in built],
     )
     return marshal.dumps((columns, media, [astuple(d) for d in diags], positions, count))
@@ -101,7 +101,7 @@ def _in_child(args) -> bytes | None:
 def _unpack(blob: bytes) -> tuple:
     columns, media, diags, positions, count = marshal.loads(blob)
     split = _split_joined
-    built = [Built(i, g, BY_KEY[k], f.split("\x1f"), split(t), list(o), h, split(src))
+    built = [Built(i, g, BY_KEY[k], f, split(t), list(o), h, split(src))
              for i, g, k, f, t, o, h, src in zip(*columns)]
     return built, media, [Diagnostic(*d) for d in diags], positions, count
 
