@@ -67,8 +67,9 @@ def test_split_keeps_every_line_where_it_was():
     assert len(docs) == 2
     assert header.count("\n") == text.count("\n")
     lines = text.split("\n")
-    for first_line, doc in docs:
-        doc_lines = doc.split("\n")
+    for piece in docs:
+        first_line = piece[0]
+        doc_lines = shards.piece_document(text, piece).split("\n")
         assert doc_lines[first_line] == lines[first_line] and doc_lines[first_line].startswith("  - id:")
 
 

@@ -34,8 +34,8 @@ class Fallback(Exception):
     """This file needs the ordinary one-pass read."""
 
 
-def split(text: str, pieces: int) -> tuple[str, list[tuple[int, str]]]:
-    """(header document, [(first line number, notes document)]), or Fallback."""
+def split(text: str, pieces: int) -> tuple[str, list[tuple[int, int, int]]]:
+    """(header document, [(lines before, start, end) of each piece of the notes]), or Fallback."""
     found = list(_NOTES_LINE.finditer(text))
     if len(found) != 1 or "\r" in text:
         raise Fallback
@@ -60,20 +60,26 @@ def split(text: str, pieces: int) -> tuple[str, list[tuple[int, str]]]:
         if cut > cuts[-1] and cut < block_end:
             cuts.append(cut)
     cuts.append(block_end)
-    docs = []
-    for lo, hi in zip(cuts, cuts[1:]):
-        line = text.count("\n", 0, lo)  # lines before this piece
-        docs.append((line, "\n" * (line - 1) + "notes:\n" + text[lo:hi]))
+    docs = [(text.count("\n", 0, lo), lo, hi) for lo, hi in zip(cuts, cuts[1:])]
     header = (text[:notes_line.start()] + "notes: []" + text[notes_line.end():first.start()]
               + "\n" * block.count("\n") + text[block_end:])
     return header, docs
 
 
-def _compile_piece(path: str, doc: str, deck) -> tuple:
+def piece_document(text: str, piece: tuple[int, int, int]) -> str:
+    """A piece of the notes as a document of its own, every line where it is in the file."""
+    line, lo, hi = piece
+    return "\n" * (line - 1) + "notes:\n" + text[lo:hi]
+
+
+_TEXT = ""  # the file being read: a forked child inherits it instead of receiving a copy
+
+
+def _compile_piece(path: str, piece: tuple[int, int, int], deck) -> tuple:
     """Parse, validate and assemble one piece: (built notes, media, diagnostics, id positions, count)."""
     out = Collector(path)
     reader = NoteReader(out)
-    load(doc, out, on_note=reader)
+    load(piece_document(_TEXT, piece), out, on_note=reader)
     if any(d.code.startswith("yaml") for d in out.items):
         raise Fallback
     check_citations(reader.notes, deck.sources, out)
@@ -123,11 +129,15 @@ def compile_file(path: str, text: str) -> tuple[BuiltDeck | None, list[Diagnosti
     if header is None:
         raise Fallback
     deck, notes_list = header
-    context = multiprocessing.get_context("fork")
-    with context.Pool(1) as pool:
-        pending = pool.apply_async(_in_child, ((path, docs[1][1], deck),))
-        first = _compile_piece(path, docs[0][1], deck)
-        packed = pending.get()
+    global _TEXT
+    _TEXT = text
+    try:
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            pending = pool.apply_async(_in_child, ((path, docs[1], deck),))
+            first = _compile_piece(path, docs[0], deck)
+            packed = pending.get()
+    finally:
+        _TEXT = ""
     if packed is None:
         raise Fallback
     second = _unpack(packed)
