@@ -206,3 +206,18 @@ def test_control_characters_anki_cannot_store_are_errors(write_deck, run):
     assert result.exit_code == 1
     assert f"{path}:7:11: error: `back` of note `a` contains control character U+001F, which Anki cannot store" \
         in result.stderr
+
+
+def test_two_deck_files_that_would_share_a_lock_are_an_error(write_deck, run, tmp_path):
+    write_deck(SIMPLE_DECK, "deck.yaml")
+    write_deck(SIMPLE_DECK.replace("id: demo", "id: other"), "deck.yml")
+    result = run("check", tmp_path)
+    assert result.exit_code == 1
+    assert f"{tmp_path}/deck.yml: error: deck.yaml and deck.yml would share the lock file deck.lock" in result.stderr
+
+
+def test_windows_line_endings_and_bom_read_like_unix_ones(tmp_path, run):
+    path = tmp_path / "crlf.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + (HEAD + NOTE + "    frnt: x\n    back: y\n").replace("\n", "\r\n").encode())
+    result = run("check", path)
+    assert f"{path}:6:5: error: unknown key `frnt` in a note (did you mean `front`?)" in result.stderr

@@ -40,6 +40,13 @@ def discover(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
         else:
             diags.append(Diagnostic(str(path), 0, 0, "not-found", "no such file or folder"))
     unique = list(dict.fromkeys(Path(os.path.normpath(p)) for p in found))
+    locks: dict[Path, Path] = {}
+    for path in unique:
+        other = locks.setdefault(lockfile.lock_path(path), path)
+        if other != path:
+            diags.append(Diagnostic(str(path), 0, 0, "lock-clash",
+                                    f"{other.name} and {path.name} would share the lock file "
+                                    f"{lockfile.lock_path(path).name}; rename one of them"))
     return unique, diags
 
 
