@@ -9,19 +9,23 @@ For each N it
    notes with front/back, half cloze notes with two gaps; two tags and one source each; an
    `extra` on some; a small share of fields with Markdown emphasis) into the work folder;
 2. runs, interleaved round by round so background load hits every pipeline alike, each
-   pipeline as its own subprocess and takes the median over --runs of wall time, CPU time and
-   peak RSS (from ``os.wait4``: the kernel's rusage of exactly that child):
+   pipeline as its own subprocess and takes the median over --runs of wall time, CPU time
+   and peak RSS (from ``os.wait4``: the kernel's rusage of exactly that child, workers it
+   reaped included) and of the summed memory of its process tree (sampled from /proc, for
+   builds that fork workers):
      startup       factdeck --version (interpreter start + imports; context for small N)
      floor         benchmarks/floor.py: libyaml events -> rows -> SQLite executemany -> deflate zip
      build         factdeck build DECK -o OUT.apkg, with the deck's .lock deleted first
      rebuild       factdeck build again with the lock from the previous build in place
      check         factdeck check DECK
      naive-*       yaml.safe_load / CSafeLoader + genanki (context only; N <= --naive-max)
-3. checks every package opens and holds N notes and the expected number of cards;
+3. checks every package opens and holds N notes and the expected number of cards, and that
+   build and rebuild wrote the same bytes every time;
 4. writes RESULTS.md (machine, one table per N, PASS/FAIL of the targets) and prints it.
 
-Targets for `build` (fresh lock): median wall time <= 1.5x floor, peak RSS < 400 MB,
-package size <= 1.2x floor's.
+Targets for `build` (fresh lock): median wall time <= 1.5x floor, peak memory < 400 MB
+(the larger of the biggest process's RSS and the process tree's sampled total), package
+size <= 1.2x floor's.
 
 Only the standard library, PyYAML and genanki are needed, all factdeck dependencies; run it
 with the interpreter factdeck is installed in.
@@ -153,7 +157,7 @@ class _Text:
         self.rng = rng
         self.markup = markup
 
-    def _fill(self, template: str, gaps: int = 0, emphasis: bool = False) -> str:
+    def sentence(self, template: str, gaps: int = 0, emphasis: bool = False) -> str:
         rng = self.rng
         names = [part.split("}", 1)[0] for part in template.split("{")[1:]]
         picked = {name: rng.choice(SLOTS[name]) for name in names}
@@ -178,9 +182,9 @@ class _Text:
         emphasis = self.rng.random() < self.markup
         best = ""
         for _ in range(8):  # a few tries to land in range; keep the closest
-            text = self._fill(self.rng.choice(templates), gaps, emphasis) + end
+            text = self.sentence(self.rng.choice(templates), gaps, emphasis) + end
             while len(text) < want - 40:
-                text += " " + self._fill(self.rng.choice(SENTENCES)) + "."
+                text += " " + self.sentence(self.rng.choice(SENTENCES)) + "."
             if abs(len(text) - want) < abs(len(best) - want):
                 best = text
             if lo <= len(text) <= hi + 30:
@@ -227,7 +231,7 @@ def generate(path: Path, n: int, seed: int = 6, markup: float = 0.05) -> DeckInf
                 note.append(f"    text: {_q(gen.field(SENTENCES, gaps=2))}\n")
                 cards += 2
             if rng.random() < EXTRA_SHARE:
-                note.append(f"    extra: {_q(gen._fill(rng.choice(EXTRAS)))}\n")
+                note.append(f"    extra: {_q(gen.sentence(rng.choice(EXTRAS)))}\n")
             note.append(f"    tags: [{tags[0]}, {tags[1]}]\n    sources: [{source}]\n")
             buf.append("".join(note))
             if len(buf) >= 5000:
@@ -551,7 +555,8 @@ def table(deck: DeckInfo, found: list[Pipeline], runs: int, context: dict[str, s
     for p in found:
         if not p.ok():
             codes = sorted({r.rc for r in p.runs})
-            lines.append(f"| {p.name} | FAILED (exit {codes}) | | | | | | | |")
+            why = " (-9: killed after --timeout)" if -9 in codes else ""
+            lines.append(f"| {p.name} | FAILED (exit {codes}){why} | | | | | | | |")
             continue
         t = p.median("wall")
         walls = [r.wall for r in p.runs]

@@ -12,7 +12,7 @@ import zipfile
 import pytest
 
 from conftest import SIMPLE_DECK
-from factdeck import package
+from factdeck import zipwriter
 
 
 def _package_ok(path) -> bool:
@@ -28,10 +28,10 @@ def test_failing_writer_leaves_the_old_package_and_no_temp_file(write_deck, tmp_
     lock_before = deck.with_suffix(".lock").read_bytes()
     deck.write_text(SIMPLE_DECK.replace("Tizanidine\n", "Tizanidine (edited)\n"), encoding="utf-8")
 
-    def explode(zf, name, data, date):
+    def explode(source):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(package, "_add", explode)
+    monkeypatch.setattr(zipwriter, "_deflate", explode)
     result = run("build", deck, "-o", out)
     assert result.exit_code == 1
     assert "No space left on device" in result.stderr
@@ -47,11 +47,11 @@ def test_killed_build_leaves_the_old_package_intact(write_deck, tmp_path):
     subprocess.run([sys.executable, "-m", "factdeck", "build", str(deck), "-o", str(out)], check=True)
     before = out.read_bytes()
     deck.write_text(SIMPLE_DECK.replace("Tizanidine\n", "Tizanidine (edited)\n"), encoding="utf-8")
-    slow = ("import sys, time, factdeck.package as p\n"
-            "orig = p._add\n"
+    slow = ("import sys, time, factdeck.zipwriter as z\n"
+            "orig = z._deflate\n"
             "def slow(*a):\n"
-            "    orig(*a); sys.stdout.write('writing\\n'); sys.stdout.flush(); time.sleep(30)\n"
-            "p._add = slow\n"
+            "    r = orig(*a); sys.stdout.write('writing\\n'); sys.stdout.flush(); time.sleep(30); return r\n"
+            "z._deflate = slow\n"
             "sys.argv = ['factdeck', 'build', sys.argv[1], '-o', sys.argv[2]]\n"
             "from factdeck.cli import main; main()\n")
     proc = subprocess.Popen([sys.executable, "-c", slow, str(deck), str(out)], stdout=subprocess.PIPE, text=True)
@@ -70,3 +70,22 @@ def test_concurrent_builds_to_one_output_give_a_whole_package(write_deck, tmp_pa
     assert [p.wait() for p in procs] == [0, 0, 0, 0]
     assert _package_ok(out)
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
+
+
+def test_package_past_the_plain_zip_limits_is_written_with_zip64(write_deck, tmp_path, run, monkeypatch):
+    monkeypatch.setattr(zipwriter, "_LIMIT", 100)  # as if the collection were over 4 GiB
+    deck = write_deck(SIMPLE_DECK)
+    assert run("build", deck, "-o", tmp_path / "big.apkg").exit_code == 0
+    assert _package_ok(tmp_path / "big.apkg")
+
+
+def test_parallel_deflate_gives_one_valid_stream(tmp_path, monkeypatch):
+    import zlib
+
+    monkeypatch.setattr(zipwriter, "PARALLEL_MIN", 0)
+    data = b"".join(f"row {i} {i * i} some text\n".encode() for i in range(200_000))
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    crc, size, chunks = zipwriter._deflate(str(path))
+    assert zlib.decompress(b"".join(chunks), -15) == data
+    assert (crc, size) == (zlib.crc32(data), len(data))

@@ -1,8 +1,8 @@
 """Write an .apkg: a SQLite collection plus media in a zip, atomically and reproducibly.
 
 genanki supplies the collection schema and the note type and deck JSON; the rows go in with
-one ``executemany`` per table (genanki inserts row by row), the database file is streamed
-into the zip, which is deflated (genanki stores it uncompressed). Every time in the package
+one ``executemany`` per table (genanki inserts row by row), the database file is deflated
+on all cores into the zip (genanki stores it uncompressed). Every time in the package
 comes from the lock, so the same input gives the same bytes.
 """
 
@@ -26,6 +26,7 @@ from genanki.apkg_schema import APKG_SCHEMA
 
 from .assemble import BuiltDeck
 from .lock import Lock
+from . import zipwriter
 from .notetypes import NoteType
 
 _TAGS = re.compile(r"<[^>]*>")
@@ -147,12 +148,19 @@ def write(path: Path, parts: list[Part]) -> None:
         db_path = os.path.join(tmp, "collection.anki2")
         write_collection(db_path, parts)
 
+        entries = [("collection.anki2", db_path),
+                   ("media", json.dumps({str(i): n for i, n in enumerate(names)}).encode())]
+        entries += [(str(i), media[name]) for i, name in enumerate(names)]
+
         def fill(raw) -> None:
-            with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
-                _add(zf, "collection.anki2", db_path, date)
-                _add(zf, "media", json.dumps({str(i): n for i, n in enumerate(names)}).encode(), date)
-                for i, name in enumerate(names):
-                    _add(zf, str(i), media[name], date)
+            try:
+                zipwriter.write_zip(raw, entries, date)
+            except zipwriter.TooLarge:  # past 4 GiB: the zipfile module writes zip64
+                raw.seek(0)
+                raw.truncate()
+                with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+                    for name, source in entries:
+                        _add(zf, name, source, date)
 
         atomic_write(path, fill)
 
