@@ -137,3 +137,12 @@ def test_usage_errors_exit_2(run, write_deck, tmp_path):
     assert run("build", "--bogus").exit_code == 2
     assert run("build", write_deck(SIMPLE_DECK), "-o", tmp_path / "x.zip").exit_code == 2
     assert run("build", write_deck(SIMPLE_DECK), env={"SOURCE_DATE_EPOCH": "yesterday"}).exit_code == 2
+
+
+def test_guids_are_genankis_for_deck_and_note_id():
+    import genanki
+
+    from factdeck.assemble import note_guid
+
+    for deck_id, note_id in [("demo", "baclofen-moa"), ("a", "b"), ("spasticity", "x" * 100)]:
+        assert note_guid(deck_id, note_id) == genanki.guid_for("factdeck", deck_id, note_id)

@@ -11,8 +11,6 @@ import os
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-import genanki
-import genanki.util
 
 from .diagnostics import Collector
 from .model import Deck, Note
@@ -58,7 +56,8 @@ def deck_anki_id(deck_id: str) -> int:
     return int(hashlib.sha256(f"factdeck-deck:{deck_id}".encode()).hexdigest()[:13], 16) | (1 << 40)
 
 
-_BASE91 = "".join(genanki.util.BASE91_TABLE)
+_BASE91 = ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+           "!#$%&()*+,-./:;<=>?@[]^_`{|}~")  # genanki.util.BASE91_TABLE
 
 
 def note_guid(deck_id: str, note_id: str) -> str:

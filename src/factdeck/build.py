@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import lock as lockfile
-from . import package, shards
+from . import shards
 from .assemble import BuiltDeck, assemble
 from .diagnostics import Collector, Diagnostic, errors_in
 from .validate import NoteReader, validate
@@ -108,6 +108,7 @@ def gc_paused():
         yield
     finally:
         if enabled:
+            gc.freeze()  # what the build made is long-lived: do not rescan it at the next collection
             gc.enable()
 
 
@@ -178,6 +179,8 @@ def build(paths: list[str], output: Path | None = None, locked: bool = False,
 
 
 def _build(paths, output, locked, dist, now, progress) -> Built:
+    from . import package  # only builds write packages: `check` starts faster without genanki
+
     checked = _check(paths, progress)
     result = Built(diagnostics=checked.diagnostics, timings=checked.timings)
     if checked.errors:

@@ -13,8 +13,6 @@ import html
 import os
 import re
 from urllib.parse import unquote
-import nh3
-from markdown_it import MarkdownIt
 
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "div", "dl", "dt", "em",
@@ -48,11 +46,20 @@ class Renderer:
         self.media: dict[str, str] = {}  # package name -> path on disk
         self._cache: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._problems: list[str] = []
-        self._md = MarkdownIt("commonmark", {"html": True, "breaks": True})
-        rules = self._md.renderer.rules
-        rules["html_inline"] = self._html
-        rules["html_block"] = self._html
-        rules["image"] = self._image
+        self._markdown = None
+
+    @property
+    def _md(self):
+        """The Markdown parser, made on first use: most fields never need it."""
+        if self._markdown is None:
+            from markdown_it import MarkdownIt
+
+            self._markdown = MarkdownIt("commonmark", {"html": True, "breaks": True})
+            rules = self._markdown.renderer.rules
+            rules["html_inline"] = self._html
+            rules["html_block"] = self._html
+            rules["image"] = self._image
+        return self._markdown
 
     def field(self, text: str) -> tuple[str, tuple[str, ...]]:
         """HTML for one field, plus the problems found (missing images, ...) as messages."""
@@ -79,6 +86,8 @@ class Renderer:
             out = self._md.render(source)
             if out.startswith("<p>") and out.endswith("</p>\n") and out.count("<p>") == 1:
                 out = out[3:-5]
+        import nh3
+
         out = nh3.clean(out.strip(), tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes=URL_SCHEMES)
         if maths:
             out = re.sub("\ue000(\\d+)\ue001", lambda m: html.escape(maths[int(m.group(1))], quote=False), out)

@@ -52,13 +52,11 @@ def split(text: str, pieces: int) -> tuple[str, list[tuple[int, int, int]]]:
     block_end = end.start() if end else len(text)
     block = text[first.start():block_end]
     item_re = re.compile(rf"^ {{{indent}}}-(?: |$)", re.M)
-    starts = [m.start() + first.start() for m in item_re.finditer(block)]
     cuts = [first.start()]
     for k in range(1, pieces):
-        target = first.start() + len(block) * k // pieces
-        cut = next((s for s in starts if s >= target), block_end)
-        if cut > cuts[-1] and cut < block_end:
-            cuts.append(cut)
+        found = item_re.search(text, first.start() + len(block) * k // pieces, block_end)
+        if found and found.start() > cuts[-1]:
+            cuts.append(found.start())
     cuts.append(block_end)
     docs = [(text.count("\n", 0, lo), lo, hi) for lo, hi in zip(cuts, cuts[1:])]
     header = (text[:notes_line.start()] + "notes: []" + text[notes_line.end():first.start()]
