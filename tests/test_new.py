@@ -30,8 +30,14 @@ def test_new_writes_a_deck_that_passes_check_and_builds(tmp_path, run):
 
 
 def test_new_deck_shows_every_note_type_with_hint_nested_cloze_extra_tags_and_sources(tmp_path, run):
+    from factdeck.diagnostics import Collector
+    from factdeck.validate import validate
+    from factdeck.yamlload import load
+
     run("new", "biology", "--dir", tmp_path)
-    deck = pipeline.check([str(tmp_path / "biology.yaml")]).decks[0].deck
+    path = str(tmp_path / "biology.yaml")
+    out = Collector(path)
+    deck = validate(load((tmp_path / "biology.yaml").read_text(), out), path, out)
     assert deck.id == "biology" and deck.name == "Biology"
     assert {note.type for note in deck.notes} == {"basic", "basic-reversed", "cloze"}
     texts = [note.content["text"] for note in deck.notes if note.type == "cloze"]

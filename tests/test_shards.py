@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from test_properties import deck_structure
 
 from factdeck import build, shards
 
@@ -30,14 +35,22 @@ def _notes(n: int, broken: bool) -> str:
 
 
 def _compare(path, monkeypatch):
+    """Two pieces, one piece (header first), and the one-pass read all agree."""
     monkeypatch.setattr(shards, "MIN_BYTES", 0)
-    sharded = build.check([str(path)])
+    two = build.check([str(path)])
     monkeypatch.setattr(shards, "available", lambda: False)
+    one = build.check([str(path)])
+
+    def refuse(*args):
+        raise shards.Fallback
+
+    monkeypatch.setattr(shards, "compile_file", refuse)
     plain = build.check([str(path)])
-    assert [d.format() for d in sharded.diagnostics] == [d.format() for d in plain.diagnostics]
-    assert [d.notes for d in sharded.decks] == [d.notes for d in plain.decks]
-    assert [d.description for d in sharded.decks] == [d.description for d in plain.decks]
-    return sharded
+    for other in (two, one):
+        assert [d.format() for d in other.diagnostics] == [d.format() for d in plain.diagnostics]
+        assert [d.notes for d in other.decks] == [d.notes for d in plain.decks]
+        assert [d.description for d in other.decks] == [d.description for d in plain.decks]
+    return two
 
 
 @pytest.mark.parametrize("broken", [False, True])
@@ -81,3 +94,30 @@ def test_split_keeps_every_line_where_it_was():
 def test_unusual_layouts_fall_back_to_the_one_pass_read(text):
     with pytest.raises(shards.Fallback):
         shards.split(text, 2)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(structure=deck_structure, pieces=st.integers(1, 3))
+def test_header_first_read_equals_one_pass_read_on_generated_decks(tmp_path_factory, structure, pieces):
+    path = tmp_path_factory.mktemp("gen") / "deck.yaml"
+    path.write_text(yaml.safe_dump(structure, allow_unicode=True, default_flow_style=False, sort_keys=False))
+    text = path.read_text()
+    try:
+        fast = shards.compile_file(str(path), text, pieces)
+    except shards.Fallback:
+        return
+    out_plain = _one_pass(path)
+    assert sorted(d.format() for d in fast[1]) == sorted(d.format() for d in out_plain[1])
+    assert (fast[0].notes if fast[0] else None) == (out_plain[0].notes if out_plain[0] else None)
+
+
+def _one_pass(path):
+    from factdeck.assemble import assemble
+    from factdeck.diagnostics import Collector
+    from factdeck.validate import NoteReader, validate
+    from factdeck.yamlload import load
+
+    out = Collector(str(path))
+    reader = NoteReader(out)
+    deck = validate(load(path.read_text(), out, on_note=reader), str(path), out, reader)
+    return (assemble(deck, out) if deck else None), out.items

@@ -71,10 +71,17 @@ def note_guid(deck_id: str, note_id: str) -> str:
 
 
 def assemble(deck: Deck, out: Collector) -> BuiltDeck:
-    """Render every field of a deck; problems (missing images, ...) go to ``out``."""
+    """Render every field of a deck; problems (missing images, ...) go to ``out``.
+
+    The deck's validated notes are consumed: they become the BuiltDeck's notes.
+    """
     renderer = deck_renderer(deck)
-    built = assemble_notes(deck, deck.notes, renderer, out)
-    return BuiltDeck(deck, deck_anki_id(deck.id), describe(deck, renderer, out), built, dict(renderer.media))
+    assembler = NoteAssembler(deck, renderer, out)
+    for note in deck.notes:
+        assembler.add(note)
+    deck.notes = []
+    return BuiltDeck(deck, deck_anki_id(deck.id), describe(deck, renderer, out), assembler.built,
+                     dict(renderer.media))
 
 
 def deck_renderer(deck: Deck) -> Renderer:
@@ -91,27 +98,34 @@ def describe(deck: Deck, renderer: Renderer, out: Collector) -> str:
     return description
 
 
-def assemble_notes(deck: Deck, notes: list[Note], renderer: Renderer, out: Collector) -> list[Built]:
-    """Notes as they reach Anki. ``deck`` supplies its id, name, tags and sources."""
-    field_html = renderer.field
-    source_cache: dict[tuple[str, ...], str] = {}
-    built = []
-    for note in notes:
+class NoteAssembler:
+    """Turns validated notes into notes as they reach Anki, one at a time.
+
+    ``deck`` supplies the id, name, tags and sources every note shares.
+    """
+
+    def __init__(self, deck: Deck, renderer: Renderer, out: Collector):
+        self.deck, self.out, self.renderer, self.field_html = deck, out, renderer, renderer.field
+        self.built: list[Built] = []
+        self._sources: dict[tuple[str, ...], str] = {}
+
+    def add(self, note: Note) -> None:
+        deck, field_html = self.deck, self.field_html
         values = {"id": note.id}
         for key, text in note.content.items():
             html, problems = field_html(text)
             for problem in problems:
-                out.error(note.content_pos[key], "render", f"{problem} (in `{key}` of note `{note.id}`)")
+                self.out.error(note.content_pos[key], "render", f"{problem} (in `{key}` of note `{note.id}`)")
             values[key] = html
         cited = tuple(note.sources)
-        if cited not in source_cache:
-            source_cache[cited] = sources_html(cited, deck.sources)
-        values["sources"] = source_cache[cited]
+        sources = self._sources.get(cited)
+        if sources is None:
+            sources = self._sources[cited] = sources_html(cited, deck.sources)
+        values["sources"] = sources
         notetype = BY_KEY[note.type]
-        flds = "\x1f".join([values.get(f.key, "") for f in notetype.fields])
+        fields = [values.get(f.key, "") for f in notetype.fields]
         tags = list(dict.fromkeys(deck.tags + note.tags))
         digest = hashlib.sha256("\x1e".join(
-            (notetype.name, deck.name, " ".join(tags), *flds.split("\x1f"))).encode()).hexdigest()[:20]
-        built.append(Built(note.id, note_guid(deck.id, note.id), notetype, flds, tags,
-                           card_ords(notetype, note.clozes), digest, note.sources))
-    return built
+            (notetype.name, deck.name, " ".join(tags), *fields)).encode()).hexdigest()[:20]
+        self.built.append(Built(note.id, note_guid(deck.id, note.id), notetype, "\x1f".join(fields), tags,
+                                card_ords(notetype, note.clozes), digest, note.sources))

@@ -62,11 +62,11 @@ def compile_deck(path: Path) -> tuple[BuiltDeck | None, list[Diagnostic]]:
     if text is None:
         return None, out.items
     del data
-    if len(text) >= shards.MIN_BYTES and shards.available():
-        try:
-            return shards.compile_file(str(path), text)
-        except shards.Fallback:
-            pass
+    try:
+        large = len(text) >= shards.MIN_BYTES and shards.available()
+        return shards.compile_file(str(path), text, 2 if large else 1)
+    except shards.Fallback:
+        pass
     reader = NoteReader(out)
     tree = load(text, out, on_note=reader)
     if tree is None and out.items:

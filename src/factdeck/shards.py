@@ -19,7 +19,7 @@ import os
 import re
 from dataclasses import astuple
 
-from .assemble import Built, BuiltDeck, assemble_notes, deck_anki_id, deck_renderer, describe
+from .assemble import Built, BuiltDeck, NoteAssembler, deck_anki_id, deck_renderer, describe
 from .diagnostics import Collector, Diagnostic
 from .notetypes import BY_KEY
 from .validate import NoteReader, check_citations, finish, validate_header
@@ -74,17 +74,23 @@ _TEXT = ""  # the file being read: a forked child inherits it instead of receivi
 
 
 def _compile_piece(path: str, piece: tuple[int, int, int], deck) -> tuple:
-    """Parse, validate and assemble one piece: (built notes, media, diagnostics, id positions, count)."""
+    """Parse, validate and assemble one piece: (built notes, media, diagnostics, id positions, count).
+
+    Each note is assembled as soon as it is valid, so only its final form is kept.
+    """
     out = Collector(path)
-    reader = NoteReader(out)
+    assembler = NoteAssembler(deck, deck_renderer(deck), out)
+
+    def emit(note) -> None:
+        check_citations([note], deck.sources, out)
+        assembler.add(note)
+
+    reader = NoteReader(out, emit)
     load(piece_document(_TEXT, piece), out, on_note=reader)
     if any(d.code.startswith("yaml") for d in out.items):
         raise Fallback
-    check_citations(reader.notes, deck.sources, out)
-    renderer = deck_renderer(deck)
-    built = assemble_notes(deck, reader.notes, renderer, out)
-    positions = [reader.id_positions[note.id] for note in reader.notes]
-    return built, renderer.media, out.items, positions, reader.count
+    positions = [reader.id_positions[note.id] for note in assembler.built]
+    return assembler.built, assembler.renderer.media, out.items, positions, reader.count
 
 
 def _in_child(args) -> bytes | None:
@@ -114,11 +120,10 @@ def _split_joined(value: str) -> list[str]:
     return value.split("\x1f") if value else []
 
 
-def compile_file(path: str, text: str) -> tuple[BuiltDeck | None, list[Diagnostic]]:
-    """The sharded read of one file; raises Fallback when it cannot be used."""
-    header_text, docs = split(text, 2)
-    if len(docs) < 2:
-        raise Fallback
+def compile_file(path: str, text: str, pieces: int = 2) -> tuple[BuiltDeck | None, list[Diagnostic]]:
+    """The header-first read of one file, its notes in ``pieces`` processes; raises Fallback
+    when the file's layout or content needs the one-pass read."""
+    header_text, docs = split(text, pieces)
     out = Collector(path)
     tree = load(header_text, out)
     if any(d.code.startswith("yaml") for d in out.items):
@@ -130,17 +135,20 @@ def compile_file(path: str, text: str) -> tuple[BuiltDeck | None, list[Diagnosti
     global _TEXT
     _TEXT = text
     try:
-        with multiprocessing.get_context("fork").Pool(1) as pool:
-            pending = pool.apply_async(_in_child, ((path, docs[1], deck),))
-            first = _compile_piece(path, docs[0], deck)
-            packed = pending.get()
+        if len(docs) == 1:
+            results = [_compile_piece(path, docs[0], deck)]
+        else:
+            with multiprocessing.get_context("fork").Pool(len(docs) - 1) as pool:
+                pending = [pool.apply_async(_in_child, ((path, doc, deck),)) for doc in docs[1:]]
+                first = _compile_piece(path, docs[0], deck)
+                packed = [p.get() for p in pending]
+            if any(p is None for p in packed):
+                raise Fallback
+            results = [first] + [_unpack(p) for p in packed]
     finally:
         _TEXT = ""
-    if packed is None:
-        raise Fallback
-    second = _unpack(packed)
     built, seen, count, media = [], {}, 0, {}
-    for piece_built, piece_media, diags, ids, piece_count in (first, second):
+    for piece_built, piece_media, diags, ids, piece_count in results:
         out.items.extend(diags)
         count += piece_count
         media.update(piece_media)

@@ -110,11 +110,16 @@ class _Checker:
 
 class NoteReader:
     """Validates notes one by one, as the loader finishes each, so large decks never sit in
-    memory as YAML trees. Source keys are checked at the end, when all sources are known."""
+    memory as YAML trees. Source keys are checked at the end, when all sources are known.
 
-    def __init__(self, out: Collector):
+    Valid notes are kept in ``notes``, or handed to ``emit`` when given (so that a caller that
+    already knows the deck's header can turn each into its final form at once).
+    """
+
+    def __init__(self, out: Collector, emit=None):
         self.check = _Checker(out)
         self.notes: list[Note] = []
+        self.emit = emit or self.notes.append
         self.count = 0
         self.id_positions: dict[str, tuple[int, int]] = {}  # of accepted notes
 
@@ -132,7 +137,7 @@ class NoteReader:
                                  f"note id `{note.id}` is used twice: lines {first[0]} and {node.val_pos['id'][0]}")
             return
         self.id_positions[note.id] = node.val_pos["id"]
-        self.notes.append(note)
+        self.emit(note)
 
 
 def validate(tree, path: str, out: Collector, reader: NoteReader | None = None) -> Deck | None:
