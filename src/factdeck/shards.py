@@ -7,7 +7,7 @@ document, padded with blank lines so every line and column stays what it is in t
 The header (everything but the notes) is parsed on its own, with the notes blanked out.
 
 Anything unusual (a YAML error in any piece, such as an alias to an anchor in another piece;
-CRLF line ends; more than one `notes:`) makes the caller fall back to the ordinary one-pass read, so what users
+line ends other than LF; more than one `notes:`) makes the caller fall back to the ordinary one-pass read, so what users
 see, errors included, never depends on this path.
 """
 
@@ -27,6 +27,7 @@ from .yamlload import load
 
 MIN_BYTES = 2_000_000
 _NOTES_LINE = re.compile(r"^notes:[ \t]*(?:#.*)?$", re.M)
+_OTHER_LINE_BREAKS = ("\r", "\x85", "\u2028", "\u2029")  # YAML counts these as line ends too
 _FIRST_ITEM = re.compile(r"^( *)-(?: |$)", re.M)
 
 
@@ -37,7 +38,7 @@ class Fallback(Exception):
 def split(text: str, pieces: int) -> tuple[str, list[tuple[int, int, int]]]:
     """(header document, [(lines before, start, end) of each piece of the notes]), or Fallback."""
     found = list(_NOTES_LINE.finditer(text))
-    if len(found) != 1 or "\r" in text:
+    if len(found) != 1 or any(c in text for c in _OTHER_LINE_BREAKS):
         raise Fallback
     notes_line = found[0]
     first = _FIRST_ITEM.search(text, notes_line.end())
