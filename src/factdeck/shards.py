@@ -14,7 +14,6 @@ see, errors included, never depends on this path.
 from __future__ import annotations
 
 import marshal
-import multiprocessing
 import os
 import re
 from dataclasses import astuple
@@ -94,6 +93,30 @@ def _compile_piece(path: str, piece: tuple[int, int, int], deck) -> tuple:
     return assembler.built, assembler.renderer.media, out.items, positions, reader.count
 
 
+def _fork(path: str, piece, deck) -> tuple[int, int]:
+    """Start a child process on one piece; it inherits the file text and header (no copies)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: work, send the result down the pipe, leave without cleanup
+        try:
+            os.close(read_end)
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(_in_child((path, piece, deck)) or b"")
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    return pid, read_end
+
+
+def _collect(child: tuple[int, int]) -> bytes:
+    """The child's packed result; empty if it failed in any way."""
+    pid, read_end = child
+    with os.fdopen(read_end, "rb") as pipe:
+        blob = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    return blob if status == 0 else b""
+
+
 def _in_child(args) -> bytes | None:
     """The piece, packed as flat columns of strings: marshal reads those back far faster
     than pickle reads 50,000 small objects."""
@@ -136,18 +159,14 @@ def compile_file(path: str, text: str, pieces: int = 2) -> tuple[BuiltDeck | Non
     global _TEXT
     _TEXT = text
     try:
-        if len(docs) == 1:
-            results = [_compile_piece(path, docs[0], deck)]
-        else:
-            with multiprocessing.get_context("fork").Pool(len(docs) - 1) as pool:
-                pending = [pool.apply_async(_in_child, ((path, doc, deck),)) for doc in docs[1:]]
-                first = _compile_piece(path, docs[0], deck)
-                packed = [p.get() for p in pending]
-            if any(p is None for p in packed):
-                raise Fallback
-            results = [first] + [_unpack(p) for p in packed]
+        children = [_fork(path, doc, deck) for doc in docs[1:]]
+        results = [_compile_piece(path, docs[0], deck)]
+        packed = [_collect(child) for child in children]
     finally:
         _TEXT = ""
+    if any(not blob for blob in packed):
+        raise Fallback
+    results += [_unpack(blob) for blob in packed]
     built, seen, count, media = [], {}, 0, {}
     for piece_built, piece_media, diags, ids, piece_count in results:
         out.items.extend(diags)
@@ -168,4 +187,4 @@ def compile_file(path: str, text: str, pieces: int = 2) -> tuple[BuiltDeck | Non
 
 
 def available() -> bool:
-    return (os.cpu_count() or 1) > 1 and "fork" in multiprocessing.get_all_start_methods()
+    return hasattr(os, "fork") and (os.cpu_count() or 1) > 1
