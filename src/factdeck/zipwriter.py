@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 
 LEVEL = 6
 BLOCK = 1 << 20
@@ -57,6 +56,8 @@ def _deflate(source) -> tuple[int, int, list[bytes]]:
     size = os.path.getsize(source)
     if size < PARALLEL_MIN or (os.cpu_count() or 1) < 2:
         return _deflate_range(source, 0, size, None, True)
+    from concurrent.futures import ThreadPoolExecutor  # only large collections need it
+
     middle = size // 2
     with open(source, "rb") as f:
         f.seek(middle - 32768)
