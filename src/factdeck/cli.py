@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from pathlib import Path
@@ -30,6 +31,15 @@ def report(diags: list[Diagnostic]) -> None:
         if warnings:
             parts.append(f"{warnings} warning{'s' * (warnings != 1)}")
         click.echo(", ".join(parts), err=True)
+
+
+def write_error(e: OSError, target: Path) -> Diagnostic:
+    """An output that cannot be written, named by the path that failed."""
+    failed = str(e.filename or target)
+    reason = e.strerror or str(e)
+    if e.errno == errno.EEXIST or e.errno == errno.ENOTDIR:
+        reason = "a file is in the way of a folder this needs"
+    return Diagnostic(failed, 0, 0, "write", f"cannot write {target}: {reason}")
 
 
 class _progress:
@@ -82,8 +92,7 @@ def build(paths: tuple[str, ...], output: Path | None, locked: bool, quiet: bool
         with _progress(enabled=not quiet) as progress:
             result = pipeline.build(list(paths) or ["decks"], output=output, locked=locked, progress=progress)
     except OSError as e:
-        target = e.filename or output or "dist"
-        report([Diagnostic(str(target), 0, 0, "write", f"cannot write: {e.strerror or e}")])
+        report([write_error(e, output or Path("dist"))])
         sys.exit(EXIT_INPUT)
     report(result.diagnostics)
     if result.errors:
@@ -150,7 +159,7 @@ def preview(paths: tuple[str, ...], output: Path) -> None:
     try:
         index = write_site(result.decks, output)
     except OSError as e:
-        report([Diagnostic(str(e.filename or output), 0, 0, "write", f"cannot write: {e.strerror or e}")])
+        report([write_error(e, output)])
         sys.exit(EXIT_INPUT)
     cards, decks = sum(d.card_count for d in result.decks), len(result.decks)
     click.echo(f"{cards} card{'s' * (cards != 1)} from {decks} deck{'s' * (decks != 1)} -> {index}")
