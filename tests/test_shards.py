@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -121,3 +123,15 @@ def _one_pass(path):
     reader = NoteReader(out)
     deck = validate(load(path.read_text(), out, on_note=reader), str(path), out, reader)
     return (assemble(deck, out) if deck else None), out.items
+
+
+def test_yaml_error_in_the_first_piece_falls_back_and_reaps_the_child(tmp_path, monkeypatch):
+    notes = _notes(200, False)
+    notes = notes.replace("  - id: n2\n", "  - id: n2\n    front: \"unclosed\n", 1)
+    path = tmp_path / "big.yaml"
+    path.write_text(_deck(notes))
+    with pytest.raises(shards.Fallback):
+        shards.compile_file(str(path), path.read_text(), 2)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # no child left behind
+    _compare(path, monkeypatch)

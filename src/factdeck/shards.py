@@ -1,14 +1,17 @@
-"""Compile one large deck file on two cores: split its `notes` list, work on the halves at once.
+"""Read a deck file header first, and a large file's notes on two cores.
 
-Nearly all of a large build is per-note Python work (YAML events, validation, rendering,
-hashing). A block-style `notes:` list can be cut at item boundaries without parsing: each
-item starts on a line holding `-` at the list's indentation. Each piece is parsed as its own
-document, padded with blank lines so every line and column stays what it is in the file.
-The header (everything but the notes) is parsed on its own, with the notes blanked out.
+Reading the header (deck, tags, sources) before the notes lets each note be validated and
+assembled the moment the parser finishes it, so only its final form is kept. A block-style
+`notes:` list can be cut at item boundaries without parsing: each item starts on a line
+holding `-` at the list's indentation. The header is parsed with the notes blanked out; each
+piece of the notes is parsed as a document of its own, padded with blank lines so every line
+and column stays what it is in the file. Nearly all of a large build is per-note Python work,
+so a large file's second piece goes to a forked child process.
 
 Anything unusual (a YAML error in any piece, such as an alias to an anchor in another piece;
-line ends other than LF; more than one `notes:`) makes the caller fall back to the ordinary one-pass read, so what users
-see, errors included, never depends on this path.
+line ends other than LF; more than one `notes:`; a list not starting on the next line) makes
+the caller fall back to the one-pass read, so what users see, errors included, never depends
+on this path (tests/test_shards.py compares the two).
 """
 
 from __future__ import annotations
@@ -160,8 +163,10 @@ def compile_file(path: str, text: str, pieces: int = 2) -> tuple[BuiltDeck | Non
     _TEXT = text
     try:
         children = [_fork(path, doc, deck) for doc in docs[1:]]
-        results = [_compile_piece(path, docs[0], deck)]
-        packed = [_collect(child) for child in children]
+        try:
+            results = [_compile_piece(path, docs[0], deck)]
+        finally:
+            packed = [_collect(child) for child in children]  # always reap, even on Fallback
     finally:
         _TEXT = ""
     if any(not blob for blob in packed):
