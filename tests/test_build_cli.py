@@ -146,3 +146,14 @@ def test_guids_are_genankis_for_deck_and_note_id():
 
     for deck_id, note_id in [("demo", "baclofen-moa"), ("a", "b"), ("spasticity", "x" * 100)]:
         assert note_guid(deck_id, note_id) == genanki.guid_for("factdeck", deck_id, note_id)
+
+
+def test_combined_decks_sharing_a_note_type_give_it_the_newest_time(write_deck, tmp_path, run):
+    a = write_deck(SIMPLE_DECK, "a.yaml")
+    b = write_deck(SIMPLE_DECK.replace("id: demo", "id: other").replace("Demo::", "Other::"), "b.yaml")
+    run("build", a, "-o", tmp_path / "a.apkg", env={"SOURCE_DATE_EPOCH": "1700000000"})
+    run("build", b, "-o", tmp_path / "b.apkg", env={"SOURCE_DATE_EPOCH": "1700009999"})
+    assert run("build", a, b, "-o", tmp_path / "both.apkg").exit_code == 0
+    db = _read_collection(tmp_path / "both.apkg")
+    models = json.loads(db.execute("select models from col").fetchone()[0])
+    assert {m["name"]: m["mod"] for m in models.values()}["factdeck Basic"] == 1700009999

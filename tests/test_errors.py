@@ -221,3 +221,14 @@ def test_windows_line_endings_and_bom_read_like_unix_ones(tmp_path, run):
     path.write_bytes(b"\xef\xbb\xbf" + (HEAD + NOTE + "    frnt: x\n    back: y\n").replace("\n", "\r\n").encode())
     result = run("check", path)
     assert f"{path}:6:5: error: unknown key `frnt` in a note (did you mean `front`?)" in result.stderr
+
+
+def test_missing_or_escaping_images_are_located_errors(write_deck, run, tmp_path):
+    path = write_deck(HEAD + NOTE + "    front: x\n    back: \"![pump](images/none.png)\"\n"
+                      "    extra: \"![secret](../outside.png)\"\n")
+    result = run("check", path)
+    assert result.exit_code == 1
+    assert (f"{path}:7:11: error: image `images/none.png` not found (looked for {tmp_path}/images/none.png) "
+            "(in `back` of note `a`)") in result.stderr
+    assert f"{path}:8:12: error: image `../outside.png` is outside the deck's folder (in `extra` of note `a`)" \
+        in result.stderr
