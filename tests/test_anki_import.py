@@ -6,7 +6,6 @@ import dataclasses
 import re
 import time
 
-import pytest
 
 from conftest import SIMPLE_DECK
 from factdeck import notetypes

@@ -6,10 +6,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import zipfile
 
-import pytest
 
 from conftest import SIMPLE_DECK
 from factdeck import zipwriter
