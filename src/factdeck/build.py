@@ -155,7 +155,7 @@ class DeckReport:
 
 
 @dataclass
-class Built:
+class BuildResult:
     reports: list[DeckReport] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)  # --locked: what would change
@@ -173,16 +173,16 @@ def build_time() -> int:
 
 
 def build(paths: list[str], output: Path | None = None, locked: bool = False,
-          dist: Path = Path("dist"), now: int | None = None, progress=_no_progress) -> Built:
+          dist: Path = Path("dist"), now: int | None = None, progress=_no_progress) -> BuildResult:
     with gc_paused():
         return _build(paths, output, locked, dist, now, progress)
 
 
-def _build(paths, output, locked, dist, now, progress) -> Built:
+def _build(paths, output, locked, dist, now, progress) -> BuildResult:
     from . import package  # only builds write packages: `check` starts faster without genanki
 
     checked = _check(paths, progress)
-    result = Built(diagnostics=checked.diagnostics, timings=checked.timings)
+    result = BuildResult(diagnostics=checked.diagnostics, timings=checked.timings)
     if checked.errors:
         return result
     now = build_time() if now is None else now
@@ -191,12 +191,12 @@ def _build(paths, output, locked, dist, now, progress) -> Built:
     for built in checked.decks:
         path = lockfile.lock_path(built.deck.path)
         out = Collector(str(path))
-        old = lockfile.read(path, out)
+        old, old_text = lockfile.read(path, out)
         result.diagnostics.extend(out.items)
         notetypes = {nt.key: (nt.name, nt.definition_hash(), nt.field_names) for nt in built.notetypes().values()}
         new, changes = lockfile.advance(old, {n.id: n.hash for n in built.notes}, notetypes, now)
         text = new.format()
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
+        if text != old_text:
             pending_locks.append((path, text))
             result.stale.append(_describe_stale(built.deck.path, changes))
         parts.append(package.Part(built, new))
@@ -206,15 +206,11 @@ def _build(paths, output, locked, dist, now, progress) -> Built:
         result.reports = []
         return result
 
-    started = time.perf_counter()
-    if output is not None:
-        package.write(output, parts)
-        result.timings.append((str(output), "write", time.perf_counter() - started))
-    else:
-        for part, report in zip(parts, result.reports):
-            package.write(report.output, [part])
-            result.timings.append((str(report.output), "write", time.perf_counter() - started))
-            started = time.perf_counter()
+    jobs = [(output, parts)] if output is not None else [(r.output, [p]) for p, r in zip(parts, result.reports)]
+    for target, job in jobs:
+        started = time.perf_counter()
+        package.write(target, job)
+        result.timings.append((str(target), "write", time.perf_counter() - started))
     for path, text in pending_locks:
         package.atomic_write(path, lambda f, text=text: f.write(text.encode("utf-8")))
     return result

@@ -61,16 +61,19 @@ def lock_path(deck_path: str | Path) -> Path:
     return Path(deck_path).with_suffix(".lock")
 
 
-def read(path: Path, out: Collector) -> Lock:
-    """A missing lock is an empty one; a damaged lock is an error, never silently reset."""
+def read(path: Path, out: Collector) -> tuple[Lock, str | None]:
+    """The lock and its text (None when there is no lock file, which counts as an empty lock).
+
+    A damaged lock is an error, never silently reset.
+    """
     lock = Lock()
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return lock
+        return lock, None
     except (OSError, UnicodeDecodeError) as e:
         out.error(None, "lock", f"cannot read lock file {path}: {e}")
-        return lock
+        return lock, None
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
@@ -89,7 +92,7 @@ def read(path: Path, out: Collector) -> Lock:
         hint = ("an unresolved merge conflict; keep the newer time of each note or delete the lock"
                 if line.startswith(("<<<<<<<", "=======", ">>>>>>>")) else "a line factdeck does not understand")
         out.error((number, 1), "lock", f"lock file {path.name} has {hint}")
-    return lock
+    return lock, text
 
 
 def advance(old: Lock, note_hashes: dict[str, str], notetypes: dict[str, tuple[str, str, tuple[str, ...]]],
