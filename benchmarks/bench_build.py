@@ -63,44 +63,173 @@ TARGET_SIZE = 1.2  # build package size / floor package size
 # Deck generation
 # --------------------------------------------------------------------------------------------
 
-DRUGS = ["amoxicillin", "metformin", "lisinopril", "atorvastatin", "warfarin", "apixaban", "furosemide",
-         "spironolactone", "digoxin", "amiodarone", "levothyroxine", "prednisolone", "methotrexate",
-         "omeprazole", "salbutamol", "ipratropium", "gentamicin", "vancomycin", "ceftriaxone",
-         "doxycycline", "clopidogrel", "heparin", "insulin glargine", "empagliflozin", "bisoprolol",
-         "verapamil", "nifedipine", "haloperidol", "lithium", "sertraline", "carbamazepine", "valproate",
-         "phenytoin", "allopurinol", "colchicine", "ondansetron", "morphine", "naloxone", "adrenaline"]
-TARGETS = ["cyclo-oxygenase", "HMG-CoA reductase", "vitamin K epoxide reductase", "factor Xa",
-           "the Na-K-2Cl cotransporter", "the mineralocorticoid receptor", "Na/K-ATPase",
-           "the 30S ribosomal subunit", "cell wall synthesis", "angiotensin-converting enzyme",
-           "the H+/K+ ATPase", "beta-1 adrenoceptors", "L-type calcium channels", "D2 receptors",
-           "serotonin reuptake", "voltage-gated sodium channels", "xanthine oxidase",
-           "microtubule polymerisation", "5-HT3 receptors", "mu-opioid receptors", "SGLT2"]
-CONDITIONS = ["atrial fibrillation", "heart failure with reduced ejection fraction", "type 2 diabetes",
-              "community-acquired pneumonia", "acute gout", "hypothyroidism", "asthma", "COPD",
-              "bipolar disorder", "focal epilepsy", "pulmonary embolism", "infective endocarditis",
-              "chronic kidney disease", "nephrotic syndrome", "rheumatoid arthritis", "sepsis",
-              "acute coronary syndrome", "peptic ulcer disease", "hyperkalaemia", "anaphylaxis",
-              "Addison disease", "Cushing syndrome", "primary hyperaldosteronism", "meningitis"]
-EFFECTS = ["lowers LDL cholesterol", "reduces preload", "prolongs the prothrombin time",
-           "increases urinary sodium loss", "slows AV nodal conduction", "raises serum potassium",
-           "causes dose-dependent QT prolongation", "suppresses gastric acid secretion",
-           "improves glycaemic control", "reduces mortality", "causes ototoxicity at high troughs",
-           "needs monitoring of serum levels", "lowers the seizure threshold", "causes gingival hyperplasia",
-           "induces hepatic enzymes", "inhibits its own metabolism", "has a narrow therapeutic index"]
-STRUCTURES = ["the left anterior descending artery", "the recurrent laryngeal nerve", "the sinoatrial node",
-              "the proximal convoluted tubule", "the loop of Henle", "the zona glomerulosa",
-              "the anterior pituitary", "the hippocampus", "the internal capsule", "the median nerve",
-              "the common peroneal nerve", "the portal vein", "the sigmoid colon", "the thyroid gland"]
-FINDINGS = ["a raised JVP", "bibasal crackles", "an irregularly irregular pulse", "a pansystolic murmur",
-            "peaked T waves", "a positive Kernig sign", "Janeway lesions", "a malar rash",
-            "hyperpigmentation of the palmar creases", "proximal myopathy", "foot drop",
-            "a hoarse voice", "central cyanosis", "pitting oedema to the knees", "an absent knee jerk"]
-TESTS = ["an ECG", "a chest radiograph", "serum troponin", "a CT pulmonary angiogram", "lumbar puncture",
-         "HbA1c", "TSH and free T4", "a short Synacthen test", "urinary albumin-creatinine ratio",
-         "blood cultures", "echocardiography", "spirometry with reversibility", "serum urate"]
+DRUGS = [
+    "amoxicillin",
+    "metformin",
+    "lisinopril",
+    "atorvastatin",
+    "warfarin",
+    "apixaban",
+    "furosemide",
+    "spironolactone",
+    "digoxin",
+    "amiodarone",
+    "levothyroxine",
+    "prednisolone",
+    "methotrexate",
+    "omeprazole",
+    "salbutamol",
+    "ipratropium",
+    "gentamicin",
+    "vancomycin",
+    "ceftriaxone",
+    "doxycycline",
+    "clopidogrel",
+    "heparin",
+    "insulin glargine",
+    "empagliflozin",
+    "bisoprolol",
+    "verapamil",
+    "nifedipine",
+    "haloperidol",
+    "lithium",
+    "sertraline",
+    "carbamazepine",
+    "valproate",
+    "phenytoin",
+    "allopurinol",
+    "colchicine",
+    "ondansetron",
+    "morphine",
+    "naloxone",
+    "adrenaline",
+]
+TARGETS = [
+    "cyclo-oxygenase",
+    "HMG-CoA reductase",
+    "vitamin K epoxide reductase",
+    "factor Xa",
+    "the Na-K-2Cl cotransporter",
+    "the mineralocorticoid receptor",
+    "Na/K-ATPase",
+    "the 30S ribosomal subunit",
+    "cell wall synthesis",
+    "angiotensin-converting enzyme",
+    "the H+/K+ ATPase",
+    "beta-1 adrenoceptors",
+    "L-type calcium channels",
+    "D2 receptors",
+    "serotonin reuptake",
+    "voltage-gated sodium channels",
+    "xanthine oxidase",
+    "microtubule polymerisation",
+    "5-HT3 receptors",
+    "mu-opioid receptors",
+    "SGLT2",
+]
+CONDITIONS = [
+    "atrial fibrillation",
+    "heart failure with reduced ejection fraction",
+    "type 2 diabetes",
+    "community-acquired pneumonia",
+    "acute gout",
+    "hypothyroidism",
+    "asthma",
+    "COPD",
+    "bipolar disorder",
+    "focal epilepsy",
+    "pulmonary embolism",
+    "infective endocarditis",
+    "chronic kidney disease",
+    "nephrotic syndrome",
+    "rheumatoid arthritis",
+    "sepsis",
+    "acute coronary syndrome",
+    "peptic ulcer disease",
+    "hyperkalaemia",
+    "anaphylaxis",
+    "Addison disease",
+    "Cushing syndrome",
+    "primary hyperaldosteronism",
+    "meningitis",
+]
+EFFECTS = [
+    "lowers LDL cholesterol",
+    "reduces preload",
+    "prolongs the prothrombin time",
+    "increases urinary sodium loss",
+    "slows AV nodal conduction",
+    "raises serum potassium",
+    "causes dose-dependent QT prolongation",
+    "suppresses gastric acid secretion",
+    "improves glycaemic control",
+    "reduces mortality",
+    "causes ototoxicity at high troughs",
+    "needs monitoring of serum levels",
+    "lowers the seizure threshold",
+    "causes gingival hyperplasia",
+    "induces hepatic enzymes",
+    "inhibits its own metabolism",
+    "has a narrow therapeutic index",
+]
+STRUCTURES = [
+    "the left anterior descending artery",
+    "the recurrent laryngeal nerve",
+    "the sinoatrial node",
+    "the proximal convoluted tubule",
+    "the loop of Henle",
+    "the zona glomerulosa",
+    "the anterior pituitary",
+    "the hippocampus",
+    "the internal capsule",
+    "the median nerve",
+    "the common peroneal nerve",
+    "the portal vein",
+    "the sigmoid colon",
+    "the thyroid gland",
+]
+FINDINGS = [
+    "a raised JVP",
+    "bibasal crackles",
+    "an irregularly irregular pulse",
+    "a pansystolic murmur",
+    "peaked T waves",
+    "a positive Kernig sign",
+    "Janeway lesions",
+    "a malar rash",
+    "hyperpigmentation of the palmar creases",
+    "proximal myopathy",
+    "foot drop",
+    "a hoarse voice",
+    "central cyanosis",
+    "pitting oedema to the knees",
+    "an absent knee jerk",
+]
+TESTS = [
+    "an ECG",
+    "a chest radiograph",
+    "serum troponin",
+    "a CT pulmonary angiogram",
+    "lumbar puncture",
+    "HbA1c",
+    "TSH and free T4",
+    "a short Synacthen test",
+    "urinary albumin-creatinine ratio",
+    "blood cultures",
+    "echocardiography",
+    "spirometry with reversibility",
+    "serum urate",
+]
 DURATIONS = ["48 hours", "5 days", "two weeks", "six weeks", "three months", "one year"]
-DOSES = ["500 mg three times daily", "10 mg once daily", "1 g intravenously", "40 mg at night",
-         "2.5 mg twice daily", "0.5 mg/kg", "a weight-based loading dose"]
+DOSES = [
+    "500 mg three times daily",
+    "10 mg once daily",
+    "1 g intravenously",
+    "40 mg at night",
+    "2.5 mg twice daily",
+    "0.5 mg/kg",
+    "a weight-based loading dose",
+]
 
 SENTENCES = [
     "{drug} inhibits {target}, which {effect} in patients with {condition}",
@@ -125,12 +254,45 @@ EXTRAS = [
     "Exam tip: {finding} with {condition} is a classic vignette; {test} is the key step.",
     "See also {structure} and its relation to {condition}.",
 ]
-SLOTS = {"drug": DRUGS, "target": TARGETS, "condition": CONDITIONS, "effect": EFFECTS,
-         "structure": STRUCTURES, "finding": FINDINGS, "test": TESTS, "duration": DURATIONS, "dose": DOSES}
-TAGS = ["cardiology", "respiratory", "renal", "endocrine", "neurology", "psychiatry", "pharmacology",
-        "microbiology", "anatomy", "physiology", "haematology", "rheumatology", "gastro", "emergency",
-        "infectious-disease", "clinical-skills", "high-yield", "exam-2026", "year-3", "year-4",
-        "prescribing", "investigations", "mechanisms", "adverse-effects", "presentations", "management"]
+SLOTS = {
+    "drug": DRUGS,
+    "target": TARGETS,
+    "condition": CONDITIONS,
+    "effect": EFFECTS,
+    "structure": STRUCTURES,
+    "finding": FINDINGS,
+    "test": TESTS,
+    "duration": DURATIONS,
+    "dose": DOSES,
+}
+TAGS = [
+    "cardiology",
+    "respiratory",
+    "renal",
+    "endocrine",
+    "neurology",
+    "psychiatry",
+    "pharmacology",
+    "microbiology",
+    "anatomy",
+    "physiology",
+    "haematology",
+    "rheumatology",
+    "gastro",
+    "emergency",
+    "infectious-disease",
+    "clinical-skills",
+    "high-yield",
+    "exam-2026",
+    "year-3",
+    "year-4",
+    "prescribing",
+    "investigations",
+    "mechanisms",
+    "adverse-effects",
+    "presentations",
+    "management",
+]
 SOURCES = [
     ("bnf", "British National Formulary", "https://bnf.nice.org.uk/"),
     ("nice-af", "NICE NG196: Atrial fibrillation", "https://www.nice.org.uk/guidance/ng196"),
@@ -206,10 +368,13 @@ def generate(path: Path, n: int, seed: int = 6, markup: float = 0.05) -> DeckInf
     gen = _Text(rng, markup)
     width = max(6, len(str(n)))
     cards = 0
-    lines = ["# Generated by benchmarks/bench_build.py: do not edit.\n",
-             "deck:\n  id: bench\n  name: \"Bench::Big\"\n",
-             f"  description: \"Generated benchmark deck: {n} notes, seed {seed}.\"\n",
-             "tags: [bench]\n", "sources:\n"]
+    lines = [
+        "# Generated by benchmarks/bench_build.py: do not edit.\n",
+        'deck:\n  id: bench\n  name: "Bench::Big"\n',
+        f'  description: "Generated benchmark deck: {n} notes, seed {seed}."\n',
+        "tags: [bench]\n",
+        "sources:\n",
+    ]
     for key, title, url in SOURCES:
         lines.append(f"  {key}:\n    title: {_q(title)}\n")
         if url:
@@ -331,8 +496,9 @@ def measure(cmd: list[str], cwd: Path, log: Path, env: dict[str, str], timeout: 
         out.write(f"$ {' '.join(cmd)}\n".encode())
         out.flush()
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+        )
         sampler = _TreeSampler(proc.pid)
         sampler.start()
         killer = None
@@ -384,8 +550,10 @@ def count_package(path: Path) -> tuple[int, int]:
     db = sqlite3.connect(":memory:")
     try:
         db.deserialize(data)
-        return (db.execute("SELECT count(*) FROM notes").fetchone()[0],
-                db.execute("SELECT count(*) FROM cards").fetchone()[0])
+        return (
+            db.execute("SELECT count(*) FROM notes").fetchone()[0],
+            db.execute("SELECT count(*) FROM cards").fetchone()[0],
+        )
     finally:
         db.close()
 
@@ -397,30 +565,56 @@ def pipelines(deck: DeckInfo, work: Path, naive: bool) -> list[Pipeline]:
     lock = deck.path.with_suffix(".lock")
     factdeck = [py, "-m", "factdeck"]
     found = [
-        Pipeline("startup", "`factdeck --version`: interpreter start and imports, for reading small N",
-                 factdeck + ["--version"]),
-        Pipeline("floor", "libyaml events -> rows -> SQLite -> deflate zip (benchmarks/floor.py)",
-                 [py, str(HERE / "floor.py"), str(deck.path), str(out["floor"])], out["floor"], [out["floor"]]),
-        Pipeline("build", "`factdeck build DECK -o OUT.apkg`, lock deleted before each run",
-                 factdeck + ["build", str(deck.path), "-o", str(out["factdeck"]), "-q"], out["factdeck"],
-                 [lock, out["factdeck"]]),
+        Pipeline(
+            "startup",
+            "`factdeck --version`: interpreter start and imports, for reading small N",
+            [*factdeck, "--version"],
+        ),
+        Pipeline(
+            "floor",
+            "libyaml events -> rows -> SQLite -> deflate zip (benchmarks/floor.py)",
+            [py, str(HERE / "floor.py"), str(deck.path), str(out["floor"])],
+            out["floor"],
+            [out["floor"]],
+        ),
+        Pipeline(
+            "build",
+            "`factdeck build DECK -o OUT.apkg`, lock deleted before each run",
+            [*factdeck, "build", str(deck.path), "-o", str(out["factdeck"]), "-q"],
+            out["factdeck"],
+            [lock, out["factdeck"]],
+        ),
         # Runs right after `build` in each round, so the lock that build wrote is in place.
-        Pipeline("rebuild", "`factdeck build` again with the existing lock (nothing changed)",
-                 factdeck + ["build", str(deck.path), "-o", str(out["factdeck"]), "-q"], out["factdeck"]),
-        Pipeline("check", "`factdeck check DECK` (load, validate, render; writes nothing)",
-                 factdeck + ["check", str(deck.path)]),
+        Pipeline(
+            "rebuild",
+            "`factdeck build` again with the existing lock (nothing changed)",
+            [*factdeck, "build", str(deck.path), "-o", str(out["factdeck"]), "-q"],
+            out["factdeck"],
+        ),
+        Pipeline(
+            "check",
+            "`factdeck check DECK` (load, validate, render; writes nothing)",
+            [*factdeck, "check", str(deck.path)],
+        ),
     ]
     if naive:
         for mode, what in (("safe", "yaml.safe_load"), ("csafe", "yaml.load(CSafeLoader)")):
             name = f"naive-{mode}"
-            found.append(Pipeline(name, f"{what} + genanki (stock note types, stored zip)",
-                                  [py, str(HERE / "naive.py"), mode, str(deck.path), str(out[name])],
-                                  out[name], [out[name]]))
+            found.append(
+                Pipeline(
+                    name,
+                    f"{what} + genanki (stock note types, stored zip)",
+                    [py, str(HERE / "naive.py"), mode, str(deck.path), str(out[name])],
+                    out[name],
+                    [out[name]],
+                )
+            )
     return found
 
 
-def bench(deck: DeckInfo, work: Path, runs: int, naive: bool, env: dict[str, str],
-          timeout: float | None = None) -> list[Pipeline]:
+def bench(
+    deck: DeckInfo, work: Path, runs: int, naive: bool, env: dict[str, str], timeout: float | None = None
+) -> list[Pipeline]:
     found = pipelines(deck, work, naive)
     log = work / f"bench-{deck.notes}.log"
     log.unlink(missing_ok=True)
@@ -433,18 +627,23 @@ def bench(deck: DeckInfo, work: Path, runs: int, naive: bool, env: dict[str, str
             if r.rc == 0 and p.output is not None and p.output.exists():
                 p.digests.add(hashlib.sha256(p.output.read_bytes()).hexdigest())
             status = "" if r.rc == 0 else f"  EXIT {r.rc} (see {log})"
-            print(f"  N={deck.notes:<7} run {round_}/{runs} {p.name:<12} {r.wall:7.2f} s  "
-                  f"cpu {r.cpu:7.2f} s  rss {r.rss_mb:6.0f} MB  tree {r.tree_mb:6.0f} MB{status}", flush=True)
+            print(
+                f"  N={deck.notes:<7} run {round_}/{runs} {p.name:<12} {r.wall:7.2f} s  "
+                f"cpu {r.cpu:7.2f} s  rss {r.rss_mb:6.0f} MB  tree {r.tree_mb:6.0f} MB{status}",
+                flush=True,
+            )
     for p in found:
         if p.output is not None and p.ok() and p.output.exists():
             p.package_bytes = p.output.stat().st_size
             try:
                 notes, cards = count_package(p.output)
-            except Exception as e:  # noqa: BLE001 - report, do not stop the benchmark
+            except Exception as e:
                 p.verified = f"unreadable package: {e}"
             else:
                 if (notes, cards) != (deck.notes, deck.cards):
-                    p.verified = f"package holds {notes} notes / {cards} cards, expected {deck.notes} / {deck.cards}"
+                    p.verified = (
+                        f"package holds {notes} notes / {cards} cards, expected {deck.notes} / {deck.cards}"
+                    )
     # factdeck promises the same bytes for the same input (and SOURCE_DATE_EPOCH is fixed).
     builds = [p for p in found if p.name in ("build", "rebuild") and p.ok()]
     if len({d for p in builds for d in p.digests}) > 1:
@@ -463,6 +662,7 @@ def source_version() -> str:
     package's .py files, which also changes with uncommitted edits."""
     try:
         import factdeck
+
         pkg = Path(factdeck.__file__).resolve().parent
     except ImportError:
         return "?"
@@ -482,7 +682,7 @@ def source_version() -> str:
                         ref = ref_file.read_text().strip()
                     else:
                         packed = (git / "packed-refs").read_text().splitlines()
-                        ref = next((l.split()[0] for l in packed if l.endswith(" " + name)), "?")
+                        ref = next((line.split()[0] for line in packed if line.endswith(" " + name)), "?")
                 head = ref[:12]
             except OSError:
                 pass
@@ -509,16 +709,18 @@ def machine() -> list[tuple[str, str]]:
         pass
     try:
         import yaml
+
         pyyaml = f"{yaml.__version__}, libyaml {'yes' if yaml.__with_libyaml__ else 'NO'}"
     except ImportError:
         pyyaml = "not installed"
     try:
         from importlib.metadata import version
+
         factdeck = version("factdeck")
-    except Exception:  # noqa: BLE001
+    except Exception:
         factdeck = "?"
     return [
-        ("Date", dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
+        ("Date", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")),
         ("CPU", cpu),
         ("Cores", str(os.cpu_count())),
         ("RAM", ram),
@@ -543,15 +745,24 @@ def table(deck: DeckInfo, found: list[Pipeline], runs: int, context: dict[str, s
     floor = next(p for p in found if p.name == "floor")
     ft = floor.median("wall") if floor.ok() else None
     fs = floor.package_bytes
-    lines = [f"### {deck.notes:,} notes ({deck.cards:,} cards, {_mb(deck.bytes)} MB of YAML), "
-             f"median of {runs} run{'s' * (runs != 1)}", "",
-             f"Load average before: {context['load']}. factdeck source: {context['source']}.", ""]
+    lines = [
+        f"### {deck.notes:,} notes ({deck.cards:,} cards, {_mb(deck.bytes)} MB of YAML), "
+        f"median of {runs} run{'s' * (runs != 1)}",
+        "",
+        f"Load average before: {context['load']}. factdeck source: {context['source']}.",
+        "",
+    ]
     if context["source_after"] != context["source"]:
-        lines += [f"**Warning: factdeck's source changed during these runs (now {context['source_after']}); "
-                  "the runs may mix versions.**", ""]
-    lines += ["| pipeline | median s | min-max s | x floor | CPU s | peak RSS MB | peak total MB "
-              "| package MB | x floor size |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"**Warning: factdeck's source changed during these runs (now {context['source_after']}); "
+            "the runs may mix versions.**",
+            "",
+        ]
+    lines += [
+        "| pipeline | median s | min-max s | x floor | CPU s | peak RSS MB | peak total MB "
+        "| package MB | x floor size |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for p in found:
         if not p.ok():
             codes = sorted({r.rc for r in p.runs})
@@ -561,11 +772,23 @@ def table(deck: DeckInfo, found: list[Pipeline], runs: int, context: dict[str, s
         t = p.median("wall")
         walls = [r.wall for r in p.runs]
         size = p.package_bytes
-        lines.append("| " + " | ".join([
-            p.name, f"{t:.2f}", f"{min(walls):.2f}-{max(walls):.2f}",
-            f"{t / ft:.2f}" if ft else "-", f"{p.median('cpu'):.2f}", f"{p.median('rss_mb'):.0f}",
-            f"{p.median('tree_mb'):.0f}",
-            _mb(size) if size else "-", f"{size / fs:.2f}" if size and fs else "-"]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    p.name,
+                    f"{t:.2f}",
+                    f"{min(walls):.2f}-{max(walls):.2f}",
+                    f"{t / ft:.2f}" if ft else "-",
+                    f"{p.median('cpu'):.2f}",
+                    f"{p.median('rss_mb'):.0f}",
+                    f"{p.median('tree_mb'):.0f}",
+                    _mb(size) if size else "-",
+                    f"{size / fs:.2f}" if size and fs else "-",
+                ]
+            )
+            + " |"
+        )
     lines.append("")
     for p in found:
         lines.append(f"- **{p.name}**: {p.what}" + (f" -- **{p.verified}**" if p.verified else ""))
@@ -578,15 +801,21 @@ def table(deck: DeckInfo, found: list[Pipeline], runs: int, context: dict[str, s
         best_ratio = min(r.wall for r in build.runs) / min(r.wall for r in floor.runs)
         cpu_ratio = build.median("cpu") / floor.median("cpu")
         rss = build.median("mem_mb")
-        lines.append(f"| time vs floor (median; best-of-{runs} ratio, CPU ratio) | {t_ratio:.2f}x "
-                     f"({best_ratio:.2f}x, CPU {cpu_ratio:.2f}x) | {TARGET_TIME}x | "
-                     f"{'PASS' if t_ratio <= TARGET_TIME else 'FAIL'} |")
-        lines.append(f"| peak memory (all processes) | {rss:.0f} MB | < {TARGET_RSS_MB:.0f} MB | "
-                     f"{'PASS' if rss < TARGET_RSS_MB else 'FAIL'} |")
+        lines.append(
+            f"| time vs floor (median; best-of-{runs} ratio, CPU ratio) | {t_ratio:.2f}x "
+            f"({best_ratio:.2f}x, CPU {cpu_ratio:.2f}x) | {TARGET_TIME}x | "
+            f"{'PASS' if t_ratio <= TARGET_TIME else 'FAIL'} |"
+        )
+        lines.append(
+            f"| peak memory (all processes) | {rss:.0f} MB | < {TARGET_RSS_MB:.0f} MB | "
+            f"{'PASS' if rss < TARGET_RSS_MB else 'FAIL'} |"
+        )
         if build.package_bytes and fs:
             s_ratio = build.package_bytes / fs
-            lines.append(f"| package size vs floor | {s_ratio:.2f}x | {TARGET_SIZE}x | "
-                         f"{'PASS' if s_ratio <= TARGET_SIZE else 'FAIL'} |")
+            lines.append(
+                f"| package size vs floor | {s_ratio:.2f}x | {TARGET_SIZE}x | "
+                f"{'PASS' if s_ratio <= TARGET_SIZE else 'FAIL'} |"
+            )
         if build.verified:
             why = " (the source changed mid-run)" if context["source_after"] != context["source"] else ""
             lines.append(f"| package contents | {build.verified}{why} | N notes, same bytes | FAIL |")
@@ -597,16 +826,25 @@ def table(deck: DeckInfo, found: list[Pipeline], runs: int, context: dict[str, s
 
 
 def render(sections: list[list[str]], argv: list[str]) -> str:
-    head = ["# factdeck build benchmark", "",
-            f"Generated by `python benchmarks/bench_build.py {' '.join(argv)}`; see benchmarks/README.md.", "",
-            "| machine | |", "|---|---|"]
+    head = [
+        "# factdeck build benchmark",
+        "",
+        f"Generated by `python benchmarks/bench_build.py {' '.join(argv)}`; see benchmarks/README.md.",
+        "",
+        "| machine | |",
+        "|---|---|",
+    ]
     head += [f"| {k} | {v} |" for k, v in machine()]
-    head += ["", f"Targets for `factdeck build`: wall time <= {TARGET_TIME}x the floor's, peak RSS "
-             f"< {TARGET_RSS_MB:.0f} MB, package <= {TARGET_SIZE}x the floor's. Times are medians of "
-             "interleaved runs on a possibly busy machine; CPU s (user+sys, including worker processes) "
-             "is less sensitive to other load than wall time. Peak RSS is the kernel's peak of the largest "
-             "single process; peak total is the summed PSS of the whole process tree, sampled every 50 ms "
-             "(what a build with worker processes really holds). The memory target uses the larger.", ""]
+    head += [
+        "",
+        f"Targets for `factdeck build`: wall time <= {TARGET_TIME}x the floor's, peak RSS "
+        f"< {TARGET_RSS_MB:.0f} MB, package <= {TARGET_SIZE}x the floor's. Times are medians of "
+        "interleaved runs on a possibly busy machine; CPU s (user+sys, including worker processes) "
+        "is less sensitive to other load than wall time. Peak RSS is the kernel's peak of the largest "
+        "single process; peak total is the summed PSS of the whole process tree, sampled every 50 ms "
+        "(what a build with worker processes really holds). The memory target uses the larger.",
+        "",
+    ]
     return "\n".join(head + [line for s in sections for line in s]).rstrip() + "\n"
 
 
@@ -626,20 +864,37 @@ def _counts(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--notes", type=_counts, default=[100_000], help="note counts, comma-separated (default 100000)")
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--notes", type=_counts, default=[100_000], help="note counts, comma-separated (default 100000)"
+    )
     ap.add_argument("--runs", type=int, default=3, help="runs per pipeline; medians are reported (default 3)")
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results file (default benchmarks/RESULTS.md)")
+    ap.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="results file (default benchmarks/RESULTS.md)"
+    )
     ap.add_argument("--work", type=Path, default=DEFAULT_WORK, help="work folder (default benchmarks/work/)")
     ap.add_argument("--keep", action="store_true", help="keep the generated decks and packages")
     ap.add_argument("--seed", type=int, default=6, help="seed of the generated decks (default 6)")
-    ap.add_argument("--markup", type=float, default=0.05,
-                    help="share of fields with Markdown emphasis, which takes the Markdown path (default 0.05)")
-    ap.add_argument("--naive-max", type=int, default=10_000,
-                    help="run the naive PyYAML+genanki baselines only up to this many notes (default 10000)")
-    ap.add_argument("--timeout", type=float, default=1800,
-                    help="kill a run after this many seconds and report it failed (default 1800)")
+    ap.add_argument(
+        "--markup",
+        type=float,
+        default=0.05,
+        help="share of fields with Markdown emphasis, which takes the Markdown path (default 0.05)",
+    )
+    ap.add_argument(
+        "--naive-max",
+        type=int,
+        default=10_000,
+        help="run the naive PyYAML+genanki baselines only up to this many notes (default 10000)",
+    )
+    ap.add_argument(
+        "--timeout",
+        type=float,
+        default=1800,
+        help="kill a run after this many seconds and report it failed (default 1800)",
+    )
     ap.add_argument("--generate-only", action="store_true", help="only write the decks (implies --keep)")
     args = ap.parse_args(argv)
     if args.runs < 1:
@@ -661,8 +916,11 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             deck = generate(path, n, args.seed, args.markup)
             created.append(path)
-            print(f"generated {path} ({n} notes, {deck.cards} cards, {_mb(deck.bytes)} MB) "
-                  f"in {time.perf_counter() - start:.1f} s", flush=True)
+            print(
+                f"generated {path} ({n} notes, {deck.cards} cards, {_mb(deck.bytes)} MB) "
+                f"in {time.perf_counter() - start:.1f} s",
+                flush=True,
+            )
             if args.generate_only:
                 continue
             context = {"load": _load(), "source": source_version()}

@@ -28,8 +28,7 @@ import sys
 import zipfile
 
 import yaml
-from yaml.events import (MappingEndEvent, MappingStartEvent, ScalarEvent, SequenceEndEvent,
-                         SequenceStartEvent)
+from yaml.events import MappingEndEvent, MappingStartEvent, ScalarEvent, SequenceEndEvent, SequenceStartEvent
 
 try:
     from genanki.apkg_col import APKG_COL
@@ -100,7 +99,9 @@ def sources_field(keys: tuple[str, ...], sources: dict[str, dict]) -> str:
     return f'<ul class="fd-sources">{"".join(items)}</ul>' if items else ""
 
 
-def rows(deck_tags: list[str], sources: dict[str, dict], notes: list[dict]) -> tuple[list[tuple], list[tuple]]:
+def rows(
+    deck_tags: list[str], sources: dict[str, dict], notes: list[dict]
+) -> tuple[list[tuple], list[tuple]]:
     """notes and cards rows in Anki's schema, with the fields of factdeck's note types."""
     note_rows, card_rows = [], []
     source_html: dict[tuple[str, ...], str] = {}

@@ -29,12 +29,19 @@ def main(argv: list[str]) -> int:
         tags = list(data.get("tags", [])) + list(n.get("tags", []))
         sources = " ".join(n.get("sources", []))
         if "text" in n:
-            note = genanki.Note(model=genanki.CLOZE_MODEL, fields=[n["text"], n.get("extra", "")],
-                                tags=tags, guid=genanki.guid_for("bench", n["id"]))
+            note = genanki.Note(
+                model=genanki.CLOZE_MODEL,
+                fields=[n["text"], n.get("extra", "")],
+                tags=tags,
+                guid=genanki.guid_for("bench", n["id"]),
+            )
         else:
-            note = genanki.Note(model=genanki.BASIC_MODEL,
-                                fields=[n["front"], n["back"] + (f"<br>{sources}" if sources else "")],
-                                tags=tags, guid=genanki.guid_for("bench", n["id"]))
+            note = genanki.Note(
+                model=genanki.BASIC_MODEL,
+                fields=[n["front"], n["back"] + (f"<br>{sources}" if sources else "")],
+                tags=tags,
+                guid=genanki.guid_for("bench", n["id"]),
+            )
         deck.add_note(note)
     genanki.Package(deck).write_to_file(out)
     print(f"naive-{mode}: {len(deck.notes)} notes -> {out}")

@@ -76,20 +76,33 @@ class AnkiCollection:
 
         self.col = Collection(str(path))
 
-    def import_package(self, apkg: Path, *, merge_notetypes: bool = False, update_notes: str = "if_newer",
-                       update_notetypes: str = "if_newer"):
+    def import_package(
+        self,
+        apkg: Path,
+        *,
+        merge_notetypes: bool = False,
+        update_notes: str = "if_newer",
+        update_notetypes: str = "if_newer",
+    ):
         """Import like Anki's import dialog; the defaults are the dialog's defaults."""
-        from anki.collection import ImportAnkiPackageOptions, ImportAnkiPackageRequest
         from anki import import_export_pb2 as pb
+        from anki.collection import ImportAnkiPackageOptions, ImportAnkiPackageRequest
 
-        cond = {"if_newer": pb.IMPORT_ANKI_PACKAGE_UPDATE_CONDITION_IF_NEWER,
-                "always": pb.IMPORT_ANKI_PACKAGE_UPDATE_CONDITION_ALWAYS,
-                "never": pb.IMPORT_ANKI_PACKAGE_UPDATE_CONDITION_NEVER}
-        options = ImportAnkiPackageOptions(merge_notetypes=merge_notetypes, update_notes=cond[update_notes],
-                                           update_notetypes=cond[update_notetypes], with_scheduling=False,
-                                           with_deck_configs=False)
+        cond = {
+            "if_newer": pb.IMPORT_ANKI_PACKAGE_UPDATE_CONDITION_IF_NEWER,
+            "always": pb.IMPORT_ANKI_PACKAGE_UPDATE_CONDITION_ALWAYS,
+            "never": pb.IMPORT_ANKI_PACKAGE_UPDATE_CONDITION_NEVER,
+        }
+        options = ImportAnkiPackageOptions(
+            merge_notetypes=merge_notetypes,
+            update_notes=cond[update_notes],
+            update_notetypes=cond[update_notetypes],
+            with_scheduling=False,
+            with_deck_configs=False,
+        )
         return self.col.import_anki_package(
-            ImportAnkiPackageRequest(package_path=str(apkg), options=options)).log
+            ImportAnkiPackageRequest(package_path=str(apkg), options=options)
+        ).log
 
     def notes(self) -> dict[str, object]:
         """Notes keyed by their factdeck ID field."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-
+from pathlib import Path
 
 from conftest import SIMPLE_DECK
 from factdeck import notetypes
@@ -89,9 +89,9 @@ def test_nested_clozes_and_hints_each_get_a_card(write_deck, tmp_path, anki):
     assert "[drug]" in _visible(_card(col, "nested", 2).question())
 
 
-EDITED = (SIMPLE_DECK
-          .replace("back: GABA-B receptor (agonist)", "back: GABA-B receptor (a GABA analogue agonist)")
-          .replace("back: Skeletal muscle (ryanodine receptor)", "back: Skeletal muscle (RyR1)"))
+EDITED = SIMPLE_DECK.replace(
+    "back: GABA-B receptor (agonist)", "back: GABA-B receptor (a GABA analogue agonist)"
+).replace("back: Skeletal muscle (ryanodine receptor)", "back: Skeletal muscle (RyR1)")
 
 
 def test_edited_facts_update_in_place_and_keep_user_edits_and_history(write_deck, tmp_path, anki):
@@ -110,7 +110,10 @@ def test_edited_facts_update_in_place_and_keep_user_edits_and_history(write_deck
     _build(deck, tmp_path / "v2.apkg", int(time.time()) + 100)  # the maintainer's later build
     log = col.import_package(tmp_path / "v2.apkg")
 
-    assert {n.fields[0] for n in log.updated} == {"Baclofen acts on which receptor?", "Where does dantrolene act?"}
+    assert {n.fields[0] for n in log.updated} == {
+        "Baclofen acts on which receptor?",
+        "Where does dantrolene act?",
+    }
     assert len(log.updated) == 2 and not log.new and not log.conflicting
     notes = col.notes()
     assert len(notes) == 5 and len(col.cards()) == 9
@@ -135,7 +138,9 @@ def test_source_date_epoch_earlier_than_the_lock_still_delivers_an_edit(write_de
     assert len(log.updated) == 2 and len(log.duplicate) == 3
 
 
-def test_restyled_note_type_reaches_the_collection_without_touching_notes(write_deck, tmp_path, anki, monkeypatch):
+def test_restyled_note_type_reaches_the_collection_without_touching_notes(
+    write_deck, tmp_path, anki, monkeypatch
+):
     deck = write_deck(SIMPLE_DECK)
     _build(deck, tmp_path / "v1.apkg", T0)
     col = anki()
@@ -158,12 +163,16 @@ def test_added_field_warns_and_arrives_with_merge_and_always(write_deck, tmp_pat
     col = anki()
     col.import_package(tmp_path / "v1.apkg")
     reviewed = col.review_all()
-    grown = dataclasses.replace(notetypes.BASIC, fields=notetypes.BASIC.fields + (notetypes.Field("Mnemonic", "id"),))
+    grown = dataclasses.replace(
+        notetypes.BASIC, fields=(*notetypes.BASIC.fields, notetypes.Field("Mnemonic", "id"))
+    )
     monkeypatch.setitem(notetypes.BY_KEY, "basic", grown)
     result = run("build", deck, "-o", tmp_path / "v2.apkg", env={"SOURCE_DATE_EPOCH": str(T0 + 50)})
     assert result.exit_code == 0
-    assert ("note type 'factdeck Basic' gained field 'Mnemonic': users must tick Merge note types and set "
-            "Update notes to Always when importing this version") in result.output
+    assert (
+        "note type 'factdeck Basic' gained field 'Mnemonic': users must tick Merge note types and set "
+        "Update notes to Always when importing this version"
+    ) in result.output
     log = col.import_package(tmp_path / "v2.apkg", merge_notetypes=True, update_notes="always")
     assert not log.new and not log.conflicting
     notes = col.notes()
@@ -177,11 +186,14 @@ def test_added_field_warns_and_arrives_with_merge_and_always(write_deck, tmp_pat
 
 def test_images_are_bundled_as_media_and_shown_on_the_card(write_deck, tmp_path, anki):
     (tmp_path / "images").mkdir()
-    png = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15"
-           b"\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
+    png = (
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15"
+        b"\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82"
+    )
     (tmp_path / "images" / "pump.png").write_bytes(png)
-    deck = write_deck(SIMPLE_DECK.replace("extra: Acts mainly at the spinal cord.",
-                                          "extra: \"![A pump](images/pump.png)\""))
+    deck = write_deck(
+        SIMPLE_DECK.replace("extra: Acts mainly at the spinal cord.", 'extra: "![A pump](images/pump.png)"')
+    )
     _build(deck, tmp_path / "demo.apkg", T0)
     col = anki()
     col.import_package(tmp_path / "demo.apkg")
@@ -189,4 +201,4 @@ def test_images_are_bundled_as_media_and_shown_on_the_card(write_deck, tmp_path,
     name = re.search(r'<img src="([^"]+)"', answer).group(1)
     assert name.startswith("factdeck-") and name.endswith(".png")
     media = col.col.media.dir()
-    assert (tmp_path / "images" / "pump.png").read_bytes() == open(f"{media}/{name}", "rb").read()
+    assert (tmp_path / "images" / "pump.png").read_bytes() == Path(media, name).read_bytes()

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import zipfile
 
-
 from conftest import SIMPLE_DECK
 from factdeck import zipwriter
 
@@ -45,14 +44,18 @@ def test_killed_build_leaves_the_old_package_intact(write_deck, tmp_path):
     subprocess.run([sys.executable, "-m", "factdeck", "build", str(deck), "-o", str(out)], check=True)
     before = out.read_bytes()
     deck.write_text(SIMPLE_DECK.replace("Tizanidine\n", "Tizanidine (edited)\n"), encoding="utf-8")
-    slow = ("import sys, time, factdeck.zipwriter as z\n"
-            "orig = z._deflate\n"
-            "def slow(*a):\n"
-            "    r = orig(*a); sys.stdout.write('writing\\n'); sys.stdout.flush(); time.sleep(30); return r\n"
-            "z._deflate = slow\n"
-            "sys.argv = ['factdeck', 'build', sys.argv[1], '-o', sys.argv[2]]\n"
-            "from factdeck.cli import main; main()\n")
-    proc = subprocess.Popen([sys.executable, "-c", slow, str(deck), str(out)], stdout=subprocess.PIPE, text=True)
+    slow = (
+        "import sys, time, factdeck.zipwriter as z\n"
+        "orig = z._deflate\n"
+        "def slow(*a):\n"
+        "    r = orig(*a); sys.stdout.write('writing\\n'); sys.stdout.flush(); time.sleep(30); return r\n"
+        "z._deflate = slow\n"
+        "sys.argv = ['factdeck', 'build', sys.argv[1], '-o', sys.argv[2]]\n"
+        "from factdeck.cli import main; main()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", slow, str(deck), str(out)], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "writing"  # mid-write now
     assert any(name.endswith(".tmp") for name in os.listdir(tmp_path))
     proc.send_signal(signal.SIGKILL)
@@ -63,8 +66,10 @@ def test_killed_build_leaves_the_old_package_intact(write_deck, tmp_path):
 def test_concurrent_builds_to_one_output_give_a_whole_package(write_deck, tmp_path):
     decks = [write_deck(SIMPLE_DECK, f"d{i}/deck.yaml") for i in range(4)]
     out = tmp_path / "shared.apkg"
-    procs = [subprocess.Popen([sys.executable, "-m", "factdeck", "build", "-q", str(d), "-o", str(out)])
-             for d in decks]
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "factdeck", "build", "-q", str(d), "-o", str(out)])
+        for d in decks
+    ]
     assert [p.wait() for p in procs] == [0, 0, 0, 0]
     assert _package_ok(out)
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]

@@ -20,7 +20,9 @@ def _read_collection(apkg):
     return db
 
 
-def test_build_without_o_writes_one_package_per_deck_into_dist_of_the_cwd(write_deck, tmp_path, run, monkeypatch):
+def test_build_without_o_writes_one_package_per_deck_into_dist_of_the_cwd(
+    write_deck, tmp_path, run, monkeypatch
+):
     write_deck(SIMPLE_DECK, "decks/demo.yaml")
     write_deck(SIMPLE_DECK.replace("id: demo", "id: other"), "decks/sub/other.yml")
     monkeypatch.chdir(tmp_path)
@@ -29,7 +31,9 @@ def test_build_without_o_writes_one_package_per_deck_into_dist_of_the_cwd(write_
     assert "demo: 5 notes, 9 cards -> dist/demo.apkg" in result.stdout
     assert "other: 5 notes, 9 cards -> dist/other.apkg" in result.stdout
     assert (tmp_path / "dist" / "demo.apkg").is_file() and (tmp_path / "dist" / "other.apkg").is_file()
-    assert (tmp_path / "decks" / "demo.lock").is_file() and (tmp_path / "decks" / "sub" / "other.lock").is_file()
+    assert (tmp_path / "decks" / "demo.lock").is_file() and (
+        tmp_path / "decks" / "sub" / "other.lock"
+    ).is_file()
 
 
 def test_build_with_o_combines_decks_into_one_package(write_deck, tmp_path, run):
@@ -71,10 +75,15 @@ def test_note_time_moves_only_for_the_edited_note(write_deck, tmp_path, run):
 def test_lock_is_sorted_text_one_line_per_note_and_note_type(write_deck, tmp_path, run):
     deck = write_deck(SIMPLE_DECK)
     run("build", deck, "-o", tmp_path / "a.apkg", env={"SOURCE_DATE_EPOCH": "1700000000"})
-    lines = [l for l in lock_path(deck).read_text().splitlines() if not l.startswith("#")]
-    assert [l.split()[1] for l in lines if l.startswith("note ")] == sorted(
-        ["baclofen-moa", "baclofen-routes", "tizanidine-class", "dantrolene-site", "nested"])
-    assert [l.split()[1] for l in lines if l.startswith("notetype ")] == ["basic", "basic-reversed", "cloze"]
+    lines = [line for line in lock_path(deck).read_text().splitlines() if not line.startswith("#")]
+    assert [line.split()[1] for line in lines if line.startswith("note ")] == sorted(
+        ["baclofen-moa", "baclofen-routes", "tizanidine-class", "dantrolene-site", "nested"]
+    )
+    assert [line.split()[1] for line in lines if line.startswith("notetype ")] == [
+        "basic",
+        "basic-reversed",
+        "cloze",
+    ]
 
 
 def test_removed_notes_leave_the_lock_and_are_listed(write_deck, tmp_path, run):
@@ -84,7 +93,10 @@ def test_removed_notes_leave_the_lock_and_are_listed(write_deck, tmp_path, run):
     deck.write_text(trimmed, encoding="utf-8")
     result = run("build", deck, "-o", tmp_path / "b.apkg")
     assert result.exit_code == 0, result.output
-    assert "2 removed: dantrolene-site, nested (Anki keeps removed notes until the user deletes them)" in result.output
+    assert (
+        "2 removed: dantrolene-site, nested (Anki keeps removed notes until the user deletes them)"
+        in result.output
+    )
     assert "dantrolene-site" not in lock_path(deck).read_text()
 
 

@@ -31,11 +31,14 @@ def factdeck(**env: str) -> subprocess.CompletedProcess:
     return subprocess.run([FACTDECK], env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.parametrize("shell, marker", [
-    ("bash", "complete -o nosort -F _factdeck_completion factdeck"),
-    ("zsh", "#compdef factdeck"),
-    ("fish", 'complete --no-files --command factdeck --arguments "(_factdeck_completion)"'),
-])
+@pytest.mark.parametrize(
+    "shell, marker",
+    [
+        ("bash", "complete -o nosort -F _factdeck_completion factdeck"),
+        ("zsh", "#compdef factdeck"),
+        ("fish", 'complete --no-files --command factdeck --arguments "(_factdeck_completion)"'),
+    ],
+)
 def test_installed_factdeck_prints_a_completion_script_for_each_shell(shell, marker):
     result = factdeck(_FACTDECK_COMPLETE=f"{shell}_source")
     assert result.returncode == 0, result.stderr
@@ -54,7 +57,11 @@ def test_completion_offers_the_commands_and_their_options():
     commands = factdeck(_FACTDECK_COMPLETE="bash_complete", COMP_WORDS="factdeck ", COMP_CWORD="1").stdout
     offered = {line.split(",", 1)[1] for line in commands.splitlines()}
     assert {"build", "check", "diff", "new", "schema", "stats"} <= offered
-    options = factdeck(_FACTDECK_COMPLETE="bash_complete", COMP_WORDS="factdeck diff --", COMP_CWORD="2").stdout
+    options = factdeck(
+        _FACTDECK_COMPLETE="bash_complete", COMP_WORDS="factdeck diff --", COMP_CWORD="2"
+    ).stdout
     assert {"plain,--rev", "plain,--format"} <= set(options.splitlines())
-    formats = factdeck(_FACTDECK_COMPLETE="bash_complete", COMP_WORDS="factdeck stats --format ", COMP_CWORD="3").stdout
+    formats = factdeck(
+        _FACTDECK_COMPLETE="bash_complete", COMP_WORDS="factdeck stats --format ", COMP_CWORD="3"
+    ).stdout
     assert formats.splitlines() == ["plain,text", "plain,json"]

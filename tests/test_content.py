@@ -12,8 +12,17 @@ import pytest
 from factdeck.build import build, check
 
 DECKS = Path(__file__).resolve().parent.parent / "decks"
-DRUGS = {"baclofen", "baclofen-intrathecal", "tizanidine", "dantrolene", "benzodiazepines", "gabapentin",
-         "cyclobenzaprine", "botulinum-toxin", "nabiximols"}
+DRUGS = {
+    "baclofen",
+    "baclofen-intrathecal",
+    "tizanidine",
+    "dantrolene",
+    "benzodiazepines",
+    "gabapentin",
+    "cyclobenzaprine",
+    "botulinum-toxin",
+    "nabiximols",
+}
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,18 @@ import pytest
 from conftest import SIMPLE_DECK
 from factdeck import build as pipeline
 
-EDITED = (SIMPLE_DECK
-          .replace("back: GABA-B receptor (agonist)", "back: GABA-B receptor agonist")
-          .replace("    back: Central alpha-2 agonist\n", "    back: Central alpha-2 agonist\n    tags: [adrenergic]\n")
-          .replace("  - id: dantrolene-site\n    front: Where does dantrolene act?\n"
-                   "    back: Skeletal muscle (ryanodine receptor)\n    sources: [label]\n", "")
-          + "  - id: diazepam-class\n    front: Diazepam is a?\n    back: Benzodiazepine\n    sources: [label]\n")
+EDITED = (
+    SIMPLE_DECK.replace("back: GABA-B receptor (agonist)", "back: GABA-B receptor agonist")
+    .replace(
+        "    back: Central alpha-2 agonist\n", "    back: Central alpha-2 agonist\n    tags: [adrenergic]\n"
+    )
+    .replace(
+        "  - id: dantrolene-site\n    front: Where does dantrolene act?\n"
+        "    back: Skeletal muscle (ryanodine receptor)\n    sources: [label]\n",
+        "",
+    )
+    + "  - id: diazepam-class\n    front: Diazepam is a?\n    back: Benzodiazepine\n    sources: [label]\n"
+)
 
 EXPECTED = """\
 demo: Demo::Pharmacology
@@ -41,8 +47,21 @@ def package(deck, tmp_path, name="old.apkg"):
 
 
 def git(cwd, *args):
-    subprocess.run(["git", "-c", "user.name=Test", "-c", "user.email=test@example.org", "-c", "commit.gpgsign=false",
-                    *args], cwd=cwd, check=True, capture_output=True)
+    subprocess.run(
+        [
+            "git",
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.org",
+            "-c",
+            "commit.gpgsign=false",
+            *args,
+        ],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
 
 
 @pytest.fixture
@@ -60,6 +79,7 @@ def commit(repo):
 
 
 # --- against a package ---------------------------------------------------------------------------
+
 
 def test_diff_against_a_package_lists_added_changed_and_removed_notes_by_id(write_deck, tmp_path, run):
     deck = write_deck(SIMPLE_DECK)
@@ -85,9 +105,19 @@ def test_diff_json_lists_the_same_changes_with_changed_fields(write_deck, tmp_pa
     assert result.exit_code == 0
     assert json.loads(result.stdout) == {
         "old": str(old),
-        "decks": [{"id": "demo", "name": "Demo::Pharmacology", "current": True, "added": ["diazepam-class"],
-                   "changed": [{"id": "baclofen-moa", "fields": ["Back"]}, {"id": "tizanidine-class", "fields": ["tags"]}],
-                   "removed": ["dantrolene-site"]}],
+        "decks": [
+            {
+                "id": "demo",
+                "name": "Demo::Pharmacology",
+                "current": True,
+                "added": ["diazepam-class"],
+                "changed": [
+                    {"id": "baclofen-moa", "fields": ["Back"]},
+                    {"id": "tizanidine-class", "fields": ["tags"]},
+                ],
+                "removed": ["dantrolene-site"],
+            }
+        ],
         "total": {"added": 1, "changed": 2, "removed": 1},
     }
 
@@ -95,8 +125,12 @@ def test_diff_json_lists_the_same_changes_with_changed_fields(write_deck, tmp_pa
 def test_diff_reports_a_changed_note_type(write_deck, tmp_path, run):
     deck = write_deck(SIMPLE_DECK)
     old = package(deck, tmp_path)
-    write_deck(SIMPLE_DECK.replace("    front: Where does dantrolene act?", "    type: basic-reversed\n"
-                                   "    front: Where does dantrolene act?"))
+    write_deck(
+        SIMPLE_DECK.replace(
+            "    front: Where does dantrolene act?",
+            "    type: basic-reversed\n    front: Where does dantrolene act?",
+        )
+    )
     assert "~ dantrolene-site (note type)\n" in run("diff", old, deck).stdout
 
 
@@ -111,7 +145,9 @@ def test_diff_lists_decks_of_the_old_package_that_are_no_longer_built(write_deck
     assert "0 added, 0 changed, 5 removed\n" in out.stdout
     decks = json.loads(run("diff", tmp_path / "both.apkg", a, "--format", "json").stdout)["decks"]
     assert [(d["id"], d["name"], d["current"]) for d in decks] == [
-        ("demo", "Demo::Pharmacology", True), (None, "Other::Pharmacology", False)]
+        ("demo", "Demo::Pharmacology", True),
+        (None, "Other::Pharmacology", False),
+    ]
 
 
 def test_diff_reads_the_real_collection_of_packages_with_a_legacy_stub(write_deck, tmp_path, run):
@@ -126,14 +162,17 @@ def test_diff_reads_the_real_collection_of_packages_with_a_legacy_stub(write_dec
     assert result.stdout.endswith("0 added, 0 changed, 0 removed\n")
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"not a zip at all", "not an Anki package (not a zip file)"),
-    ("empty-zip", "not an Anki package: it holds no collection.anki2"),
-    ("garbage-collection", "not a readable Anki collection"),
-    ("not-anki-tables", "not an Anki collection: no `col` table"),
-    ("truncated", "not an Anki package (not a zip file)"),
-    ("anki21b", "newer compressed format"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"not a zip at all", "not an Anki package (not a zip file)"),
+        ("empty-zip", "not an Anki package: it holds no collection.anki2"),
+        ("garbage-collection", "not a readable Anki collection"),
+        ("not-anki-tables", "not an Anki collection: no `col` table"),
+        ("truncated", "not an Anki package (not a zip file)"),
+        ("anki21b", "newer compressed format"),
+    ],
+)
 def test_diff_reports_an_unreadable_old_package_in_one_line(write_deck, tmp_path, run, content, message):
     deck = write_deck(SIMPLE_DECK)
     bad = tmp_path / "bad.apkg"
@@ -165,7 +204,9 @@ def test_diff_reports_an_unreadable_old_package_in_one_line(write_deck, tmp_path
 def test_diff_reports_a_missing_old_package_and_errors_in_the_decks(write_deck, tmp_path, run):
     deck = write_deck(SIMPLE_DECK)
     missing = run("diff", tmp_path / "nope.apkg", deck)
-    assert missing.exit_code == 1 and missing.stderr.startswith(f"{tmp_path / 'nope.apkg'}: error: no such file")
+    assert missing.exit_code == 1 and missing.stderr.startswith(
+        f"{tmp_path / 'nope.apkg'}: error: no such file"
+    )
     old = package(deck, tmp_path)
     write_deck("deck: {id: demo, name: Demo}\nnotes:\n  - {id: a, front: Q}\n")
     broken = run("diff", old, deck)
@@ -184,6 +225,7 @@ def test_diff_usage_errors_exit_2(write_deck, run):
 
 # --- against a git revision ----------------------------------------------------------------------
 
+
 @needs_git
 def test_diff_rev_compares_with_the_deck_files_at_a_revision(repo, write_deck, run):
     write_deck(SIMPLE_DECK, "decks/demo.yaml")
@@ -201,7 +243,9 @@ def test_diff_rev_compares_with_the_deck_files_at_a_revision(repo, write_deck, r
 @needs_git
 def test_diff_rev_lists_deck_files_deleted_since_the_revision(repo, write_deck, run):
     write_deck(SIMPLE_DECK, "decks/demo.yaml")
-    gone = write_deck(SIMPLE_DECK.replace("id: demo", "id: other").replace("Demo::", "Other::"), "decks/other.yaml")
+    gone = write_deck(
+        SIMPLE_DECK.replace("id: demo", "id: other").replace("Demo::", "Other::"), "decks/other.yaml"
+    )
     commit(repo)
     gone.unlink()
     result = run("diff", "--rev", "HEAD", "decks")
@@ -225,8 +269,10 @@ def test_diff_rev_resolves_images_as_they_were_at_the_revision(repo, write_deck,
     image = repo / "decks" / "img" / "dot.png"
     image.parent.mkdir(parents=True)
     image.write_bytes(b"\x89PNG first")
-    write_deck(SIMPLE_DECK.replace("front: Where does dantrolene act?", "front: Where? ![dot](img/dot.png)"),
-               "decks/demo.yaml")
+    write_deck(
+        SIMPLE_DECK.replace("front: Where does dantrolene act?", "front: Where? ![dot](img/dot.png)"),
+        "decks/demo.yaml",
+    )
     commit(repo)
     assert run("diff", "--rev", "HEAD").stdout.endswith("0 added, 0 changed, 0 removed\n")
     image.write_bytes(b"\x89PNG second")

@@ -42,7 +42,9 @@ def test_new_deck_shows_every_note_type_with_hint_nested_cloze_extra_tags_and_so
     assert {note.type for note in deck.notes} == {"basic", "basic-reversed", "cloze"}
     texts = [note.content["text"] for note in deck.notes if note.type == "cloze"]
     assert any(text.count("::") >= 2 and "{{c1::" in text for text in texts)  # a hint
-    assert any(text.index("{{c2::") < text.rindex("}}}}") for text in texts if text.startswith("{{c1::"))  # nested
+    assert any(
+        text.index("{{c2::") < text.rindex("}}}}") for text in texts if text.startswith("{{c1::")
+    )  # nested
     assert any("extra" in note.content for note in deck.notes)
     assert any(note.tags for note in deck.notes) and any(note.sources for note in deck.notes)
 
@@ -69,7 +71,10 @@ def test_new_points_editors_at_the_published_schema_outside_a_factdeck_repositor
     run("new", "biology", "--dir", tmp_path / "decks")
     first = (tmp_path / "decks" / "biology.yaml").read_text(encoding="utf-8").splitlines()[0]
     assert first == f"# yaml-language-server: $schema={SCHEMA_URL}"
-    assert SCHEMA_URL == "https://raw.githubusercontent.com/factdeck/factdeck/main/schema/factdeck-deck.schema.json"
+    assert (
+        SCHEMA_URL
+        == "https://raw.githubusercontent.com/factdeck/factdeck/main/schema/factdeck-deck.schema.json"
+    )
 
 
 def test_new_defaults_to_the_decks_folder_of_the_current_directory(tmp_path, run, monkeypatch):

@@ -32,18 +32,32 @@ from factdeck.notetypes import BY_KEY
 from factdeck.preview import cloze_numbers, page, render_card, reveal_clozes, write_site
 
 CHROMIUM = os.environ.get("FACTDECK_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def png(width: int = 48, height: int = 32, rgb=(11, 99, 196)) -> bytes:
     """A small solid-colour PNG, made here so the tests ship no binary file."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 DEMO = """\
@@ -162,10 +176,12 @@ def test_cloze_front_hides_and_back_reveals():
     text = "{{c1::Canberra}} is in {{c2::Australia::country}}"
     assert reveal_clozes(text, 1, True) == (
         '<span class="cloze" data-cloze="Canberra" data-ordinal="1">[...]</span> is in '
-        '<span class="cloze-inactive" data-ordinal="2">Australia</span>')
+        '<span class="cloze-inactive" data-ordinal="2">Australia</span>'
+    )
     assert reveal_clozes(text, 1, False) == (
         '<span class="cloze" data-ordinal="1">Canberra</span> is in '
-        '<span class="cloze-inactive" data-ordinal="2">Australia</span>')
+        '<span class="cloze-inactive" data-ordinal="2">Australia</span>'
+    )
     assert visible_text(reveal_clozes(text, 2, True)) == "Canberra is in [country]"
     assert reveal_clozes(text, 3, True) == ""  # Anki: no such cloze, empty card
 
@@ -204,8 +220,11 @@ def test_renders_like_anki(tmp_path: Path):
 
     col = Collection(str(tmp_path / "c.anki2"))
     try:
-        col.import_anki_package(ImportAnkiPackageRequest(package_path=str(tmp_path / "x.apkg"),
-                                                         options=ImportAnkiPackageOptions()))
+        col.import_anki_package(
+            ImportAnkiPackageRequest(
+                package_path=str(tmp_path / "x.apkg"), options=ImportAnkiPackageOptions()
+            )
+        )
         seen = set()
         for cid in col.find_cards(""):
             card = col.get_card(cid)
@@ -223,7 +242,22 @@ def test_renders_like_anki(tmp_path: Path):
     assert seen == {(n.id, o) for n in notes.values() for o in n.ords}
 
 
-_PIECES = ["{{c1::", "{{c2::", "{{c3::", "}}", "::", "a", "b ", "<b>", "</b>", r"\(", r"\)", "{{", "{{c0::", "x"]
+_PIECES = [
+    "{{c1::",
+    "{{c2::",
+    "{{c3::",
+    "}}",
+    "::",
+    "a",
+    "b ",
+    "<b>",
+    "</b>",
+    r"\(",
+    r"\)",
+    "{{",
+    "{{c0::",
+    "x",
+]
 
 
 @settings(max_examples=120, deadline=None)
@@ -252,8 +286,9 @@ def anki_cloze(tmp_path_factory):
     deck = write_deck(folder, "c.yaml", "deck: {id: c, name: C}\nnotes:\n  - id: a\n    text: '{{c1::x}}'\n")
     assert not pipeline.build([str(deck)], output=folder / "c.apkg", now=1700000000).errors
     col = Collection(str(folder / "c.anki2"))
-    col.import_anki_package(ImportAnkiPackageRequest(package_path=str(folder / "c.apkg"),
-                                                     options=ImportAnkiPackageOptions()))
+    col.import_anki_package(
+        ImportAnkiPackageRequest(package_path=str(folder / "c.apkg"), options=ImportAnkiPackageOptions())
+    )
     yield col, col.models.by_name(BY_KEY["cloze"].name)
     col.close()
 
@@ -263,9 +298,12 @@ def anki_cloze(tmp_path_factory):
 
 def test_page_escapes_everything_it_adds(tmp_path: Path):
     evil = '<img src=x onerror="window.__pwned=1"> & </script>'
-    deck = write_deck(tmp_path, "evil.yaml",
-                      f"deck: {{id: evil, name: '{evil}'}}\ntags: ['</script><script>window.__pwned=2</script>']\n"
-                      "notes:\n  - id: a\n    front: '`</script>` and <script>x</script>'\n    back: b\n")
+    deck = write_deck(
+        tmp_path,
+        "evil.yaml",
+        f"deck: {{id: evil, name: '{evil}'}}\ntags: ['</script><script>window.__pwned=2</script>']\n"
+        "notes:\n  - id: a\n    front: '`</script>` and <script>x</script>'\n    back: b\n",
+    )
     checked = pipeline.check([str(deck)])
     assert not checked.errors, checked.errors
     text = page(checked.decks)
@@ -286,7 +324,9 @@ def test_cli_writes_site_with_media(demo_dir: Path, tmp_path: Path):
 
 
 def test_cli_reports_errors_and_writes_nothing(tmp_path: Path):
-    deck = write_deck(tmp_path, "bad.yaml", "deck: {id: bad, name: Bad}\nnotes:\n  - id: x\n    text: no cloze\n")
+    deck = write_deck(
+        tmp_path, "bad.yaml", "deck: {id: bad, name: Bad}\nnotes:\n  - id: x\n    text: no cloze\n"
+    )
     result = CliRunner().invoke(cli, ["preview", str(deck), "-o", str(tmp_path / "site")])
     assert result.exit_code == 1
     assert "bad.yaml" in result.output and "error" in result.output
@@ -326,8 +366,9 @@ def browser():
 
 
 def open_site(browser, index: Path, width: int = 1280, height: int = 900, scale: float = 1):
-    page = browser.new_page(viewport={"width": width, "height": height}, device_scale_factor=scale,
-                            color_scheme="light")
+    page = browser.new_page(
+        viewport={"width": width, "height": height}, device_scale_factor=scale, color_scheme="light"
+    )
     page.problems, page.requests = [], []
     page.on("pageerror", lambda e: page.problems.append(str(e)))
     page.on("console", lambda m: page.problems.append(m.text) if m.type == "error" else None)
@@ -339,7 +380,8 @@ def open_site(browser, index: Path, width: int = 1280, height: int = 900, scale:
 
 def shown(page) -> list[str]:
     return page.locator(".fd-preview-card").evaluate_all(
-        "els => els.filter(e => !e.hidden).map(e => e.dataset.noteId + '/' + e.dataset.ord)")
+        "els => els.filter(e => !e.hidden).map(e => e.dataset.noteId + '/' + e.dataset.ord)"
+    )
 
 
 def test_in_browser(browser, demo_dir: Path, tmp_path: Path):
@@ -354,7 +396,9 @@ def test_in_browser(browser, demo_dir: Path, tmp_path: Path):
         back = cloze.locator(".fd-preview-back").inner_text()
         assert "[...]" in front and "Canberra" not in front and "Australia" in front
         assert "Canberra" in back and "[...]" not in back
-        hint = page.locator('.fd-preview-card[data-note-id="capital-australia"][data-ord="1"] .fd-preview-front')
+        hint = page.locator(
+            '.fd-preview-card[data-note-id="capital-australia"][data-ord="1"] .fd-preview-front'
+        )
         assert "[country]" in hint.inner_text() and "Australia" not in hint.inner_text()
         # the note type's CSS applies: the revealed cloze is bold and blue, the card is Anki's .card
         answer_span = cloze.locator(".fd-preview-back .cloze")
@@ -404,11 +448,14 @@ def test_in_browser(browser, demo_dir: Path, tmp_path: Path):
 def test_in_browser_content_cannot_escape(browser, tmp_path: Path):
     """A cloze cut across tags leaves an open <strong>: it must stay inside its own card side,
     and names with markup in them are shown as text, never run."""
-    deck = write_deck(tmp_path, "d.yaml",
-                      "deck: {id: d, name: '<img src=x onerror=\"window.__pwned=1\">'}\n"
-                      "tags: ['</script><script>window.__pwned=2</script>']\n"
-                      "notes:\n  - id: cut\n    text: '**{{c1::bold** cut}} tail'\n"
-                      "  - id: after\n    front: plain\n    back: text\n")
+    deck = write_deck(
+        tmp_path,
+        "d.yaml",
+        "deck: {id: d, name: '<img src=x onerror=\"window.__pwned=1\">'}\n"
+        "tags: ['</script><script>window.__pwned=2</script>']\n"
+        "notes:\n  - id: cut\n    text: '**{{c1::bold** cut}} tail'\n"
+        "  - id: after\n    front: plain\n    back: text\n",
+    )
     checked = pipeline.check([str(deck)])
     page = open_site(browser, write_site(checked.decks, tmp_path / "site"))
     try:

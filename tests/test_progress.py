@@ -13,8 +13,10 @@ import pytest
 def big_deck(tmp_path):
     lines = ["deck:\n  id: big\n  name: Big\nnotes:\n"]
     for i in range(3_000):
-        lines.append(f"  - id: n{i}\n    front: \"Question number {i} about a drug {'x' * 700}\"\n"
-                     f"    back: \"Answer {i}\"\n")
+        lines.append(
+            f'  - id: n{i}\n    front: "Question number {i} about a drug {"x" * 700}"\n'
+            f'    back: "Answer {i}"\n'
+        )
     path = tmp_path / "big.yaml"
     path.write_text("".join(lines))
     assert path.stat().st_size > 2_000_000
@@ -24,8 +26,13 @@ def big_deck(tmp_path):
 def _run_on_terminal(args, cwd):
     """Run factdeck with stderr on a pseudo-terminal; return what the terminal showed."""
     master, slave = os.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "factdeck", *args], cwd=cwd, stdout=subprocess.DEVNULL,
-                            stderr=slave, env={**os.environ, "COLUMNS": "80"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "factdeck", *args],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+        env={**os.environ, "COLUMNS": "80"},
+    )
     os.close(slave)
     chunks = []
     while True:
@@ -53,8 +60,11 @@ def test_quiet_flag_silences_the_progress_bar(big_deck, tmp_path):
 
 
 def test_no_progress_bar_in_a_pipe(big_deck, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "factdeck", "build", str(big_deck), "-o", str(tmp_path / "b.apkg")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "factdeck", "build", str(big_deck), "-o", str(tmp_path / "b.apkg")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0 and proc.stderr == ""
     assert proc.stdout.startswith("big: 3000 notes")
 

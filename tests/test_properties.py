@@ -14,36 +14,72 @@ from factdeck.build import build, check
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 
-TOKENS = list("abc:-[]{}\"'!&*#|>%@`\n\t ,?~0x1.") + [
-    "deck", "notes", "id", "front", "back", "text", "{{c1::", "}}", "  ", "\n  - ", "!!python/object",
-    "\xe9", "\x00", "&a ", "*a", "deck:\n  id: d\n  name: D\nnotes:\n  - id: n\n    "]
+TOKENS = [
+    *list("abc:-[]{}\"'!&*#|>%@`\n\t ,?~0x1."),
+    "deck",
+    "notes",
+    "id",
+    "front",
+    "back",
+    "text",
+    "{{c1::",
+    "}}",
+    "  ",
+    "\n  - ",
+    "!!python/object",
+    "é",
+    "\x00",
+    "&a ",
+    "*a",
+    "deck:\n  id: d\n  name: D\nnotes:\n  - id: n\n    ",
+]
 YAMLISH = st.lists(st.sampled_from(TOKENS), max_size=60).map("".join)
 
 text_value = st.text(min_size=0, max_size=30)
 filled = st.text(min_size=1, max_size=30).filter(str.strip)
 valid_id = st.from_regex(r"[a-z0-9][a-z0-9-]{0,8}", fullmatch=True)
-basic = st.fixed_dictionaries({"id": valid_id, "front": filled, "back": filled},
-                              optional={"type": st.sampled_from(["basic", "basic-reversed"]), "extra": text_value})
-cloze = st.fixed_dictionaries({"id": valid_id, "text": st.builds(
-    lambda a, n, b, c: f"{a}{{{{c{n}::{b}}}}}{c}", text_value, st.integers(1, 3), filled, text_value)})
+basic = st.fixed_dictionaries(
+    {"id": valid_id, "front": filled, "back": filled},
+    optional={"type": st.sampled_from(["basic", "basic-reversed"]), "extra": text_value},
+)
+cloze = st.fixed_dictionaries(
+    {
+        "id": valid_id,
+        "text": st.builds(
+            lambda a, n, b, c: f"{a}{{{{c{n}::{b}}}}}{c}", text_value, st.integers(1, 3), filled, text_value
+        ),
+    }
+)
 anything = st.fixed_dictionaries(
     {"id": st.one_of(valid_id, text_value)},
     optional={
         "type": st.sampled_from(["basic", "basic-reversed", "cloze", "other"]),
-        "front": text_value, "back": text_value,
-        "text": st.one_of(text_value, st.builds(lambda a, n, b: f"{a}{{{{c{n}::{b}}}}}", text_value,
-                                                st.integers(0, 4), text_value)),
+        "front": text_value,
+        "back": text_value,
+        "text": st.one_of(
+            text_value,
+            st.builds(lambda a, n, b: f"{a}{{{{c{n}::{b}}}}}", text_value, st.integers(0, 4), text_value),
+        ),
         "extra": text_value,
         "tags": st.lists(st.from_regex(r"[a-z:]{1,6}", fullmatch=True), max_size=3),
         "sources": st.lists(st.sampled_from(["s1", "s2"]), max_size=2),
-    })
-deck_structure = st.fixed_dictionaries({
-    "deck": st.fixed_dictionaries({"id": st.sampled_from(["d", "d", "x-1", "Bad"]),
-                                   "name": st.sampled_from(["D", "A::B", "A::B", "A::::B"])}),
-    "sources": st.just({"s1": {"title": "One", "url": "https://example.org/1"}}),
-    "notes": st.one_of(st.lists(st.one_of(basic, cloze), max_size=6, unique_by=lambda n: n["id"]),
-                       st.lists(anything, max_size=6)),
-})
+    },
+)
+deck_structure = st.fixed_dictionaries(
+    {
+        "deck": st.fixed_dictionaries(
+            {
+                "id": st.sampled_from(["d", "d", "x-1", "Bad"]),
+                "name": st.sampled_from(["D", "A::B", "A::B", "A::::B"]),
+            }
+        ),
+        "sources": st.just({"s1": {"title": "One", "url": "https://example.org/1"}}),
+        "notes": st.one_of(
+            st.lists(st.one_of(basic, cloze), max_size=6, unique_by=lambda n: n["id"]),
+            st.lists(anything, max_size=6),
+        ),
+    }
+)
 
 
 def _outcome(text: str | bytes) -> None:

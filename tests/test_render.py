@@ -3,56 +3,64 @@
 from __future__ import annotations
 
 from html.parser import HTMLParser
+from typing import ClassVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from factdeck import render as render_module
-
 from factdeck.render import Renderer
 
 
 @pytest.fixture
 def render(tmp_path):
     renderer = Renderer(str(tmp_path))
-    return lambda text: renderer.field(text)
+    return renderer.field
 
 
-@pytest.mark.parametrize("text,html", [
-    ("GABA-B receptor", "GABA-B receptor"),
-    ("**bold** and *em*", "<strong>bold</strong> and <em>em</em>"),
-    ("a < b & c", "a &lt; b &amp; c"),
-    ("x<y and z>", "x&lt;y and z&gt;"),
-    ("AT&T", "AT&amp;T"),
-    (r"\(x^2 < 3\) and \[a_b\]", r"\(x^2 &lt; 3\) and \[a_b\]"),
-    ("{{c1::a **b**::hint}}", "{{c1::a <strong>b</strong>::hint}}"),
-    ("{{c1::outer {{c2::inner}}}}", "{{c1::outer {{c2::inner}}}}"),
-    ("- one\n- two", "<ul>\n<li>one</li>\n<li>two</li>\n</ul>"),
-    ("line one\nline two", "line one<br>\nline two"),
-    ("<sup>2</sup> and <b>x</b>", "<sup>2</sup> and <b>x</b>"),
-    ("[DailyMed](https://dailymed.nlm.nih.gov/)",
-     '<a href="https://dailymed.nlm.nih.gov/" rel="noopener noreferrer">DailyMed</a>'),
-])
+@pytest.mark.parametrize(
+    "text,html",
+    [
+        ("GABA-B receptor", "GABA-B receptor"),
+        ("**bold** and *em*", "<strong>bold</strong> and <em>em</em>"),
+        ("a < b & c", "a &lt; b &amp; c"),
+        ("x<y and z>", "x&lt;y and z&gt;"),
+        ("AT&T", "AT&amp;T"),
+        (r"\(x^2 < 3\) and \[a_b\]", r"\(x^2 &lt; 3\) and \[a_b\]"),
+        ("{{c1::a **b**::hint}}", "{{c1::a <strong>b</strong>::hint}}"),
+        ("{{c1::outer {{c2::inner}}}}", "{{c1::outer {{c2::inner}}}}"),
+        ("- one\n- two", "<ul>\n<li>one</li>\n<li>two</li>\n</ul>"),
+        ("line one\nline two", "line one<br>\nline two"),
+        ("<sup>2</sup> and <b>x</b>", "<sup>2</sup> and <b>x</b>"),
+        (
+            "[DailyMed](https://dailymed.nlm.nih.gov/)",
+            '<a href="https://dailymed.nlm.nih.gov/" rel="noopener noreferrer">DailyMed</a>',
+        ),
+    ],
+)
 def test_markdown_renders_as_commonmark(render, text, html):
     assert render(text) == (html, ())
 
 
-@pytest.mark.parametrize("text", [
-    "<script>alert(1)</script>",
-    "hi <script>alert(1)</script>",
-    "<img src=x onerror=alert(1)>",
-    '<a href="javascript:alert(1)">x</a>',
-    "[x](javascript:alert(1))",
-    '<b onclick="alert(1)">b</b>',
-    "<iframe src=https://evil.example></iframe>",
-    '<div style="background:url(javascript:alert(1))">x</div>',
-    "<svg onload=alert(1)>",
-    "<a href='JaVaScRiPt:alert(1)'>x</a>",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<script>alert(1)</script>",
+        "hi <script>alert(1)</script>",
+        "<img src=x onerror=alert(1)>",
+        '<a href="javascript:alert(1)">x</a>',
+        "[x](javascript:alert(1))",
+        '<b onclick="alert(1)">b</b>',
+        "<iframe src=https://evil.example></iframe>",
+        '<div style="background:url(javascript:alert(1))">x</div>',
+        "<svg onload=alert(1)>",
+        "<a href='JaVaScRiPt:alert(1)'>x</a>",
+    ],
+)
 def test_dangerous_html_never_survives_as_live_markup(render, text):
     class Elements(HTMLParser):
-        found: list = []
+        found: ClassVar[list] = []
 
         def handle_starttag(self, tag, attrs):
             self.found.append((tag, dict(attrs)))
@@ -88,9 +96,24 @@ def test_image_is_renamed_by_content_hash(tmp_path):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.lists(st.sampled_from(list("ab *_`[]()<>&!#-+.1\\{}:|~=\t")
-                                + ["**", "<b>", "</b>", "](x)", "<script>", "\\(", "\\)", "<div>"]),
-                max_size=25).map("".join))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                *list("ab *_`[]()<>&!#-+.1\\{}:|~=\t"),
+                "**",
+                "<b>",
+                "</b>",
+                "](x)",
+                "<script>",
+                "\\(",
+                "\\)",
+                "<div>",
+            ]
+        ),
+        max_size=25,
+    ).map("".join)
+)
 def test_single_line_shortcut_renders_exactly_like_full_commonmark(tmp_path, monkeypatch, text):
     """One-line fields skip block parsing; that must never change the HTML."""
     fast = Renderer(str(tmp_path)).field(text)

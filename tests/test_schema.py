@@ -82,10 +82,14 @@ INVALID = {
     "deck-name-blank": "deck: {id: demo, name: '  '}\nnotes: []\n",
     "tags-not-a-list": HEAD + "tags: a\nnotes: []\n",
     "tag-with-space": HEAD + "tags: [two words]\nnotes: []\n",
-    "source-key-invalid": HEAD + "sources:\n  -bad: {title: T}\nnotes:\n  - {id: a, front: Q, back: A, sources: [-bad]}\n",
-    "source-missing-title": HEAD + "sources:\n  s: {url: 'https://x.org'}\nnotes:\n  - {id: a, front: Q, back: A}\n",
-    "source-unknown-key": HEAD + "sources:\n  s: {title: T, author: me}\nnotes:\n  - {id: a, front: Q, back: A, sources: [s]}\n",
-    "source-url-not-http": HEAD + "sources:\n  s: {title: T, url: 'ftp://x.org'}\nnotes:\n  - {id: a, front: Q, back: A, sources: [s]}\n",
+    "source-key-invalid": HEAD
+    + "sources:\n  -bad: {title: T}\nnotes:\n  - {id: a, front: Q, back: A, sources: [-bad]}\n",
+    "source-missing-title": HEAD
+    + "sources:\n  s: {url: 'https://x.org'}\nnotes:\n  - {id: a, front: Q, back: A}\n",
+    "source-unknown-key": HEAD
+    + "sources:\n  s: {title: T, author: me}\nnotes:\n  - {id: a, front: Q, back: A, sources: [s]}\n",
+    "source-url-not-http": HEAD
+    + "sources:\n  s: {title: T, url: 'ftp://x.org'}\nnotes:\n  - {id: a, front: Q, back: A, sources: [s]}\n",
     "notes-not-a-list": HEAD + "notes: {id: a}\n",
     "note-not-a-mapping": HEAD + "notes:\n  - just text\n",
     "note-without-id": HEAD + "notes:\n  - {front: Q, back: A}\n",
@@ -100,10 +104,12 @@ INVALID = {
     "reversed-with-text-only": HEAD + "notes:\n  - {id: a, type: basic-reversed, text: '{{c1::x}}'}\n",
     "cloze-with-front": HEAD + "notes:\n  - {id: a, type: cloze, front: Q, text: '{{c1::x}}'}\n",
     "cloze-missing-text": HEAD + "notes:\n  - {id: a, type: cloze}\n",
-    "inferred-cloze-with-front-and-back": HEAD + "notes:\n  - {id: a, front: Q, back: A, text: '{{c1::x}}'}\n",
+    "inferred-cloze-with-front-and-back": HEAD
+    + "notes:\n  - {id: a, front: Q, back: A, text: '{{c1::x}}'}\n",
     "cloze-without-deletion": HEAD + "notes:\n  - {id: a, text: no deletion here}\n",
     "note-tags-not-a-list": HEAD + "notes:\n  - {id: a, front: Q, back: A, tags: x}\n",
-    "note-sources-not-a-list": HEAD + "sources:\n  s: {title: T}\nnotes:\n  - {id: a, front: Q, back: A, sources: s}\n",
+    "note-sources-not-a-list": HEAD
+    + "sources:\n  s: {title: T}\nnotes:\n  - {id: a, front: Q, back: A, sources: s}\n",
 }
 
 # What only `factdeck check` can see: the schema accepts these, knowingly.
@@ -116,9 +122,22 @@ CHECK_ONLY = {
 
 
 # Diagnostic codes of problems a schema cannot see (see CHECK_ONLY).
-CHECK_ONLY_CODES = {"duplicate-id", "unknown-source", "cloze", "render", "duplicate-deck", "duplicate-key",
-                    "yaml-syntax", "yaml-tag", "yaml-alias", "yaml-alias-bomb", "yaml-depth", "yaml-documents",
-                    "yaml-key", "encoding"}
+CHECK_ONLY_CODES = {
+    "duplicate-id",
+    "unknown-source",
+    "cloze",
+    "render",
+    "duplicate-deck",
+    "duplicate-key",
+    "yaml-syntax",
+    "yaml-tag",
+    "yaml-alias",
+    "yaml-alias-bomb",
+    "yaml-depth",
+    "yaml-documents",
+    "yaml-key",
+    "encoding",
+}
 
 
 def factdeck_view(path: Path):
@@ -146,8 +165,9 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 def test_shipped_schema_file_equals_deck_schema():
-    assert SCHEMA_FILE.read_text(encoding="utf-8") == schema_text(), \
+    assert SCHEMA_FILE.read_text(encoding="utf-8") == schema_text(), (
         "regenerate it: factdeck schema > schema/factdeck-deck.schema.json"
+    )
     assert json.loads(SCHEMA_FILE.read_text(encoding="utf-8")) == deck_schema()
     assert schema_text().endswith("}\n") and schema_text().startswith('{\n  "$schema"')
 
@@ -194,11 +214,16 @@ def test_schema_leaves_cross_references_and_cloze_syntax_to_check(tmp_path, name
 
 def test_a_note_with_both_front_back_and_text_or_neither_is_flagged_on_the_right_key():
     def errors(note):
-        return sorted((list(e.absolute_path), e.validator, e.message) for e in VALIDATOR.iter_errors(
-            {"deck": {"id": "d", "name": "D"}, "notes": [note]}))
+        return sorted(
+            (list(e.absolute_path), e.validator, e.message)
+            for e in VALIDATOR.iter_errors({"deck": {"id": "d", "name": "D"}, "notes": [note]})
+        )
 
     both = errors({"id": "a", "front": "Q", "back": "A", "text": "{{c1::x}}"})
-    assert [(path, kind) for path, kind, _ in both] == [(["notes", 0, "back"], "not"), (["notes", 0, "front"], "not")]
+    assert [(path, kind) for path, kind, _ in both] == [
+        (["notes", 0, "back"], "not"),
+        (["notes", 0, "front"], "not"),
+    ]
     neither = errors({"id": "a"})
     assert neither == [
         (["notes", 0], "required", "'back' is a required property"),

@@ -9,25 +9,30 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from test_properties import deck_structure
-
 from factdeck import build, shards
+from test_properties import deck_structure
 
 
 def _deck(notes: str, tail: str = "") -> str:
-    return ("deck:\n  id: big\n  name: Big\ntags: [t]\nsources:\n  s1:\n    title: One\n"
-            "    url: https://example.org/1\nnotes:\n" + notes + tail)
+    return (
+        "deck:\n  id: big\n  name: Big\ntags: [t]\nsources:\n  s1:\n    title: One\n"
+        "    url: https://example.org/1\nnotes:\n" + notes + tail
+    )
 
 
 def _notes(n: int, broken: bool) -> str:
     out = []
     for i in range(n):
         if i % 2:
-            out.append(f"  - id: n{i}\n    text: \"Fact {i} is {{{{c1::**bold {i}**}}}} and {{{{c2::x}}}}\"\n"
-                       f"    sources: [s1]\n")
+            out.append(
+                f'  - id: n{i}\n    text: "Fact {i} is {{{{c1::**bold {i}**}}}} and {{{{c2::x}}}}"\n'
+                f"    sources: [s1]\n"
+            )
         else:
-            out.append(f"  - id: n{i}\n    front: Question {i}?\n    back: |\n      Answer {i}\n      - not an item\n"
-                       f"    tags: [k{i % 3}]\n    sources: [s1]\n")
+            out.append(
+                f"  - id: n{i}\n    front: Question {i}?\n    back: |\n      Answer {i}\n      - not an item\n"
+                f"    tags: [k{i % 3}]\n    sources: [s1]\n"
+            )
     if broken:
         out[3] = "  - id: n3\n    frnt: oops\n    back: b\n"
         out[150] = out[150].replace("sources: [s1]", "sources: [s2]")
@@ -88,11 +93,14 @@ def test_split_keeps_every_line_where_it_was():
         assert doc_lines[first_line] == lines[first_line] and doc_lines[first_line].startswith("  - id:")
 
 
-@pytest.mark.parametrize("text", [
-    "notes:\n  - id: a\n\r\n",  # CRLF
-    "deck: {id: a, name: A}\nnotes: [ {id: a, front: q, back: a} ]\n",  # flow style
-    "notes:\n\n  - id: a\nnotes:\n  - id: b\n",  # two lists
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "notes:\n  - id: a\n\r\n",  # CRLF
+        "deck: {id: a, name: A}\nnotes: [ {id: a, front: q, back: a} ]\n",  # flow style
+        "notes:\n\n  - id: a\nnotes:\n  - id: b\n",  # two lists
+    ],
+)
 def test_unusual_layouts_fall_back_to_the_one_pass_read(text):
     with pytest.raises(shards.Fallback):
         shards.split(text, 2)
@@ -127,7 +135,7 @@ def _one_pass(path):
 
 def test_yaml_error_in_the_first_piece_falls_back_and_reaps_the_child(tmp_path, monkeypatch):
     notes = _notes(200, False)
-    notes = notes.replace("  - id: n2\n", "  - id: n2\n    front: \"unclosed\n", 1)
+    notes = notes.replace("  - id: n2\n", '  - id: n2\n    front: "unclosed\n', 1)
     path = tmp_path / "big.yaml"
     path.write_text(_deck(notes))
     with pytest.raises(shards.Fallback):

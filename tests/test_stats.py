@@ -21,7 +21,9 @@ def test_stats_prints_aligned_tables_per_deck(write_deck, run):
     path = write_deck(DECK)
     result = run("stats", path)
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"""\
+    assert (
+        result.stdout
+        == f"""\
 demo: Demo::Stats ({path})
   type            notes  cards
   basic               1      1
@@ -39,6 +41,7 @@ demo: Demo::Stats ({path})
   notes without sources: 3
     b, c, d
 """
+    )
 
 
 def test_stats_json_has_the_same_numbers(write_deck, run):
@@ -49,11 +52,23 @@ def test_stats_json_has_the_same_numbers(write_deck, run):
     assert data["total"] == {"decks": 1, "notes": 4, "cards": 6}
     [deck] = data["decks"]
     assert deck == {
-        "id": "demo", "name": "Demo::Stats", "path": str(path), "notes": 4, "cards": 6,
-        "types": {"basic": {"notes": 1, "cards": 1}, "basic-reversed": {"notes": 1, "cards": 2},
-                  "cloze": {"notes": 2, "cards": 3}},
-        "tags": [{"tag": "all", "notes": 4}, {"tag": "x", "notes": 3}, {"tag": "y", "notes": 2},
-                 {"tag": "w", "notes": 1}, {"tag": "z", "notes": 1}],
+        "id": "demo",
+        "name": "Demo::Stats",
+        "path": str(path),
+        "notes": 4,
+        "cards": 6,
+        "types": {
+            "basic": {"notes": 1, "cards": 1},
+            "basic-reversed": {"notes": 1, "cards": 2},
+            "cloze": {"notes": 2, "cards": 3},
+        },
+        "tags": [
+            {"tag": "all", "notes": 4},
+            {"tag": "x", "notes": 3},
+            {"tag": "y", "notes": 2},
+            {"tag": "w", "notes": 1},
+            {"tag": "z", "notes": 1},
+        ],
         "without_sources": ["b", "c", "d"],
     }
 
@@ -85,8 +100,9 @@ def test_stats_wraps_a_long_list_of_notes_without_sources(write_deck, run):
     result = run("stats", path)
     listed = result.stdout.split("notes without sources: 40\n")[1].splitlines()
     assert len(listed) > 1 and all(len(line) <= 100 and line.startswith("    ") for line in listed)
-    assert ", ".join(line.strip() for line in listed).replace(",,", ",") == \
-        ", ".join(f"note-number-{i}" for i in range(40))
+    assert ", ".join(line.strip() for line in listed).replace(",,", ",") == ", ".join(
+        f"note-number-{i}" for i in range(40)
+    )
 
 
 def test_stats_reports_errors_and_exits_1(write_deck, run):

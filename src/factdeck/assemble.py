@@ -11,7 +11,6 @@ import os
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-
 from .diagnostics import Collector
 from .model import Deck, Note
 from .notetypes import BY_KEY, NoteType, card_ords
@@ -56,8 +55,10 @@ def deck_anki_id(deck_id: str) -> int:
     return int(hashlib.sha256(f"factdeck-deck:{deck_id}".encode()).hexdigest()[:13], 16) | (1 << 40)
 
 
-_BASE91 = ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-           "!#$%&()*+,-./:;<=>?@[]^_`{|}~")  # genanki.util.BASE91_TABLE
+_BASE91 = (
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    "!#$%&()*+,-./:;<=>?@[]^_`{|}~"
+)  # genanki.util.BASE91_TABLE
 
 
 def note_guid(deck_id: str, note_id: str) -> str:
@@ -80,8 +81,9 @@ def assemble(deck: Deck, out: Collector) -> BuiltDeck:
     for note in deck.notes:
         assembler.add(note)
     deck.notes = []
-    return BuiltDeck(deck, deck_anki_id(deck.id), describe(deck, renderer, out), assembler.built,
-                     dict(renderer.media))
+    return BuiltDeck(
+        deck, deck_anki_id(deck.id), describe(deck, renderer, out), assembler.built, dict(renderer.media)
+    )
 
 
 def deck_renderer(deck: Deck) -> Renderer:
@@ -125,7 +127,18 @@ class NoteAssembler:
         notetype = BY_KEY[note.type]
         fields = [values.get(f.key, "") for f in notetype.fields]
         tags = list(dict.fromkeys(deck.tags + note.tags))
-        digest = hashlib.sha256("\x1e".join(
-            (notetype.name, deck.name, " ".join(tags), *fields)).encode()).hexdigest()[:20]
-        self.built.append(Built(note.id, note_guid(deck.id, note.id), notetype, "\x1f".join(fields), tags,
-                                card_ords(notetype, note.clozes), digest, note.sources))
+        digest = hashlib.sha256(
+            "\x1e".join((notetype.name, deck.name, " ".join(tags), *fields)).encode()
+        ).hexdigest()[:20]
+        self.built.append(
+            Built(
+                note.id,
+                note_guid(deck.id, note.id),
+                notetype,
+                "\x1f".join(fields),
+                tags,
+                card_ords(notetype, note.clozes),
+                digest,
+                note.sources,
+            )
+        )

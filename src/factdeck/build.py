@@ -30,8 +30,13 @@ def discover(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.suffix in DECK_SUFFIXES and p.is_file()
-                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            files = sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix in DECK_SUFFIXES
+                and p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
             if not files:
                 diags.append(Diagnostic(str(path), 0, 0, "no-decks", "no deck files (*.yaml, *.yml) here"))
             found.extend(files)
@@ -44,9 +49,16 @@ def discover(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
     for path in unique:
         other = locks.setdefault(lockfile.lock_path(path), path)
         if other != path:
-            diags.append(Diagnostic(str(path), 0, 0, "lock-clash",
-                                    f"{other.name} and {path.name} would share the lock file "
-                                    f"{lockfile.lock_path(path).name}; rename one of them"))
+            diags.append(
+                Diagnostic(
+                    str(path),
+                    0,
+                    0,
+                    "lock-clash",
+                    f"{other.name} and {path.name} would share the lock file "
+                    f"{lockfile.lock_path(path).name}; rename one of them",
+                )
+            )
     return unique, diags
 
 
@@ -138,8 +150,14 @@ def _check(paths: list[str], progress) -> Checked:
             continue
         deck = built.deck
         if deck.id in first_file:
-            result.diagnostics.append(Diagnostic(deck.path, *deck.id_pos, "duplicate-deck",
-                                                 f"deck id `{deck.id}` is also used by {first_file[deck.id]}"))
+            result.diagnostics.append(
+                Diagnostic(
+                    deck.path,
+                    *deck.id_pos,
+                    "duplicate-deck",
+                    f"deck id `{deck.id}` is also used by {first_file[deck.id]}",
+                )
+            )
         elif deck.id:
             first_file[deck.id] = deck.path
         result.decks.append(built)
@@ -172,8 +190,14 @@ def build_time() -> int:
     return int(value) if value is not None and value.strip() else int(time.time())
 
 
-def build(paths: list[str], output: Path | None = None, locked: bool = False,
-          dist: Path = Path("dist"), now: int | None = None, progress=_no_progress) -> BuildResult:
+def build(
+    paths: list[str],
+    output: Path | None = None,
+    locked: bool = False,
+    dist: Path = Path("dist"),
+    now: int | None = None,
+    progress=_no_progress,
+) -> BuildResult:
     with gc_paused():
         return _build(paths, output, locked, dist, now, progress)
 
@@ -193,7 +217,9 @@ def _build(paths, output, locked, dist, now, progress) -> BuildResult:
         out = Collector(str(path))
         old, old_text = lockfile.read(path, out)
         result.diagnostics.extend(out.items)
-        notetypes = {nt.key: (nt.name, nt.definition_hash(), nt.field_names) for nt in built.notetypes().values()}
+        notetypes = {
+            nt.key: (nt.name, nt.definition_hash(), nt.field_names) for nt in built.notetypes().values()
+        }
         new, changes = lockfile.advance(old, {n.id: n.hash for n in built.notes}, notetypes, now)
         text = new.format()
         if text != old_text:
@@ -206,7 +232,9 @@ def _build(paths, output, locked, dist, now, progress) -> BuildResult:
         result.reports = []
         return result
 
-    jobs = [(output, parts)] if output is not None else [(r.output, [p]) for p, r in zip(parts, result.reports)]
+    jobs = (
+        [(output, parts)] if output is not None else [(r.output, [p]) for p, r in zip(parts, result.reports)]
+    )
     for target, job in jobs:
         started = time.perf_counter()
         package.write(target, job)
@@ -218,8 +246,12 @@ def _build(paths, output, locked, dist, now, progress) -> BuildResult:
 
 def _describe_stale(deck_path: str, changes: lockfile.Changes) -> str:
     what = []
-    for label, ids in (("new", changes.new), ("changed", changes.changed), ("removed", changes.removed),
-                       ("restyled note types", changes.restyled)):
+    for label, ids in (
+        ("new", changes.new),
+        ("changed", changes.changed),
+        ("removed", changes.removed),
+        ("restyled note types", changes.restyled),
+    ):
         if ids:
             what.append(f"{len(ids)} {label}: {lockfile.shorten(ids)}")
     return f"{deck_path}: lock is out of date ({'; '.join(what) or 'lock file format'})"

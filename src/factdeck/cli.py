@@ -75,8 +75,12 @@ def cli() -> None:
 
 @cli.command()
 @PATHS
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write one package holding every deck given.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write one package holding every deck given.",
+)
 @click.option("--locked", is_flag=True, help="Write nothing; exit 1 if a lock file would change.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors and warnings.")
 @click.option("-v", "--verbose", is_flag=True, help="Also print the time each file took.")
@@ -87,7 +91,7 @@ def build(paths: tuple[str, ...], output: Path | None, locked: bool, quiet: bool
     try:
         pipeline.build_time()
     except ValueError:
-        raise click.UsageError("SOURCE_DATE_EPOCH must be a whole number of seconds")
+        raise click.UsageError("SOURCE_DATE_EPOCH must be a whole number of seconds") from None
     try:
         with _progress(enabled=not quiet) as progress:
             result = pipeline.build(list(paths) or ["decks"], output=output, locked=locked, progress=progress)
@@ -116,8 +120,10 @@ def build(paths: tuple[str, ...], output: Path | None, locked: bool, quiet: bool
         if ch.changed:
             details.append(f"{len(ch.changed)} changed: {lockfile.shorten(ch.changed)}")
         if ch.removed:
-            details.append(f"{len(ch.removed)} removed: {lockfile.shorten(ch.removed)} "
-                           "(Anki keeps removed notes until the user deletes them)")
+            details.append(
+                f"{len(ch.removed)} removed: {lockfile.shorten(ch.removed)} "
+                "(Anki keeps removed notes until the user deletes them)"
+            )
         if ch.restyled:
             details.append(f"restyled: {', '.join(ch.restyled)}")
         for line in details:
@@ -139,15 +145,23 @@ def check(paths: tuple[str, ...], fmt: str) -> None:
         if not result.errors:
             notes = sum(len(d.notes) for d in result.decks)
             cards = sum(d.card_count for d in result.decks)
-            click.echo(f"ok: {len(result.decks)} deck{'s' * (len(result.decks) != 1)}, {notes} notes, {cards} cards")
+            click.echo(
+                f"ok: {len(result.decks)} deck{'s' * (len(result.decks) != 1)}, {notes} notes, {cards} cards"
+            )
     if result.errors:
         sys.exit(EXIT_INPUT)
 
 
 @cli.command()
 @PATHS
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("preview"),
-              show_default=True, help="The folder to write the site into (created if missing).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("preview"),
+    show_default=True,
+    help="The folder to write the site into (created if missing).",
+)
 def preview(paths: tuple[str, ...], output: Path) -> None:
     """Write a static HTML site showing every card of PATHS (default decks/) as Anki renders it."""
     from .preview import write_site
@@ -184,8 +198,14 @@ def _deck_id_argument(ctx: click.Context, param: click.Parameter, value: str) ->
 
 @cli.command("new", short_help="Create a deck file with an example of every kind of note.")
 @click.argument("deck_id", metavar="DECK-ID", callback=_deck_id_argument)
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("decks"),
-              show_default=True, help="The folder to create the deck file in (created if missing).")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("decks"),
+    show_default=True,
+    help="The folder to create the deck file in (created if missing).",
+)
 def new_command(deck_id: str, directory: Path) -> None:
     """Create DIR/DECK-ID.yaml: a deck that builds as it is, with an example of every kind of note.
 
@@ -220,7 +240,9 @@ def stats_command(paths: tuple[str, ...], fmt: str) -> None:
 
 @cli.command("diff", short_help="List notes added, changed and removed since a package or git revision.")
 @click.argument("args", nargs=-1, metavar="[OLD.apkg] [PATH]...", type=click.Path(path_type=str))
-@click.option("--rev", metavar="GITREV", help="Compare with the deck files at this git revision instead of a package.")
+@click.option(
+    "--rev", metavar="GITREV", help="Compare with the deck files at this git revision instead of a package."
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def diff_command(args: tuple[str, ...], rev: str | None, fmt: str) -> None:
     """Which notes rebuilding PATHS (default decks/) adds (+), changes (~) and removes (-), by note id,
@@ -235,8 +257,10 @@ def diff_command(args: tuple[str, ...], rev: str | None, fmt: str) -> None:
         if not args:
             raise click.UsageError("give the old package (factdeck diff OLD.apkg [PATH]...) or --rev GITREV")
         if Path(args[0]).suffix in pipeline.DECK_SUFFIXES:
-            raise click.UsageError(f"{args[0]} is a deck file, not a package; to compare with an earlier "
-                                   "version in git, use --rev GITREV")
+            raise click.UsageError(
+                f"{args[0]} is a deck file, not a package; to compare with an earlier "
+                "version in git, use --rev GITREV"
+            )
         old_name, paths = args[0], list(args[1:]) or ["decks"]
         old = diff.read_package(Path(old_name))
     else:
@@ -268,7 +292,9 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("factdeck: interrupted", err=True)
         sys.exit(130)
-    except BaseException as e:  # noqa: BLE001 - the contract is "no traceback, ever"
-        click.echo(f"factdeck: internal error ({type(e).__name__}: {e}); please report this bug at {BUG_URL}",
-                   err=True)
+    except BaseException as e:
+        click.echo(
+            f"factdeck: internal error ({type(e).__name__}: {e}); please report this bug at {BUG_URL}",
+            err=True,
+        )
         sys.exit(EXIT_INTERNAL)

@@ -25,7 +25,7 @@ def scan(text: str) -> tuple[set[int], list[str]]:
                 problems.append("unbalanced `}}`: it closes nothing")
                 continue
             number, body_start = stack.pop()
-            if number is not None and not text[body_start:m.start()].split("::", 1)[0].strip():
+            if number is not None and not text[body_start : m.start()].split("::", 1)[0].strip():
                 problems.append(f"cloze c{number} is empty")
         elif tok == "{{":
             stack.append((None, m.end()))

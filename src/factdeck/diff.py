@@ -56,9 +56,14 @@ class DeckDiff:
     removed: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict:
-        return {"id": self.id, "name": self.name, "current": self.current, "added": self.added,
-                "changed": [{"id": note_id, "fields": what} for note_id, what in self.changed],
-                "removed": self.removed}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "current": self.current,
+            "added": self.added,
+            "changed": [{"id": note_id, "fields": what} for note_id, what in self.changed],
+            "removed": self.removed,
+        }
 
 
 @dataclass
@@ -77,12 +82,22 @@ def built_side(decks: list[BuiltDeck]) -> Side:
     for built in decks:
         side.decks[built.anki_id] = (built.deck.id, built.deck.name)
         for note in built.notes:
-            side.notes.append(Snapshot(note.guid, built.anki_id, note.id, note.notetype.name,
-                                       note.notetype.field_names, tuple(note.fields), tuple(sorted(note.tags))))
+            side.notes.append(
+                Snapshot(
+                    note.guid,
+                    built.anki_id,
+                    note.id,
+                    note.notetype.name,
+                    note.notetype.field_names,
+                    tuple(note.fields),
+                    tuple(sorted(note.tags)),
+                )
+            )
     return side
 
 
 # --- the old side from a package ---------------------------------------------------------------
+
 
 class _PackageError(Exception):
     pass
@@ -108,15 +123,21 @@ def _collection_bytes(path: Path) -> bytes:
             member = next((n for n in ("collection.anki21", "collection.anki2") if n in names), None)
             if member is None:
                 if "collection.anki21b" in names:
-                    raise _PackageError("this package uses Anki's newer compressed format (collection.anki21b); "
-                                        "export it again with 'Support older Anki versions' ticked")
+                    raise _PackageError(
+                        "this package uses Anki's newer compressed format (collection.anki21b); "
+                        "export it again with 'Support older Anki versions' ticked"
+                    )
                 raise _PackageError("not an Anki package: it holds no collection.anki2")
             if zf.getinfo(member).file_size > MAX_COLLECTION:
-                raise _PackageError(f"{member} is larger than {MAX_COLLECTION >> 20} MiB; refusing to unpack it")
+                raise _PackageError(
+                    f"{member} is larger than {MAX_COLLECTION >> 20} MiB; refusing to unpack it"
+                )
             with zf.open(member) as f:
                 data = f.read(MAX_COLLECTION + 1)
             if len(data) > MAX_COLLECTION:
-                raise _PackageError(f"{member} is larger than {MAX_COLLECTION >> 20} MiB; refusing to unpack it")
+                raise _PackageError(
+                    f"{member} is larger than {MAX_COLLECTION >> 20} MiB; refusing to unpack it"
+                )
             return data
     except FileNotFoundError:
         raise _PackageError("no such file") from None
@@ -134,7 +155,9 @@ def _read_collection(data: bytes, side: Side) -> None:
         db.deserialize(data)
         db.execute("PRAGMA trusted_schema = OFF")
         db.execute("PRAGMA query_only = ON")
-        kinds = dict(db.execute("SELECT name, type FROM sqlite_master WHERE name IN ('col', 'notes', 'cards')"))
+        kinds = dict(
+            db.execute("SELECT name, type FROM sqlite_master WHERE name IN ('col', 'notes', 'cards')")
+        )
         missing = [t for t in ("col", "notes", "cards") if kinds.get(t) != "table"]
         if missing:
             raise _PackageError(f"not an Anki collection: no `{missing[0]}` table")
@@ -144,7 +167,9 @@ def _read_collection(data: bytes, side: Side) -> None:
         deck_of: dict[int, int] = {}
         for nid, did in db.execute("SELECT nid, did FROM cards ORDER BY nid, ord"):
             deck_of.setdefault(nid, did)
-        for nid, guid, mid, flds, tags in db.execute("SELECT id, guid, mid, flds, tags FROM notes ORDER BY id"):
+        for nid, guid, mid, flds, tags in db.execute(
+            "SELECT id, guid, mid, flds, tags FROM notes ORDER BY id"
+        ):
             if not isinstance(guid, str) or not isinstance(flds, str):
                 raise _PackageError("not an Anki collection: a note has no text fields")
             fields = tuple(flds.split("\x1f"))
@@ -154,14 +179,22 @@ def _read_collection(data: bytes, side: Side) -> None:
                 name = str(model.get("name", name))
                 declared = model.get("flds")
                 if isinstance(declared, list) and len(declared) == len(fields):
-                    field_names = tuple(str(f.get("name", "")) if isinstance(f, dict) else "" for f in declared)
+                    field_names = tuple(
+                        str(f.get("name", "")) if isinstance(f, dict) else "" for f in declared
+                    )
             note_id = fields[-1] or f"(no ID; guid {guid})"
             did = deck_of.get(nid, 0)
-            side.notes.append(Snapshot(guid, did, note_id, name, field_names, fields,
-                                       tuple(sorted(str(tags or "").split()))))
+            side.notes.append(
+                Snapshot(
+                    guid, did, note_id, name, field_names, fields, tuple(sorted(str(tags or "").split()))
+                )
+            )
             if did not in side.decks:
                 deck = decks.get(str(did))
-                side.decks[did] = (None, str(deck.get("name", did)) if isinstance(deck, dict) else f"deck {did}")
+                side.decks[did] = (
+                    None,
+                    str(deck.get("name", did)) if isinstance(deck, dict) else f"deck {did}",
+                )
     except sqlite3.Error as e:
         raise _PackageError(f"not a readable Anki collection ({e})") from None
     finally:
@@ -177,6 +210,7 @@ def _json_object(value) -> dict:
 
 
 # --- the old side from a git revision ------------------------------------------------------------
+
 
 def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     assert args[0] in ("rev-parse", "ls-tree", "show")  # read-only commands only
@@ -199,7 +233,9 @@ def read_revision(rev: str, paths: list[str], workdir: Path | None = None) -> Si
         side.diagnostics.append(Diagnostic("git", 0, 0, "git", f"cannot run git: {e.strerror or e}"))
         return side
     if top.returncode != 0:
-        side.diagnostics.append(Diagnostic(str(workdir), 0, 0, "git", "not inside a git repository (--rev needs one)"))
+        side.diagnostics.append(
+            Diagnostic(str(workdir), 0, 0, "git", "not inside a git repository (--rev needs one)")
+        )
         return side
     root = Path(os.fsdecode(top.stdout.rstrip(b"\n")))
     commit = _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], root)
@@ -238,7 +274,9 @@ def read_revision(rev: str, paths: list[str], workdir: Path | None = None) -> Si
                 chosen = True
             else:
                 inner = Path(name).relative_to(rel) if rel != "." else Path(name)
-                chosen = inner.suffix in pipeline.DECK_SUFFIXES and not any(p.startswith(".") for p in inner.parts)
+                chosen = inner.suffix in pipeline.DECK_SUFFIXES and not any(
+                    p.startswith(".") for p in inner.parts
+                )
             if chosen and name not in blobs:
                 decks.append(name)
                 blobs[name] = blob
@@ -256,8 +294,15 @@ def read_revision(rev: str, paths: list[str], workdir: Path | None = None) -> Si
                 continue  # git forbids `..` in trees; never write outside the folder anyway
             shown = _git(["show", "--no-textconv", blob], root)
             if shown.returncode != 0:
-                side.diagnostics.append(Diagnostic(f"{rev}:{name}", 0, 0, "git",
-                                                   f"cannot read it at {rev}: {shown.stderr.decode(errors='replace').strip()}"))
+                side.diagnostics.append(
+                    Diagnostic(
+                        f"{rev}:{name}",
+                        0,
+                        0,
+                        "git",
+                        f"cannot read it at {rev}: {shown.stderr.decode(errors='replace').strip()}",
+                    )
+                )
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(shown.stdout)
@@ -266,15 +311,17 @@ def read_revision(rev: str, paths: list[str], workdir: Path | None = None) -> Si
         checked = pipeline.check([str(tmp_root / name) for name in decks if (tmp_root / name).exists()])
         prefix = str(tmp_root) + os.sep
         for d in checked.diagnostics:
-            path = d.path[len(prefix):] if d.path.startswith(prefix) else d.path
-            side.diagnostics.append(replace(d, path=f"{rev}:{Path(path).as_posix()}",
-                                            message=d.message.replace(prefix, "")))
+            path = d.path[len(prefix) :] if d.path.startswith(prefix) else d.path
+            side.diagnostics.append(
+                replace(d, path=f"{rev}:{Path(path).as_posix()}", message=d.message.replace(prefix, ""))
+            )
         built = built_side(checked.decks)
     side.notes, side.decks = built.notes, built.decks
     return side
 
 
 # --- comparing ---------------------------------------------------------------------------------
+
 
 def what_changed(old: Snapshot, new: Snapshot) -> list[str]:
     """The names of what differs between two versions of one note: fields, then `tags`."""
@@ -297,7 +344,9 @@ def what_changed(old: Snapshot, new: Snapshot) -> list[str]:
 
 def compare(old: Side, new: Side) -> list[DeckDiff]:
     """Per deck: current decks in build order, then decks only the old side has."""
-    diffs: dict[int, DeckDiff] = {did: DeckDiff(did, deck_id, name, True) for did, (deck_id, name) in new.decks.items()}
+    diffs: dict[int, DeckDiff] = {
+        did: DeckDiff(did, deck_id, name, True) for did, (deck_id, name) in new.decks.items()
+    }
     before: dict[str, Snapshot] = {}
     for note in old.notes:
         before.setdefault(note.guid, note)
@@ -323,8 +372,11 @@ def compare(old: Side, new: Side) -> list[DeckDiff]:
 
 
 def totals(diffs: list[DeckDiff]) -> dict[str, int]:
-    return {"added": sum(len(d.added) for d in diffs), "changed": sum(len(d.changed) for d in diffs),
-            "removed": sum(len(d.removed) for d in diffs)}
+    return {
+        "added": sum(len(d.added) for d in diffs),
+        "changed": sum(len(d.changed) for d in diffs),
+        "removed": sum(len(d.removed) for d in diffs),
+    }
 
 
 def as_json(diffs: list[DeckDiff], old: str) -> dict:
@@ -342,6 +394,8 @@ def format_text(diffs: list[DeckDiff]) -> str:
         lines.append(f"{len(d.added)} added, {len(d.changed)} changed, {len(d.removed)} removed")
         blocks.append("\n".join(lines))
     if any(d.removed for d in diffs):
-        blocks.append("Anki's import never deletes notes: users delete removed ones themselves "
-                      "(in the browser, search ID:<note id>).")
+        blocks.append(
+            "Anki's import never deletes notes: users delete removed ones themselves "
+            "(in the browser, search ID:<note id>)."
+        )
     return "\n\n".join(blocks) if blocks else "no decks"

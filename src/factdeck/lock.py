@@ -14,14 +14,18 @@ from pathlib import Path
 
 from .diagnostics import Collector
 
-HEADER = ("# factdeck lock file: commit it with the deck. Written by `factdeck build`; do not edit.\n"
-          "# notetype <type> <definition hash> <time> <fields> | note <id> <content hash> <time> <added>\n")
+HEADER = (
+    "# factdeck lock file: commit it with the deck. Written by `factdeck build`; do not edit.\n"
+    "# notetype <type> <definition hash> <time> <fields> | note <id> <content hash> <time> <added>\n"
+)
 
 
 @dataclass
 class Lock:
     notes: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # id -> (hash, time, added)
-    notetypes: dict[str, tuple[str, int, tuple[str, ...]]] = field(default_factory=dict)  # key -> (hash, time, fields)
+    notetypes: dict[str, tuple[str, int, tuple[str, ...]]] = field(
+        default_factory=dict
+    )  # key -> (hash, time, fields)
 
     def newest(self) -> int:
         times = [t for _, t, _ in self.notes.values()] + [t for _, t, _ in self.notetypes.values()]
@@ -31,7 +35,9 @@ class Lock:
         lines = [HEADER]
         for key in sorted(self.notetypes):
             digest, time, fields = self.notetypes[key]
-            lines.append(f"notetype {key} {digest} {time} {json.dumps(list(fields), separators=(',', ':'))}\n")
+            lines.append(
+                f"notetype {key} {digest} {time} {json.dumps(list(fields), separators=(',', ':'))}\n"
+            )
         for note_id in sorted(self.notes):
             digest, time, added = self.notes[note_id]
             lines.append(f"note {note_id} {digest} {time} {added}\n")
@@ -89,14 +95,18 @@ def read(path: Path, out: Collector) -> tuple[Lock, str | None]:
                     continue
         except ValueError:
             pass
-        hint = ("an unresolved merge conflict; keep the newer time of each note or delete the lock"
-                if line.startswith(("<<<<<<<", "=======", ">>>>>>>")) else "a line factdeck does not understand")
+        hint = (
+            "an unresolved merge conflict; keep the newer time of each note or delete the lock"
+            if line.startswith(("<<<<<<<", "=======", ">>>>>>>"))
+            else "a line factdeck does not understand"
+        )
         out.error((number, 1), "lock", f"lock file {path.name} has {hint}")
     return lock, text
 
 
-def advance(old: Lock, note_hashes: dict[str, str], notetypes: dict[str, tuple[str, str, tuple[str, ...]]],
-            now: int) -> tuple[Lock, Changes]:
+def advance(
+    old: Lock, note_hashes: dict[str, str], notetypes: dict[str, tuple[str, str, tuple[str, ...]]], now: int
+) -> tuple[Lock, Changes]:
     """The next lock: unchanged entries keep their time, changed ones move past their old time.
 
     ``notetypes`` maps key -> (name, definition hash, field names).
@@ -138,5 +148,7 @@ def _field_change_messages(name: str, before: tuple[str, ...], after: tuple[str,
         what.append("lost field" + ("s " if len(lost) > 1 else " ") + ", ".join(f"'{f}'" for f in lost))
     if not what:
         what.append("reordered its fields")
-    return [f"note type '{name}' {' and '.join(what)}: users must tick Merge note types and set "
-            f"Update notes to Always when importing this version"]
+    return [
+        f"note type '{name}' {' and '.join(what)}: users must tick Merge note types and set "
+        f"Update notes to Always when importing this version"
+    ]

@@ -49,13 +49,20 @@ _SOURCES = '{{#Sources}}<div class="fd-sources-box">Sources{{Sources}}</div>{{/S
 
 def _card(question: str, answer: str | None = None) -> tuple[str, str]:
     q = f'<div class="fd-card"><div class="fd-question">{question}</div></div>'
-    a = (f'<div class="fd-card"><div class="fd-question">{question}</div><hr id="answer">'
-         f'<div class="fd-answer">{answer}</div>{_EXTRA}{_SOURCES}</div>')
+    a = (
+        f'<div class="fd-card"><div class="fd-question">{question}</div><hr id="answer">'
+        f'<div class="fd-answer">{answer}</div>{_EXTRA}{_SOURCES}</div>'
+    )
     return q, a
 
 
-_BASIC_FIELDS = (Field("Front", "front"), Field("Back", "back"), Field("Extra", "extra"),
-                 Field("Sources", "sources"), Field("ID", "id"))
+_BASIC_FIELDS = (
+    Field("Front", "front"),
+    Field("Back", "back"),
+    Field("Extra", "extra"),
+    Field("Sources", "sources"),
+    Field("ID", "id"),
+)
 
 BASIC = NoteType(
     key="basic",
@@ -80,9 +87,13 @@ CLOZE = NoteType(
     id=1764000000103,
     name="factdeck Cloze",
     fields=(Field("Text", "text"), Field("Extra", "extra"), Field("Sources", "sources"), Field("ID", "id")),
-    templates=(("Cloze",
-                '<div class="fd-card">{{cloze:Text}}</div>',
-                f'<div class="fd-card">{{{{cloze:Text}}}}{_EXTRA}{_SOURCES}</div>'),),
+    templates=(
+        (
+            "Cloze",
+            '<div class="fd-card">{{cloze:Text}}</div>',
+            f'<div class="fd-card">{{{{cloze:Text}}}}{_EXTRA}{_SOURCES}</div>',
+        ),
+    ),
     css=CSS,
     cloze=True,
 )

@@ -24,9 +24,9 @@ import genanki
 from genanki.apkg_col import APKG_COL
 from genanki.apkg_schema import APKG_SCHEMA
 
+from . import zipwriter
 from .assemble import BuiltDeck
 from .lock import Lock
-from . import zipwriter
 from .notetypes import NoteType
 
 _TAGS = re.compile(r"<[^>]*>")
@@ -77,12 +77,20 @@ def write_collection(db_path: str, parts: list[Part]) -> None:
             for nt in built.notetypes().values():
                 if str(nt.id) not in models:
                     models[str(nt.id)] = _model_json(nt, nt_times.get(nt.key, stamp), built.anki_id)
-        db.execute("UPDATE col SET crt = ?, mod = ?, scm = ?, models = ?, decks = ?",
-                   (stamp, stamp * 1000, stamp * 1000, json.dumps(models, sort_keys=True),
-                    json.dumps(decks_json, sort_keys=True)))
+        db.execute(
+            "UPDATE col SET crt = ?, mod = ?, scm = ?, models = ?, decks = ?",
+            (
+                stamp,
+                stamp * 1000,
+                stamp * 1000,
+                json.dumps(models, sort_keys=True),
+                json.dumps(decks_json, sort_keys=True),
+            ),
+        )
         db.executemany("INSERT INTO notes VALUES (?,?,?,?,?,?,?,?,?,?,?)", _note_rows(entries, nids))
-        db.executemany("INSERT INTO cards VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                       _card_rows(entries, nids, cids))
+        db.executemany(
+            "INSERT INTO cards VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", _card_rows(entries, nids, cids)
+        )
         db.executescript(_INDEXES)  # built once, after the rows: faster than updating them row by row
         db.commit()
     finally:
@@ -91,22 +99,51 @@ def write_collection(db_path: str, parts: list[Part]) -> None:
 
 def _note_rows(entries, nids):
     sha1, tag_re = hashlib.sha1, _TAGS
-    for (built, note, (_, mod, _)), nid in zip(entries, nids):
+    for (_, note, (_, mod, _)), nid in zip(entries, nids):
         flds = note.flds
-        first = flds[:flds.find("\x1f")] if "\x1f" in flds else flds
+        first = flds[: flds.find("\x1f")] if "\x1f" in flds else flds
         if "<" in first:
             first = tag_re.sub("", first)
         tags = f" {' '.join(note.tags)} " if note.tags else ""
-        yield (nid, note.guid, note.notetype.id, mod, -1, tags, flds, first,
-               int(sha1(first.encode()).hexdigest()[:8], 16), 0, "")
+        yield (
+            nid,
+            note.guid,
+            note.notetype.id,
+            mod,
+            -1,
+            tags,
+            flds,
+            first,
+            int(sha1(first.encode()).hexdigest()[:8], 16),
+            0,
+            "",
+        )
 
 
 def _card_rows(entries, nids, cids):
     """New cards, due in file order (siblings share a position)."""
     for position, ((built, note, (_, mod, _)), nid, first_cid) in enumerate(zip(entries, nids, cids), 1):
         for offset, ord_ in enumerate(note.ords):
-            yield (first_cid + offset, nid, built.anki_id, ord_, mod, -1, 0, 0, position,
-                   0, 0, 0, 0, 0, 0, 0, 0, "")
+            yield (
+                first_cid + offset,
+                nid,
+                built.anki_id,
+                ord_,
+                mod,
+                -1,
+                0,
+                0,
+                position,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                "",
+            )
 
 
 def _assign_ids(added: list[int], card_counts: list[int]) -> tuple[list[int], list[int]]:
@@ -130,7 +167,8 @@ def _assign_ids(added: list[int], card_counts: list[int]) -> tuple[list[int], li
 
 def _model_json(nt: NoteType, mod: int, deck_id: int) -> dict:
     model = genanki.Model(
-        nt.id, nt.name,
+        nt.id,
+        nt.name,
         fields=[{"name": name} for name in nt.field_names],
         templates=[{"name": name, "qfmt": q, "afmt": a} for name, q, a in nt.templates],
         css=nt.css,
@@ -151,8 +189,10 @@ def write(path: Path, parts: list[Part]) -> None:
         db_path = os.path.join(tmp, "collection.anki2")
         write_collection(db_path, parts)
 
-        entries = [("collection.anki2", db_path),
-                   ("media", json.dumps({str(i): n for i, n in enumerate(names)}).encode())]
+        entries = [
+            ("collection.anki2", db_path),
+            ("media", json.dumps({str(i): n for i, n in enumerate(names)}).encode()),
+        ]
         entries += [(str(i), media[name]) for i, name in enumerate(names)]
 
         def fill(raw) -> None:

@@ -60,7 +60,7 @@ def _parse_clozes(text: str) -> list:
     for m in _CLOZE_TOKEN.finditer(text):
         if m.group(1) is not None and int(m.group(1)) > 0xFFFF:
             continue  # not a number Anki reads: plain text
-        add_text(text[pos:m.start()])
+        add_text(text[pos : m.start()])
         pos = m.end()
         if m.group(1) is not None:
             if len(stack) < _MAX_CLOZE_DEPTH:
@@ -94,8 +94,10 @@ def _reveal(cloze: _Cloze, active: int, question: bool, buf: list[str]) -> bool:
             else:
                 _reveal(node, active, question, inner)
         hint = cloze.hint if cloze.hint is not None else "..."
-        buf.append(f'<span class="cloze" data-cloze="{_attribute("".join(inner))}" '
-                   f'data-ordinal="{cloze.number}">[{hint}]</span>')
+        buf.append(
+            f'<span class="cloze" data-cloze="{_attribute("".join(inner))}" '
+            f'data-ordinal="{cloze.number}">[{hint}]</span>'
+        )
         return True
     cls = "cloze" if found else "cloze-inactive"
     buf.append(f'<span class="{cls}" data-ordinal="{cloze.number}">')
@@ -155,7 +157,7 @@ def _parse_template(template: str) -> list:
     pos = 0
     for m in _HANDLE.finditer(template):
         if m.start() > pos:
-            stack[-1][1].append(template[pos:m.start()])
+            stack[-1][1].append(template[pos : m.start()])
         pos = m.end()
         inner = m.group(1).strip()
         head = inner[:1] if len(inner) >= 2 else ""
@@ -226,14 +228,16 @@ def render_card(note: Built, ord_: int, deck_name: str = "") -> tuple[str, str]:
     nt = note.notetype
     _, qfmt, afmt = nt.templates[0 if nt.cloze else ord_]
     fields = dict(zip(nt.field_names, note.fields))
-    fields.update({
-        "Tags": " ".join(note.tags),
-        "Type": nt.name,
-        "Deck": deck_name,
-        "Subdeck": deck_name.split("::")[-1],
-        "Card": card_name(nt, ord_),
-        "CardFlag": "",
-    })
+    fields.update(
+        {
+            "Tags": " ".join(note.tags),
+            "Type": nt.name,
+            "Deck": deck_name,
+            "Subdeck": deck_name.split("::")[-1],
+            "Card": card_name(nt, ord_),
+            "CardFlag": "",
+        }
+    )
     if nt.cloze:
         fields[f"c{ord_ + 1}"] = "1"
     ctx = _Context(fields, ord_, question=True)
@@ -267,17 +271,31 @@ def site_data(decks: list[BuiltDeck]) -> dict:
     """Everything the page shows, as plain data."""
     out_decks, cards = [], []
     for index, built in enumerate(decks):
-        out_decks.append({
-            "id": built.deck.id, "name": built.deck.name, "path": built.deck.path,
-            "description": built.description, "notes": len(built.notes), "cards": built.card_count,
-        })
+        out_decks.append(
+            {
+                "id": built.deck.id,
+                "name": built.deck.name,
+                "path": built.deck.path,
+                "description": built.description,
+                "notes": len(built.notes),
+                "cards": built.card_count,
+            }
+        )
         for note in built.notes:
             for ord_ in note.ords:
                 front, back = render_card(note, ord_, built.deck.name)
-                cards.append({
-                    "deck": index, "note": note.id, "ord": ord_, "name": card_name(note.notetype, ord_),
-                    "type": note.notetype.name, "tags": note.tags, "front": front, "back": back,
-                })
+                cards.append(
+                    {
+                        "deck": index,
+                        "note": note.id,
+                        "ord": ord_,
+                        "name": card_name(note.notetype, ord_),
+                        "type": note.notetype.name,
+                        "tags": note.tags,
+                        "front": front,
+                        "back": back,
+                    }
+                )
     return {"decks": out_decks, "cards": cards}
 
 
@@ -294,11 +312,14 @@ def page(decks: list[BuiltDeck]) -> str:
     esc = html.escape
     n_cards = len(data["cards"])
     title = decks[0].deck.name if len(decks) == 1 else "factdeck preview"
-    deck_options = "".join(f'<option value="{esc(d["id"])}">{esc(d["name"])} ({d["cards"]})</option>'
-                           for d in data["decks"])
-    tag_options = "".join(f'<option value="{esc(t)}">{esc(t)} ({tag_counts[t]})</option>'
-                          for t in sorted(tag_counts, key=str.casefold))
-    summary = (f"{n_cards} card{'s' * (n_cards != 1)} from {len(decks)} deck{'s' * (len(decks) != 1)}")
+    deck_options = "".join(
+        f'<option value="{esc(d["id"])}">{esc(d["name"])} ({d["cards"]})</option>' for d in data["decks"]
+    )
+    tag_options = "".join(
+        f'<option value="{esc(t)}">{esc(t)} ({tag_counts[t]})</option>'
+        for t in sorted(tag_counts, key=str.casefold)
+    )
+    summary = f"{n_cards} card{'s' * (n_cards != 1)} from {len(decks)} deck{'s' * (len(decks) != 1)}"
     return f"""<!doctype html>
 <html lang="en">
 <head>

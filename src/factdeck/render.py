@@ -15,10 +15,52 @@ import re
 from urllib.parse import unquote
 
 ALLOWED_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "div", "dl", "dt", "em",
-    "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark", "ol",
-    "p", "pre", "rp", "rt", "ruby", "s", "small", "span", "strong", "sub", "sup", "table",
-    "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul",
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "code",
+    "dd",
+    "del",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "ins",
+    "kbd",
+    "li",
+    "mark",
+    "ol",
+    "p",
+    "pre",
+    "rp",
+    "rt",
+    "ruby",
+    "s",
+    "small",
+    "span",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "u",
+    "ul",
 }
 ALLOWED_ATTRIBUTES = {
     "*": {"class", "title"},
@@ -69,8 +111,13 @@ class Renderer:
         return cached
 
     def _render(self, text: str) -> tuple[str, tuple[str, ...]]:
-        if text and not _SPECIAL.search(text) and not _BLOCK_START.match(text) \
-                and not text[0].isspace() and not text[-1].isspace():
+        if (
+            text
+            and not _SPECIAL.search(text)
+            and not _BLOCK_START.match(text)
+            and not text[0].isspace()
+            and not text[-1].isspace()
+        ):
             return text, ()  # plain text: Markdown would return it unchanged
         self._problems = []
         maths: list[str] = []
@@ -88,9 +135,13 @@ class Renderer:
                 out = out[3:-5]
         import nh3
 
-        out = nh3.clean(out.strip(), tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes=URL_SCHEMES)
+        out = nh3.clean(
+            out.strip(), tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes=URL_SCHEMES
+        )
         if maths:
-            out = re.sub("\ue000(\\d+)\ue001", lambda m: html.escape(maths[int(m.group(1))], quote=False), out)
+            out = re.sub(
+                "\ue000(\\d+)\ue001", lambda m: html.escape(maths[int(m.group(1))], quote=False), out
+            )
         return out, tuple(self._problems)
 
     def _html(self, tokens, idx, options, env):
@@ -118,7 +169,9 @@ class Renderer:
             return None
         ext = os.path.splitext(path)[1].lower()
         if ext not in IMAGE_TYPES:
-            self._problems.append(f"image `{src}` is not an image type Anki shows ({', '.join(sorted(IMAGE_TYPES))})")
+            self._problems.append(
+                f"image `{src}` is not an image type Anki shows ({', '.join(sorted(IMAGE_TYPES))})"
+            )
             return None
         try:
             with open(path, "rb") as f:
@@ -136,8 +189,12 @@ class Renderer:
 
 def _one_paragraph(text: str) -> bool:
     """True when CommonMark can only read ``text`` as a single paragraph of inline content."""
-    return ("\n" not in text and "\r" not in text and text[:1] not in ("*", "_", "<", "[", "`", " ", "\t", "")
-            and not _BLOCK_START.match(text))
+    return (
+        "\n" not in text
+        and "\r" not in text
+        and text[:1] not in ("*", "_", "<", "[", "`", " ", "\t", "")
+        and not _BLOCK_START.match(text)
+    )
 
 
 def sources_html(keys, sources) -> str:

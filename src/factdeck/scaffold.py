@@ -72,8 +72,10 @@ notes:
 def deck_id_problem(deck_id: str) -> str | None:
     """Why ``deck_id`` cannot be a deck id, or None when it can."""
     if not ID_RE.match(deck_id) or len(deck_id) > MAX_ID:
-        return (f"`{deck_id}` is not a valid deck id: use lowercase letters, digits and '-', "
-                f"starting with a letter or digit, at most {MAX_ID} characters")
+        return (
+            f"`{deck_id}` is not a valid deck id: use lowercase letters, digits and '-', "
+            f"starting with a letter or digit, at most {MAX_ID} characters"
+        )
     return None
 
 
@@ -104,9 +106,11 @@ def _plain(value: str) -> str:
 
 
 def scaffold_text(deck_id: str, schema_ref: str) -> str:
-    return (TEMPLATE.replace("<<SCHEMA>>", schema_ref)
-            .replace("<<ID>>", _plain(deck_id))
-            .replace("<<NAME>>", f'"{deck_name(deck_id)}"'))
+    return (
+        TEMPLATE.replace("<<SCHEMA>>", schema_ref)
+        .replace("<<ID>>", _plain(deck_id))
+        .replace("<<NAME>>", f'"{deck_name(deck_id)}"')
+    )
 
 
 def new_deck(deck_id: str, directory: Path) -> tuple[Path, list[Diagnostic]]:
@@ -116,14 +120,22 @@ def new_deck(deck_id: str, directory: Path) -> tuple[Path, list[Diagnostic]]:
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        return path, [Diagnostic(str(directory), 0, 0, "write", f"cannot create the folder: {e.strerror or e}")]
+        return path, [
+            Diagnostic(str(directory), 0, 0, "write", f"cannot create the folder: {e.strerror or e}")
+        ]
     try:
         with open(path, "x", encoding="utf-8", newline="\n") as f:
             f.write(text)
     except FileExistsError:
-        return path, [Diagnostic(str(path), 0, 0, "exists",
-                                 "file already exists; factdeck new never overwrites a file "
-                                 "(choose another deck id or --dir)")]
+        return path, [
+            Diagnostic(
+                str(path),
+                0,
+                0,
+                "exists",
+                "file already exists; factdeck new never overwrites a file (choose another deck id or --dir)",
+            )
+        ]
     except OSError as e:
         return path, [Diagnostic(str(e.filename or path), 0, 0, "write", f"cannot write: {e.strerror or e}")]
     return path, []

@@ -38,15 +38,21 @@ _SCALAR = ["string", "number", "boolean"]
 
 EXAMPLE = {
     "version": "1",
-    "deck": {"id": "spanish-verbs", "name": "Languages::Spanish verbs",
-             "description": "Common irregular verbs."},
+    "deck": {
+        "id": "spanish-verbs",
+        "name": "Languages::Spanish verbs",
+        "description": "Common irregular verbs.",
+    },
     "tags": ["spanish"],
     "sources": {"rae": {"title": "Diccionario de la lengua española", "url": "https://dle.rae.es/"}},
     "notes": [
         {"id": "ser-meaning", "front": "ser", "back": "to be (permanent)", "sources": ["rae"]},
         {"id": "ir-meaning", "type": "basic-reversed", "front": "ir", "back": "to go", "tags": ["motion"]},
-        {"id": "ir-preterite", "text": "Yo {{c1::fui::ir, preterite}} al mercado.",
-         "extra": "*ir* and *ser* share the preterite."},
+        {
+            "id": "ir-preterite",
+            "text": "Yo {{c1::fui::ir, preterite}} al mercado.",
+            "extra": "*ir* and *ser* share the preterite.",
+        },
     ],
 }
 
@@ -54,7 +60,7 @@ EXAMPLE = {
 def _ident(what: str) -> dict:
     return {
         "description": f"{what}. Use lowercase letters, digits and '-', starting with a letter or digit, "
-                       f"at most {MAX_ID} characters.",
+        f"at most {MAX_ID} characters.",
         "type": ["string", "integer"],
         "pattern": ID_PATTERN,
         "maxLength": MAX_ID,
@@ -66,18 +72,25 @@ def _ident(what: str) -> dict:
 def _text(description: str, required: bool = True, pattern: str = NOT_BLANK) -> dict:
     """A text field. factdeck reads every scalar as text; a required one must not be blank."""
     if not required:
-        return {"description": description, "type": _SCALAR + ["null"]}
-    return {"description": description, "type": _SCALAR, "pattern": pattern,
-            "patternErrorMessage": "Must not be empty."}
+        return {"description": description, "type": [*_SCALAR, "null"]}
+    return {
+        "description": description,
+        "type": _SCALAR,
+        "pattern": pattern,
+        "patternErrorMessage": "Must not be empty.",
+    }
 
 
 def _tags(description: str) -> dict:
     return {
         "description": description,
         "type": "array",
-        "items": {"description": "An Anki tag: one word, no spaces (use `::` for hierarchy).",
-                  "type": _SCALAR, "pattern": TAG_PATTERN,
-                  "patternErrorMessage": "A tag is one word: no spaces, not empty."},
+        "items": {
+            "description": "An Anki tag: one word, no spaces (use `::` for hierarchy).",
+            "type": _SCALAR,
+            "pattern": TAG_PATTERN,
+            "patternErrorMessage": "A tag is one word: no spaces, not empty.",
+        },
         "examples": [["pharmacology", "exam::part-1"]],
     }
 
@@ -89,19 +102,25 @@ def _note() -> dict:
     def forbidden(message: str) -> dict:
         return {"not": {}, "errorMessage": message}
 
-    cloze_rules = {"required": ["text"],
-                   "properties": {"front": forbidden(not_for_cloze.format("front")),
-                                  "back": forbidden(not_for_cloze.format("back"))}}
+    cloze_rules = {
+        "required": ["text"],
+        "properties": {
+            "front": forbidden(not_for_cloze.format("front")),
+            "back": forbidden(not_for_cloze.format("back")),
+        },
+    }
     basic_rules = {"required": ["front", "back"], "properties": {"text": forbidden(not_for_basic)}}
     return {
         "description": "One note. A note with `front` and `back` is basic (one card); with `text` it is a "
-                       "cloze (one card per cloze number). `type: basic-reversed` adds the back-to-front card.",
+        "cloze (one card per cloze number). `type: basic-reversed` adds the back-to-front card.",
         "type": "object",
         "required": ["id"],
         "additionalProperties": False,
         "properties": {
-            "id": _ident("The note's id, unique in the deck. It is how Anki recognises the note when the deck "
-                         "is rebuilt: keep it when you edit the note; a new id makes a new note"),
+            "id": _ident(
+                "The note's id, unique in the deck. It is how Anki recognises the note when the deck "
+                "is rebuilt: keep it when you edit the note; a new id makes a new note"
+            ),
             "type": {
                 "description": "The note type. Default: `cloze` when the note has `text`, else `basic`.",
                 "enum": list(NOTE_TYPES),
@@ -113,25 +132,34 @@ def _note() -> dict:
             },
             "front": _text("Basic notes: the question side (Markdown)."),
             "back": _text("Basic notes: the answer side (Markdown)."),
-            "text": _text("Cloze notes: the text with deletions such as `{{c1::answer}}` or "
-                          "`{{c2::answer::hint}}`; clozes may nest.", pattern=CLOZE_PATTERN)
-            | {"type": "string",
-               "patternErrorMessage": "Mark at least one cloze deletion, like `{{c1::answer}}`."},
+            "text": _text(
+                "Cloze notes: the text with deletions such as `{{c1::answer}}` or "
+                "`{{c2::answer::hint}}`; clozes may nest.",
+                pattern=CLOZE_PATTERN,
+            )
+            | {
+                "type": "string",
+                "patternErrorMessage": "Mark at least one cloze deletion, like `{{c1::answer}}`.",
+            },
             "extra": _text("Optional: more detail shown below the answer (Markdown).", required=False),
             "tags": _tags("Tags for this note, added to the deck's `tags`."),
             "sources": {
                 "description": "Keys of entries under the deck's `sources` that back this note; "
-                               "shown on the answer side.",
+                "shown on the answer side.",
                 "type": "array",
                 "items": {"type": _SCALAR, "pattern": NOT_BLANK},
             },
         },
         "allOf": [
             {"if": {"required": ["type"], "properties": {"type": {"const": "cloze"}}}, "then": cloze_rules},
-            {"if": {"required": ["type"], "properties": {"type": {"enum": ["basic", "basic-reversed"]}}},
-             "then": basic_rules},
-            {"if": {"not": {"required": ["type"]}},
-             "then": {"if": {"required": ["text"]}, "then": cloze_rules, "else": basic_rules}},
+            {
+                "if": {"required": ["type"], "properties": {"type": {"enum": ["basic", "basic-reversed"]}}},
+                "then": basic_rules,
+            },
+            {
+                "if": {"not": {"required": ["type"]}},
+                "then": {"if": {"required": ["text"]}, "then": cloze_rules, "else": basic_rules},
+            },
         ],
     }
 
@@ -143,7 +171,7 @@ def deck_schema() -> dict:
         "$id": SCHEMA_URL,
         "title": "factdeck deck file",
         "description": "Flashcards for Anki, written as YAML and compiled by `factdeck build`. "
-                       "Check a file with `factdeck check`.",
+        "Check a file with `factdeck check`.",
         "type": "object",
         "required": ["deck", "notes"],
         "additionalProperties": False,
@@ -158,12 +186,17 @@ def deck_schema() -> dict:
                 "required": ["id", "name"],
                 "additionalProperties": False,
                 "properties": {
-                    "id": _ident("The deck's id, unique across your decks. Notes are identified by deck id and "
-                                 "note id, so changing it makes every note new"),
-                    "name": _text("The deck's name in Anki; `Parent::Child` nests decks.", pattern=DECK_NAME_PATTERN)
+                    "id": _ident(
+                        "The deck's id, unique across your decks. Notes are identified by deck id and "
+                        "note id, so changing it makes every note new"
+                    ),
+                    "name": _text(
+                        "The deck's name in Anki; `Parent::Child` nests decks.", pattern=DECK_NAME_PATTERN
+                    )
                     | {"patternErrorMessage": "Must not be empty, nor have an empty part between `::`."},
-                    "description": _text("Optional: shown on the deck's overview screen in Anki (Markdown).",
-                                         required=False),
+                    "description": _text(
+                        "Optional: shown on the deck's overview screen in Anki (Markdown).", required=False
+                    ),
                 },
                 "examples": [{"id": "spanish-verbs", "name": "Languages::Spanish verbs"}],
             },
@@ -171,8 +204,10 @@ def deck_schema() -> dict:
             "sources": {
                 "description": "References that notes cite by key (in a note's `sources`).",
                 "type": "object",
-                "propertyNames": {"pattern": SOURCE_KEY_PATTERN,
-                                  "patternErrorMessage": "Use letters, digits, '.', '_' and '-'."},
+                "propertyNames": {
+                    "pattern": SOURCE_KEY_PATTERN,
+                    "patternErrorMessage": "Use letters, digits, '.', '_' and '-'.",
+                },
                 "additionalProperties": {
                     "description": "One reference.",
                     "type": "object",
@@ -180,12 +215,17 @@ def deck_schema() -> dict:
                     "additionalProperties": False,
                     "properties": {
                         "title": _text("The reference as readers should find it."),
-                        "url": {"description": "Optional: an http:// or https:// address.",
-                                "type": "string", "pattern": URL_PATTERN,
-                                "patternErrorMessage": "An http:// or https:// address without spaces."},
+                        "url": {
+                            "description": "Optional: an http:// or https:// address.",
+                            "type": "string",
+                            "pattern": URL_PATTERN,
+                            "patternErrorMessage": "An http:// or https:// address without spaces.",
+                        },
                     },
                 },
-                "examples": [{"rae": {"title": "Diccionario de la lengua española", "url": "https://dle.rae.es/"}}],
+                "examples": [
+                    {"rae": {"title": "Diccionario de la lengua española", "url": "https://dle.rae.es/"}}
+                ],
             },
             "notes": {
                 "description": "The notes of the deck, each with a unique `id`.",

@@ -16,6 +16,7 @@ on this path (tests/test_shards.py compares the two).
 
 from __future__ import annotations
 
+import itertools
 import marshal
 import os
 import re
@@ -48,12 +49,14 @@ def split(text: str, pieces: int) -> tuple[str, list[tuple[int, int, int]]]:
         raise Fallback  # only a list starting on the next line is cut here
     indent = len(first.group(1))
     if indent:
-        end_re = re.compile(rf"^ {{0,{indent - 1}}}[^ \n#]|^ {{{indent}}}[^ \n#-]|^ {{{indent}}}-[^ \n]", re.M)
+        end_re = re.compile(
+            rf"^ {{0,{indent - 1}}}[^ \n#]|^ {{{indent}}}[^ \n#-]|^ {{{indent}}}-[^ \n]", re.M
+        )
     else:
         end_re = re.compile(r"^[^ \n#-]|^-[^ \n]", re.M)
     end = end_re.search(text, first.start())
     block_end = end.start() if end else len(text)
-    block = text[first.start():block_end]
+    block = text[first.start() : block_end]
     item_re = re.compile(rf"^ {{{indent}}}-(?: |$)", re.M)
     cuts = [first.start()]
     for k in range(1, pieces):
@@ -61,9 +64,14 @@ def split(text: str, pieces: int) -> tuple[str, list[tuple[int, int, int]]]:
         if found and found.start() > cuts[-1]:
             cuts.append(found.start())
     cuts.append(block_end)
-    docs = [(text.count("\n", 0, lo), lo, hi) for lo, hi in zip(cuts, cuts[1:])]
-    header = (text[:notes_line.start()] + "notes: []" + text[notes_line.end():first.start()]
-              + "\n" * block.count("\n") + text[block_end:])
+    docs = [(text.count("\n", 0, lo), lo, hi) for lo, hi in itertools.pairwise(cuts)]
+    header = (
+        text[: notes_line.start()]
+        + "notes: []"
+        + text[notes_line.end() : first.start()]
+        + "\n" * block.count("\n")
+        + text[block_end:]
+    )
     return header, docs
 
 
@@ -125,12 +133,17 @@ def _in_child(args) -> bytes | None:
     than pickle reads 50,000 small objects."""
     try:
         built, media, diags, positions, count = _compile_piece(*args)
-    except Exception:  # noqa: BLE001 - any surprise: the parent reads the file the ordinary way
+    except Exception:
         return None
     columns = (
-        [b.id for b in built], [b.guid for b in built], [b.notetype.key for b in built],
-        [b.flds for b in built], ["\x1f".join(b.tags) for b in built],
-        [tuple(b.ords) for b in built], [b.hash for b in built], ["\x1f".join(b.sources) for b in built],
+        [b.id for b in built],
+        [b.guid for b in built],
+        [b.notetype.key for b in built],
+        [b.flds for b in built],
+        ["\x1f".join(b.tags) for b in built],
+        [tuple(b.ords) for b in built],
+        [b.hash for b in built],
+        ["\x1f".join(b.sources) for b in built],
     )
     return marshal.dumps((columns, media, [astuple(d) for d in diags], positions, count))
 
@@ -138,8 +151,10 @@ def _in_child(args) -> bytes | None:
 def _unpack(blob: bytes) -> tuple:
     columns, media, diags, positions, count = marshal.loads(blob)
     split = _split_joined
-    built = [Built(i, g, BY_KEY[k], f, split(t), list(o), h, split(src))
-             for i, g, k, f, t, o, h, src in zip(*columns)]
+    built = [
+        Built(i, g, BY_KEY[k], f, split(t), list(o), h, split(src))
+        for i, g, k, f, t, o, h, src in zip(*columns)
+    ]
     return built, media, [Diagnostic(*d) for d in diags], positions, count
 
 
@@ -179,8 +194,11 @@ def compile_file(path: str, text: str, pieces: int = 2) -> tuple[BuiltDeck | Non
         media.update(piece_media)
         for note, pos in zip(piece_built, ids):
             if note.id in seen:
-                out.error(pos, "duplicate-id",
-                          f"note id `{note.id}` is used twice: lines {seen[note.id][0]} and {pos[0]}")
+                out.error(
+                    pos,
+                    "duplicate-id",
+                    f"note id `{note.id}` is used twice: lines {seen[note.id][0]} and {pos[0]}",
+                )
                 continue
             seen[note.id] = pos
             built.append(note)

@@ -35,8 +35,13 @@ class DeckStats:
 
 def deck_stats(built: BuiltDeck) -> DeckStats:
     """Counts for one deck. Tags are the ones Anki gets: the deck's tags plus each note's own."""
-    stats = DeckStats(built.deck.id, built.deck.name, built.deck.path,
-                      notes=dict.fromkeys(NOTE_TYPES, 0), cards=dict.fromkeys(NOTE_TYPES, 0))
+    stats = DeckStats(
+        built.deck.id,
+        built.deck.name,
+        built.deck.path,
+        notes=dict.fromkeys(NOTE_TYPES, 0),
+        cards=dict.fromkeys(NOTE_TYPES, 0),
+    )
     tags: Counter[str] = Counter()
     for note in built.notes:
         stats.notes[note.notetype.key] += 1
@@ -50,8 +55,11 @@ def deck_stats(built: BuiltDeck) -> DeckStats:
 def as_json(decks: list[DeckStats]) -> dict:
     return {
         "decks": [d.as_json() for d in decks],
-        "total": {"decks": len(decks), "notes": sum(sum(d.notes.values()) for d in decks),
-                  "cards": sum(sum(d.cards.values()) for d in decks)},
+        "total": {
+            "decks": len(decks),
+            "notes": sum(sum(d.notes.values()) for d in decks),
+            "cards": sum(sum(d.cards.values()) for d in decks),
+        },
     }
 
 
@@ -81,8 +89,14 @@ def format_text(decks: list[DeckStats], width: int = 100) -> str:
         lines.append("")
         if d.without_sources:
             lines.append(f"  notes without sources: {len(d.without_sources)}")
-            lines += textwrap.wrap(", ".join(d.without_sources), width=width, initial_indent="    ",
-                                   subsequent_indent="    ", break_long_words=False, break_on_hyphens=False)
+            lines += textwrap.wrap(
+                ", ".join(d.without_sources),
+                width=width,
+                initial_indent="    ",
+                subsequent_indent="    ",
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
         else:
             lines.append("  notes without sources: none")
         blocks.append("\n".join(lines))

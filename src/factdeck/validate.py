@@ -49,8 +49,11 @@ class _Checker:
             return None
         bad = _CONTROL(value)
         if bad:
-            self.out.error(pos, "control-character",
-                           f"{what} contains control character U+{ord(bad.group()):04X}, which Anki cannot store")
+            self.out.error(
+                pos,
+                "control-character",
+                f"{what} contains control character U+{ord(bad.group()):04X}, which Anki cannot store",
+            )
             return None
         return value
 
@@ -69,8 +72,11 @@ class _Checker:
     def keys(self, node: YMap, allowed, what: str) -> None:
         for key in node:
             if key not in allowed:
-                self.out.error(node.key_pos[key], "unknown-key",
-                               f"unknown key `{key}` in {what}{did_you_mean(key, allowed)}")
+                self.out.error(
+                    node.key_pos[key],
+                    "unknown-key",
+                    f"unknown key `{key}` in {what}{did_you_mean(key, allowed)}",
+                )
 
     def required(self, node: YMap, keys, what: str) -> None:
         """Report missing keys, unless a misspelling of the key is already reported as unknown."""
@@ -83,9 +89,12 @@ class _Checker:
         if value is None:
             return None
         if not ID_RE.match(value) or len(value) > MAX_ID:
-            self.out.error(pos, "invalid-id",
-                           f"{what} `{value}` is invalid: use lowercase letters, digits and '-', "
-                           f"starting with a letter or digit, at most {MAX_ID} characters")
+            self.out.error(
+                pos,
+                "invalid-id",
+                f"{what} `{value}` is invalid: use lowercase letters, digits and '-', "
+                f"starting with a letter or digit, at most {MAX_ID} characters",
+            )
             return None
         return value
 
@@ -102,7 +111,9 @@ class _Checker:
             if tag is None:
                 continue
             if _HAS_SPACE(tag):
-                self.out.error(ipos, "invalid-tag", f"tag `{tag}` contains whitespace; Anki tags are single words")
+                self.out.error(
+                    ipos, "invalid-tag", f"tag `{tag}` contains whitespace; Anki tags are single words"
+                )
                 continue
             tags.append(tag)
         return tags
@@ -133,8 +144,11 @@ class NoteReader:
             return
         first = self.id_positions.get(note.id)
         if first is not None:
-            self.check.out.error(node.val_pos["id"], "duplicate-id",
-                                 f"note id `{note.id}` is used twice: lines {first[0]} and {node.val_pos['id'][0]}")
+            self.check.out.error(
+                node.val_pos["id"],
+                "duplicate-id",
+                f"note id `{note.id}` is used twice: lines {first[0]} and {node.val_pos['id'][0]}",
+            )
             return
         self.id_positions[note.id] = node.val_pos["id"]
         self.emit(note)
@@ -168,14 +182,20 @@ def validate_header(tree, path: str, out: Collector) -> tuple[Deck, YList | None
             out.error(None, "empty-file", "file is empty: a deck file needs `deck` and `notes`")
         return None
     if type(tree) is not YMap:
-        out.error(tree.pos if hasattr(tree, "pos") else (1, 1), "top-level",
-                  f"the top level must be a mapping with `deck` and `notes`, not {_kind(tree)}")
+        out.error(
+            tree.pos if hasattr(tree, "pos") else (1, 1),
+            "top-level",
+            f"the top level must be a mapping with `deck` and `notes`, not {_kind(tree)}",
+        )
         return None
     check.keys(tree, TOP_KEYS, "the deck file")
     check.required(tree, ("deck", "notes"), "the deck file")
     if "version" in tree and tree["version"] != "1":
-        out.error(tree.val_pos["version"], "version",
-                  f"unsupported format version `{tree['version']}`: this factdeck reads version 1")
+        out.error(
+            tree.val_pos["version"],
+            "version",
+            f"unsupported format version `{tree['version']}`: this factdeck reads version 1",
+        )
 
     deck = Deck(path=path, id="", name="", description="", tags=[], sources={}, notes=[])
     if "deck" in tree:
@@ -210,12 +230,15 @@ def _deck_header(check: _Checker, value, pos, deck: Deck) -> None:
         name = check.text(node["name"], node.val_pos["name"], "deck name", required=True)
         if name is not None:
             if any(not part.strip() for part in name.split("::")):
-                check.out.error(node.val_pos["name"], "deck-name",
-                                f"deck name `{name}` has an empty part between `::`")
+                check.out.error(
+                    node.val_pos["name"], "deck-name", f"deck name `{name}` has an empty part between `::`"
+                )
             else:
                 deck.name = "::".join(part.strip() for part in name.split("::"))
     if "description" in node:
-        deck.description = check.text(node["description"], node.val_pos["description"], "deck description") or ""
+        deck.description = (
+            check.text(node["description"], node.val_pos["description"], "deck description") or ""
+        )
         deck.description_pos = node.val_pos["description"]
 
 
@@ -227,22 +250,30 @@ def _sources(check: _Checker, value, pos) -> dict[str, Source]:
     for key, body in node.items():
         kpos = node.key_pos[key]
         if not SOURCE_KEY_RE.match(key):
-            check.out.error(kpos, "invalid-id",
-                            f"source key `{key}` is invalid: use letters, digits, '.', '_' and '-'")
+            check.out.error(
+                kpos, "invalid-id", f"source key `{key}` is invalid: use letters, digits, '.', '_' and '-'"
+            )
             continue
         entry = check.mapping(body, node.val_pos[key], f"source `{key}`")
         if entry is None:
             continue
         check.keys(entry, SOURCE_KEYS, f"source `{key}`")
         check.required(entry, ("title",), f"source `{key}`")
-        title = check.text(entry.get("title", ""), entry.val_pos.get("title"), f"title of source `{key}`",
-                           required="title" in entry)
+        title = check.text(
+            entry.get("title", ""),
+            entry.val_pos.get("title"),
+            f"title of source `{key}`",
+            required="title" in entry,
+        )
         url = None
         if "url" in entry:
             url = check.text(entry["url"], entry.val_pos["url"], f"url of source `{key}`", required=True)
             if url is not None and not re.match(r"https?://[^\s<>\"]+\Z", url):
-                check.out.error(entry.val_pos["url"], "invalid-url",
-                                f"url of source `{key}` must be an http:// or https:// address without spaces")
+                check.out.error(
+                    entry.val_pos["url"],
+                    "invalid-url",
+                    f"url of source `{key}` must be an http:// or https:// address without spaces",
+                )
                 url = None
         if title:
             sources[key] = Source(key, title, url, kpos)
@@ -259,8 +290,11 @@ def check_citations(notes: list[Note], sources: dict[str, Source], out: Collecto
             if key in sources:
                 kept.append(key)
             else:
-                out.error(kpos, "unknown-source",
-                          f"source `{key}` is not defined under `sources`{did_you_mean(key, sources)}")
+                out.error(
+                    kpos,
+                    "unknown-source",
+                    f"source `{key}` is not defined under `sources`{did_you_mean(key, sources)}",
+                )
         note.sources = kept
 
 
@@ -279,9 +313,12 @@ def _note(check: _Checker, node: YMap) -> Note | None:
     if "type" in node:
         kind = check.text(node["type"], node.val_pos["type"], f"`type` of {what}", required=True)
         if kind is not None and kind not in NOTE_TYPES:
-            out.error(node.val_pos["type"], "unknown-type",
-                      f"unknown note type `{kind}`; use one of: {', '.join(NOTE_TYPES)}"
-                      f"{did_you_mean(kind, NOTE_TYPES)}")
+            out.error(
+                node.val_pos["type"],
+                "unknown-type",
+                f"unknown note type `{kind}`; use one of: {', '.join(NOTE_TYPES)}"
+                f"{did_you_mean(kind, NOTE_TYPES)}",
+            )
             kind = None
         if kind is None:
             return None
@@ -292,12 +329,18 @@ def _note(check: _Checker, node: YMap) -> Note | None:
         if key in node:
             ok = False
             if kind == "cloze":
-                out.error(node.key_pos[key], "wrong-field",
-                          f"`{key}` is for basic notes; a cloze note puts everything in `text`")
+                out.error(
+                    node.key_pos[key],
+                    "wrong-field",
+                    f"`{key}` is for basic notes; a cloze note puts everything in `text`",
+                )
             else:
-                out.error(node.key_pos[key], "wrong-field",
-                          f"`{key}` is for cloze notes; a {kind} note uses `front` and `back`"
-                          f" (or set `type: cloze` and drop them)")
+                out.error(
+                    node.key_pos[key],
+                    "wrong-field",
+                    f"`{key}` is for cloze notes; a {kind} note uses `front` and `back`"
+                    f" (or set `type: cloze` and drop them)",
+                )
     content, content_pos = {}, {}
     if not all(key in node for key in REQUIRED[kind]):
         check.required(node, REQUIRED[kind], f"{what} ({kind})")
@@ -325,8 +368,11 @@ def _note(check: _Checker, node: YMap) -> Note | None:
         for problem in problems:
             out.error(content_pos["text"], "cloze", f"{problem} in `text` of {what}")
         if not found and not problems:
-            out.error(content_pos["text"], "cloze",
-                      f"`text` of {what} has no cloze deletion; mark one like `{{{{c1::answer}}}}`")
+            out.error(
+                content_pos["text"],
+                "cloze",
+                f"`text` of {what} has no cloze deletion; mark one like `{{{{c1::answer}}}}`",
+            )
         if problems or not found:
             ok = False
         numbers = tuple(sorted(found))
@@ -335,8 +381,9 @@ def _note(check: _Checker, node: YMap) -> Note | None:
     cited: list[str] = []
     cited_pos: list[tuple[int, int]] = []
     if "sources" in node:
-        keys = check.listing(node["sources"], node.val_pos["sources"], f"`sources` of {what}",
-                             hint="; write `sources: [key]`")
+        keys = check.listing(
+            node["sources"], node.val_pos["sources"], f"`sources` of {what}", hint="; write `sources: [key]`"
+        )
         for key, kpos in zip(keys or [], keys.item_pos if keys else []):
             if type(key) is not str or not key or _CONTROL(key):
                 key = check.text(key, kpos, "a source key", required=True)

@@ -26,13 +26,13 @@ ALLOWED_TAGS = {None, "!", "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "ta
 class YMap(dict):
     """A mapping that remembers where it, each key and each value started."""
 
-    __slots__ = ("pos", "key_pos", "val_pos")
+    __slots__ = ("key_pos", "pos", "val_pos")
 
 
 class YList(list):
     """A sequence that remembers where it and each item started."""
 
-    __slots__ = ("pos", "item_pos")
+    __slots__ = ("item_pos", "pos")
 
 
 class _Abort(Exception):
@@ -51,7 +51,9 @@ def decode(data: bytes, out: Collector) -> str | None:
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        out.error((line, col), "encoding", f"file is not valid UTF-8 (byte 0x{data[e.start]:02x}); save it as UTF-8")
+        out.error(
+            (line, col), "encoding", f"file is not valid UTF-8 (byte 0x{data[e.start]:02x}); save it as UTF-8"
+        )
         return None
 
 
@@ -71,9 +73,13 @@ def load(text: str, out: Collector, on_note=None):
             mark = e.context_mark  # point at what was left open, not at the end of the file
         out.error(_mark_pos(mark), "yaml-syntax", _syntax_message(e, _char_at(text, e.problem_mark)))
     except yaml.reader.ReaderError as e:
-        out.error(_offset_pos(text, e.position), "yaml-syntax",
-                  f"invalid character {chr(e.character)!r} (U+{e.character:04X}) in YAML"
-                  if isinstance(e.character, int) else f"invalid YAML: {e.reason}")
+        out.error(
+            _offset_pos(text, e.position),
+            "yaml-syntax",
+            f"invalid character {chr(e.character)!r} (U+{e.character:04X}) in YAML"
+            if isinstance(e.character, int)
+            else f"invalid YAML: {e.reason}",
+        )
     except yaml.YAMLError as e:  # pragma: no cover - unmarked libyaml failures
         out.error(None, "yaml-syntax", f"invalid YAML: {e}")
     return None
@@ -106,8 +112,10 @@ def _syntax_message(e: yaml.MarkedYAMLError, char: str) -> str:
     msg = f"invalid YAML: {problem}"
     if e.context:
         msg += f" {e.context.strip()}"
-        if e.context_mark is not None and e.problem_mark is not None and (
-            e.context_mark.line != e.problem_mark.line or e.context_mark.column != e.problem_mark.column
+        if (
+            e.context_mark is not None
+            and e.problem_mark is not None
+            and (e.context_mark.line != e.problem_mark.line or e.context_mark.column != e.problem_mark.column)
         ):
             msg += f" (started at line {e.context_mark.line + 1}, column {e.context_mark.column + 1})"
     return msg
@@ -154,8 +162,11 @@ def _build(text: str, out: Collector, on_note=None):
                 return
             if key in container:
                 first = container.key_pos[key]
-                out.error(frame[2], "duplicate-key",
-                          f"duplicate key `{key}` (first defined at line {first[0]}); remove one of them")
+                out.error(
+                    frame[2],
+                    "duplicate-key",
+                    f"duplicate key `{key}` (first defined at line {first[0]}); remove one of them",
+                )
                 return
             container[key] = value
             container.key_pos[key] = frame[2]
@@ -197,7 +208,9 @@ def _build(text: str, out: Collector, on_note=None):
             if event.tag is not None and event.tag not in ALLOWED_TAGS:
                 _bad_tag(event.tag, pos, out)
             if len(stack) >= MAX_DEPTH:
-                out.error(pos, "yaml-depth", f"nesting deeper than {MAX_DEPTH} levels; a deck file needs at most 5")
+                out.error(
+                    pos, "yaml-depth", f"nesting deeper than {MAX_DEPTH} levels; a deck file needs at most 5"
+                )
                 raise _Abort
             if cls is MapStart:
                 node = YMap()
@@ -230,15 +243,21 @@ def _build(text: str, out: Collector, on_note=None):
             total += target[1]
             expanded += target[1] - 1
             if expanded > 10_000 + 10 * (total - expanded):
-                out.error(pos, "yaml-alias-bomb",
-                          "aliases expand this file more than tenfold; refusing to expand (alias bomb?)")
+                out.error(
+                    pos,
+                    "yaml-alias-bomb",
+                    "aliases expand this file more than tenfold; refusing to expand (alias bomb?)",
+                )
                 raise _Abort
             attach(target[0], pos)
         elif cls is DocStart:
             documents += 1
             if documents > 1:
-                out.error(_mark_pos(event.start_mark), "yaml-documents",
-                          "a deck file holds one YAML document; found a second `---`")
+                out.error(
+                    _mark_pos(event.start_mark),
+                    "yaml-documents",
+                    "a deck file holds one YAML document; found a second `---`",
+                )
                 raise _Abort
         elif cls is StreamEnd:
             break
@@ -251,5 +270,6 @@ _BAD_KEY = object()
 
 def _bad_tag(tag: str, pos, out: Collector) -> None:
     shown = tag.replace("tag:yaml.org,2002:", "!!")
-    out.error(pos, "yaml-tag",
-              f"YAML tag `{shown}` is not allowed: deck files hold only text, lists and mappings")
+    out.error(
+        pos, "yaml-tag", f"YAML tag `{shown}` is not allowed: deck files hold only text, lists and mappings"
+    )

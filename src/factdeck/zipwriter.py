@@ -35,17 +35,44 @@ def write_zip(out, entries, date: tuple) -> None:
         if max(size, packed, offset) >= _LIMIT:
             raise TooLarge
         raw_name = name.encode()
-        header = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, dos_time, dos_date, crc, packed, size,
-                             len(raw_name), 0) + raw_name
+        header = (
+            struct.pack(
+                "<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, dos_time, dos_date, crc, packed, size, len(raw_name), 0
+            )
+            + raw_name
+        )
         out.write(header)
         for chunk in chunks:
             out.write(chunk)
-        central.append(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, (3 << 8) | 20, 20, 0, 8, dos_time, dos_date,
-                                   crc, packed, size, len(raw_name), 0, 0, 0, 0, 0o100644 << 16, offset) + raw_name)
+        central.append(
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                (3 << 8) | 20,
+                20,
+                0,
+                8,
+                dos_time,
+                dos_date,
+                crc,
+                packed,
+                size,
+                len(raw_name),
+                0,
+                0,
+                0,
+                0,
+                0o100644 << 16,
+                offset,
+            )
+            + raw_name
+        )
         offset += len(header) + packed
     directory = b"".join(central)
     out.write(directory)
-    out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(central), len(central), len(directory), offset, 0))
+    out.write(
+        struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(central), len(central), len(directory), offset, 0)
+    )
 
 
 def _deflate(source) -> tuple[int, int, list[bytes]]:
@@ -71,7 +98,11 @@ def _deflate(source) -> tuple[int, int, list[bytes]]:
 
 
 def _deflate_range(path: str, start: int, end: int, primer: bytes | None, last: bool):
-    c = zlib.compressobj(LEVEL, zlib.DEFLATED, -15, zdict=primer) if primer else zlib.compressobj(LEVEL, zlib.DEFLATED, -15)
+    c = (
+        zlib.compressobj(LEVEL, zlib.DEFLATED, -15, zdict=primer)
+        if primer
+        else zlib.compressobj(LEVEL, zlib.DEFLATED, -15)
+    )
     crc, chunks = 0, []
     with open(path, "rb") as f:
         f.seek(start)
