@@ -9,7 +9,7 @@ import sys
 import zipfile
 
 from conftest import SIMPLE_DECK
-from factdeck import zipwriter
+from factdeck.ankifiles import zipwriter
 
 
 def _package_ok(path) -> bool:
@@ -45,7 +45,7 @@ def test_killed_build_leaves_the_old_package_intact(write_deck, tmp_path):
     before = out.read_bytes()
     deck.write_text(SIMPLE_DECK.replace("Tizanidine\n", "Tizanidine (edited)\n"), encoding="utf-8")
     slow = (
-        "import sys, time, factdeck.zipwriter as z\n"
+        "import sys, time, factdeck.ankifiles.zipwriter as z\n"
         "orig = z._deflate\n"
         "def slow(*a):\n"
         "    r = orig(*a); sys.stdout.write('writing\\n'); sys.stdout.flush(); time.sleep(30); return r\n"

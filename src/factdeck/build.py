@@ -17,6 +17,7 @@ from . import lock as lockfile
 from . import shards
 from .assemble import BuiltDeck, assemble
 from .diagnostics import Collector, Diagnostic, errors_in
+from .output import atomic_write
 from .validate import NoteReader, validate
 from .yamlload import decode, load
 
@@ -203,7 +204,7 @@ def build(
 
 
 def _build(paths, output, locked, dist, now, progress) -> BuildResult:
-    from . import package  # only builds write packages: `check` starts faster without genanki
+    from .ankifiles import package  # only builds write packages: `check` starts faster without genanki
 
     checked = _check(paths, progress)
     result = BuildResult(diagnostics=checked.diagnostics, timings=checked.timings)
@@ -240,7 +241,7 @@ def _build(paths, output, locked, dist, now, progress) -> BuildResult:
         package.write(target, job)
         result.timings.append((str(target), "write", time.perf_counter() - started))
     for path, text in pending_locks:
-        package.atomic_write(path, lambda f, text=text: f.write(text.encode("utf-8")))
+        atomic_write(path, lambda f, text=text: f.write(text.encode("utf-8")))
     return result
 
 

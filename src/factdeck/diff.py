@@ -13,36 +13,20 @@ and ``git show``.
 
 from __future__ import annotations
 
-import json
 import os
-import sqlite3
 import subprocess
 import tempfile
-import zipfile
-import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import build as pipeline
+from .ankifiles import read as package_reader
+from .ankifiles.read import Snapshot
 from .assemble import BuiltDeck
 from .diagnostics import Diagnostic
 from .render import IMAGE_TYPES
 
-MAX_COLLECTION = 1 << 30  # bytes; larger "collections" are refused rather than unpacked
 ID_FIELD = "ID"
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """One note as a side of the diff sees it."""
-
-    guid: str
-    deck: int  # Anki deck id
-    id: str  # factdeck note id (the ID field)
-    notetype: str
-    field_names: tuple[str, ...]
-    fields: tuple[str, ...]
-    tags: tuple[str, ...]  # sorted: Anki does not care about tag order
 
 
 @dataclass
@@ -99,114 +83,17 @@ def built_side(decks: list[BuiltDeck]) -> Side:
 # --- the old side from a package ---------------------------------------------------------------
 
 
-class _PackageError(Exception):
-    pass
-
-
 def read_package(path: Path) -> Side:
     """The notes of an .apkg; a file that is not a readable package gives one error, never a crash."""
     side = Side()
     try:
-        data = _collection_bytes(path)
-        _read_collection(data, side)
-    except _PackageError as e:
-        side.notes, side.decks = [], {}
+        contents = package_reader.read_package(path)
+    except package_reader.PackageError as e:
         side.diagnostics.append(Diagnostic(str(path), 0, 0, "package", str(e)))
+        return side
+    side.notes = contents.notes
+    side.decks = {did: (None, name) for did, name in contents.decks.items()}
     return side
-
-
-def _collection_bytes(path: Path) -> bytes:
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = set(zf.namelist())
-            # Packages from Anki 2.1.x put the real collection in .anki21 and a stub in .anki2.
-            member = next((n for n in ("collection.anki21", "collection.anki2") if n in names), None)
-            if member is None:
-                if "collection.anki21b" in names:
-                    raise _PackageError(
-                        "this package uses Anki's newer compressed format (collection.anki21b); "
-                        "export it again with 'Support older Anki versions' ticked"
-                    )
-                raise _PackageError("not an Anki package: it holds no collection.anki2")
-            if zf.getinfo(member).file_size > MAX_COLLECTION:
-                raise _PackageError(
-                    f"{member} is larger than {MAX_COLLECTION >> 20} MiB; refusing to unpack it"
-                )
-            with zf.open(member) as f:
-                data = f.read(MAX_COLLECTION + 1)
-            if len(data) > MAX_COLLECTION:
-                raise _PackageError(
-                    f"{member} is larger than {MAX_COLLECTION >> 20} MiB; refusing to unpack it"
-                )
-            return data
-    except FileNotFoundError:
-        raise _PackageError("no such file") from None
-    except IsADirectoryError:
-        raise _PackageError("is a folder, not an .apkg file") from None
-    except zipfile.BadZipFile:
-        raise _PackageError("not an Anki package (not a zip file)") from None
-    except (OSError, EOFError, zlib.error, RuntimeError, NotImplementedError, ValueError) as e:
-        raise _PackageError(f"cannot read the package: {getattr(e, 'strerror', None) or e}") from None
-
-
-def _read_collection(data: bytes, side: Side) -> None:
-    db = sqlite3.connect(":memory:")
-    try:
-        db.deserialize(data)
-        db.execute("PRAGMA trusted_schema = OFF")
-        db.execute("PRAGMA query_only = ON")
-        kinds = dict(
-            db.execute("SELECT name, type FROM sqlite_master WHERE name IN ('col', 'notes', 'cards')")
-        )
-        missing = [t for t in ("col", "notes", "cards") if kinds.get(t) != "table"]
-        if missing:
-            raise _PackageError(f"not an Anki collection: no `{missing[0]}` table")
-        row = db.execute("SELECT models, decks FROM col LIMIT 1").fetchone()
-        models = _json_object(row[0] if row else None)
-        decks = _json_object(row[1] if row else None)
-        deck_of: dict[int, int] = {}
-        for nid, did in db.execute("SELECT nid, did FROM cards ORDER BY nid, ord"):
-            deck_of.setdefault(nid, did)
-        for nid, guid, mid, flds, tags in db.execute(
-            "SELECT id, guid, mid, flds, tags FROM notes ORDER BY id"
-        ):
-            if not isinstance(guid, str) or not isinstance(flds, str):
-                raise _PackageError("not an Anki collection: a note has no text fields")
-            fields = tuple(flds.split("\x1f"))
-            model = models.get(str(mid))
-            name, field_names = f"note type {mid}", tuple(f"field {i + 1}" for i in range(len(fields)))
-            if isinstance(model, dict):
-                name = str(model.get("name", name))
-                declared = model.get("flds")
-                if isinstance(declared, list) and len(declared) == len(fields):
-                    field_names = tuple(
-                        str(f.get("name", "")) if isinstance(f, dict) else "" for f in declared
-                    )
-            note_id = fields[-1] or f"(no ID; guid {guid})"
-            did = deck_of.get(nid, 0)
-            side.notes.append(
-                Snapshot(
-                    guid, did, note_id, name, field_names, fields, tuple(sorted(str(tags or "").split()))
-                )
-            )
-            if did not in side.decks:
-                deck = decks.get(str(did))
-                side.decks[did] = (
-                    None,
-                    str(deck.get("name", did)) if isinstance(deck, dict) else f"deck {did}",
-                )
-    except sqlite3.Error as e:
-        raise _PackageError(f"not a readable Anki collection ({e})") from None
-    finally:
-        db.close()
-
-
-def _json_object(value) -> dict:
-    try:
-        parsed = json.loads(value) if isinstance(value, (str, bytes)) else None
-    except ValueError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
 
 
 # --- the old side from a git revision ------------------------------------------------------------

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .assemble import Built, BuiltDeck
 from .notetypes import NoteType
-from .package import atomic_write
+from .output import atomic_write
 
 # --- clozes -------------------------------------------------------------------------------
 

@@ -24,10 +24,11 @@ import genanki
 from genanki.apkg_col import APKG_COL
 from genanki.apkg_schema import APKG_SCHEMA
 
+from ..assemble import BuiltDeck
+from ..lock import Lock
+from ..notetypes import NoteType
+from ..output import atomic_write
 from . import zipwriter
-from .assemble import BuiltDeck
-from .lock import Lock
-from .notetypes import NoteType
 
 _TAGS = re.compile(r"<[^>]*>")
 _TABLES = ";".join(s for s in APKG_SCHEMA.split(";") if "CREATE INDEX" not in s)
@@ -218,26 +219,3 @@ def _add(zf: zipfile.ZipFile, name: str, data: bytes | str, date) -> None:
         return
     with open(data, "rb") as src, zf.open(info, "w") as dst:
         shutil.copyfileobj(src, dst, 1 << 20)
-
-
-def atomic_write(path: Path, fill) -> None:
-    """Write through ``fill(file)`` into a temporary file beside ``path``, then rename it over.
-
-    Readers see the old file or the new one, never a part; on any failure the temporary file
-    goes and the old file stays.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fill(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise

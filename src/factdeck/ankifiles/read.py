@@ -1,0 +1,138 @@
+"""Reading Anki packages: the notes, note types and decks of an .apkg.
+
+Reading a package never runs anything from it: the collection is copied out of the zip (with
+a size cap) into an in-memory SQLite database opened query-only with an untrusted schema, and
+only plain tables are read.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MAX_COLLECTION = 1 << 30  # bytes; larger "collections" are refused rather than unpacked
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One note as a side of the diff sees it."""
+
+    guid: str
+    deck: int  # Anki deck id
+    id: str  # factdeck note id (the ID field)
+    notetype: str
+    field_names: tuple[str, ...]
+    fields: tuple[str, ...]
+    tags: tuple[str, ...]  # sorted: Anki does not care about tag order
+
+
+class PackageError(Exception):
+    """The file is not a package factdeck can read; the message says why."""
+
+
+@dataclass
+class PackageContents:
+    notes: list[Snapshot] = field(default_factory=list)
+    decks: dict[int, str] = field(default_factory=dict)  # Anki deck id -> name
+
+
+def read_package(path: Path) -> PackageContents:
+    """The notes and decks of an .apkg; raises PackageError for anything that is not one."""
+    contents = PackageContents()
+    _read_collection(_collection_bytes(path), contents)
+    return contents
+
+
+def _collection_bytes(path: Path) -> bytes:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            # Packages from Anki 2.1.x put the real collection in .anki21 and a stub in .anki2.
+            member = next((n for n in ("collection.anki21", "collection.anki2") if n in names), None)
+            if member is None:
+                if "collection.anki21b" in names:
+                    raise PackageError(
+                        "this package uses Anki's newer compressed format (collection.anki21b); "
+                        "export it again with 'Support older Anki versions' ticked"
+                    )
+                raise PackageError("not an Anki package: it holds no collection.anki2")
+            if zf.getinfo(member).file_size > MAX_COLLECTION:
+                raise PackageError(
+                    f"{member} is larger than {MAX_COLLECTION >> 20} MiB; refusing to unpack it"
+                )
+            with zf.open(member) as f:
+                data = f.read(MAX_COLLECTION + 1)
+            if len(data) > MAX_COLLECTION:
+                raise PackageError(
+                    f"{member} is larger than {MAX_COLLECTION >> 20} MiB; refusing to unpack it"
+                )
+            return data
+    except FileNotFoundError:
+        raise PackageError("no such file") from None
+    except IsADirectoryError:
+        raise PackageError("is a folder, not an .apkg file") from None
+    except zipfile.BadZipFile:
+        raise PackageError("not an Anki package (not a zip file)") from None
+    except (OSError, EOFError, zlib.error, RuntimeError, NotImplementedError, ValueError) as e:
+        raise PackageError(f"cannot read the package: {getattr(e, 'strerror', None) or e}") from None
+
+
+def _read_collection(data: bytes, side: PackageContents) -> None:
+    db = sqlite3.connect(":memory:")
+    try:
+        db.deserialize(data)
+        db.execute("PRAGMA trusted_schema = OFF")
+        db.execute("PRAGMA query_only = ON")
+        kinds = dict(
+            db.execute("SELECT name, type FROM sqlite_master WHERE name IN ('col', 'notes', 'cards')")
+        )
+        missing = [t for t in ("col", "notes", "cards") if kinds.get(t) != "table"]
+        if missing:
+            raise PackageError(f"not an Anki collection: no `{missing[0]}` table")
+        row = db.execute("SELECT models, decks FROM col LIMIT 1").fetchone()
+        models = _json_object(row[0] if row else None)
+        decks = _json_object(row[1] if row else None)
+        deck_of: dict[int, int] = {}
+        for nid, did in db.execute("SELECT nid, did FROM cards ORDER BY nid, ord"):
+            deck_of.setdefault(nid, did)
+        for nid, guid, mid, flds, tags in db.execute(
+            "SELECT id, guid, mid, flds, tags FROM notes ORDER BY id"
+        ):
+            if not isinstance(guid, str) or not isinstance(flds, str):
+                raise PackageError("not an Anki collection: a note has no text fields")
+            fields = tuple(flds.split("\x1f"))
+            model = models.get(str(mid))
+            name, field_names = f"note type {mid}", tuple(f"field {i + 1}" for i in range(len(fields)))
+            if isinstance(model, dict):
+                name = str(model.get("name", name))
+                declared = model.get("flds")
+                if isinstance(declared, list) and len(declared) == len(fields):
+                    field_names = tuple(
+                        str(f.get("name", "")) if isinstance(f, dict) else "" for f in declared
+                    )
+            note_id = fields[-1] or f"(no ID; guid {guid})"
+            did = deck_of.get(nid, 0)
+            side.notes.append(
+                Snapshot(
+                    guid, did, note_id, name, field_names, fields, tuple(sorted(str(tags or "").split()))
+                )
+            )
+            if did not in side.decks:
+                deck = decks.get(str(did))
+                side.decks[did] = str(deck.get("name", did)) if isinstance(deck, dict) else f"deck {did}"
+    except sqlite3.Error as e:
+        raise PackageError(f"not a readable Anki collection ({e})") from None
+    finally:
+        db.close()
+
+
+def _json_object(value) -> dict:
+    try:
+        parsed = json.loads(value) if isinstance(value, (str, bytes)) else None
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
