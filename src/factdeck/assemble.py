@@ -109,7 +109,7 @@ class NoteAssembler:
     def __init__(self, deck: Deck, renderer: Renderer, out: Collector):
         self.deck, self.out, self.renderer, self.field_html = deck, out, renderer, renderer.field
         self.built: list[Built] = []
-        self._sources: dict[tuple[str, ...], str] = {}
+        self._sources: dict[tuple[tuple[str, str], ...], str] = {}
 
     def add(self, note: Note) -> None:
         deck, field_html = self.deck, self.field_html
@@ -119,7 +119,7 @@ class NoteAssembler:
             for problem in problems:
                 self.out.error(note.content_pos[key], "render", f"{problem} (in `{key}` of note `{note.id}`)")
             values[key] = html
-        cited = tuple(note.sources)
+        cited = tuple(zip(note.sources, note.locators))
         sources = self._sources.get(cited)
         if sources is None:
             sources = self._sources[cited] = sources_html(cited, deck.sources)

@@ -26,6 +26,7 @@ class Note:
     pos: Pos
     clozes: tuple[int, ...] = ()  # cloze numbers, sorted; empty for basic notes
     sources_pos: list[Pos] = field(default_factory=list)
+    locators: list[str] = field(default_factory=list)  # per cited source: "§5.1", or "" for none
 
 
 @dataclass

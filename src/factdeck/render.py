@@ -197,14 +197,15 @@ def _one_paragraph(text: str) -> bool:
     )
 
 
-def sources_html(keys, sources) -> str:
-    """The Sources field: a short list of linked titles."""
+def sources_html(citations, sources) -> str:
+    """The Sources field: a short list of linked titles, each with its locator ("§5.1") if any."""
     items = []
-    for key in keys:
+    for key, locator in citations:
         src = sources[key]
         title = html.escape(src.title, quote=False)
+        where = f", {html.escape(locator, quote=False)}" if locator else ""
         if src.url:
-            items.append(f'<li><a href="{html.escape(src.url)}">{title}</a></li>')
+            items.append(f'<li><a href="{html.escape(src.url)}">{title}</a>{where}</li>')
         else:
-            items.append(f"<li>{title}</li>")
+            items.append(f"<li>{title}{where}</li>")
     return f'<ul class="fd-sources">{"".join(items)}</ul>' if items else ""

@@ -144,7 +144,8 @@ def _note() -> dict:
             "extra": _text("Optional: more detail shown below the answer (Markdown).", required=False),
             "tags": _tags("Tags for this note, added to the deck's `tags`."),
             "sources": {
-                "description": "Keys of entries under the deck's `sources` that back this note; "
+                "description": "Keys of entries under the deck's `sources` that back this note, each "
+                "optionally followed by a space and a locator (`fda-baclofen §5.1`, `nice-ng220 1.5.27`); "
                 "shown on the answer side.",
                 "type": "array",
                 "items": {"type": _SCALAR, "pattern": NOT_BLANK},

@@ -280,22 +280,29 @@ def _sources(check: _Checker, value, pos) -> dict[str, Source]:
     return sources
 
 
+def split_citation(citation: str) -> tuple[str, str]:
+    """`fda-baclofen §5.1` -> (`fda-baclofen`, `§5.1`): keys hold no spaces, so the first one ends the key."""
+    parts = citation.strip().split(None, 1)
+    return (parts[0], parts[1].strip()) if len(parts) == 2 else (parts[0] if parts else "", "")
+
+
 def check_citations(notes: list[Note], sources: dict[str, Source], out: Collector) -> None:
     """Cited source keys must be defined; run once all sources are known."""
     for note in notes:
         if all(key in sources for key in note.sources):
             continue
-        kept = []
-        for key, kpos in zip(note.sources, note.sources_pos):
+        kept, kept_locators = [], []
+        for key, kpos, locator in zip(note.sources, note.sources_pos, note.locators):
             if key in sources:
                 kept.append(key)
+                kept_locators.append(locator)
             else:
                 out.error(
                     kpos,
                     "unknown-source",
                     f"source `{key}` is not defined under `sources`{did_you_mean(key, sources)}",
                 )
-        note.sources = kept
+        note.sources, note.locators = kept, kept_locators
 
 
 def _note(check: _Checker, node: YMap) -> Note | None:
@@ -380,19 +387,27 @@ def _note(check: _Checker, node: YMap) -> Note | None:
     tags = check.tags(node["tags"], node.val_pos["tags"], f"`tags` of {what}") if "tags" in node else []
     cited: list[str] = []
     cited_pos: list[tuple[int, int]] = []
+    locators: list[str] = []
     if "sources" in node:
         keys = check.listing(
             node["sources"], node.val_pos["sources"], f"`sources` of {what}", hint="; write `sources: [key]`"
         )
+        seen: set[tuple[str, str]] = set()
         for key, kpos in zip(keys or [], keys.item_pos if keys else []):
             if type(key) is not str or not key or _CONTROL(key):
                 key = check.text(key, kpos, "a source key", required=True)
                 if key is None:
                     continue
-            if key not in cited:
+            key, locator = split_citation(key)
+            if "\n" in locator or "\r" in locator:
+                out.error(kpos, "locator", f"the locator after source `{key}` must be on one line")
+                continue
+            if (key, locator) not in seen:
+                seen.add((key, locator))
                 cited.append(key)
                 cited_pos.append(kpos)
+                locators.append(locator)
 
     if note_id is None or not ok:
         return None
-    return Note(note_id, kind, content, content_pos, tags, cited, node.pos, numbers, cited_pos)
+    return Note(note_id, kind, content, content_pos, tags, cited, node.pos, numbers, cited_pos, locators)
