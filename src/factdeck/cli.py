@@ -24,6 +24,11 @@ def report(diags: list[Diagnostic]) -> None:
     """Every problem, sorted by file and line, then a count; on stderr."""
     for d in sorted(diags):
         click.echo(d.format(), err=True)
+    report_summary(diags)
+
+
+def report_summary(diags: list[Diagnostic]) -> None:
+    """The count of errors and warnings (nothing when there are none), on stderr."""
     errors = sum(d.severity == "error" for d in diags)
     warnings = len(diags) - errors
     if errors or warnings:
@@ -134,14 +139,26 @@ def build(paths: tuple[str, ...], output: Path | None, locked: bool, quiet: bool
 
 @cli.command()
 @PATHS
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+    help="github: GitHub Actions annotations (::error file=...,line=...::message) on stdout.",
+)
 def check(paths: tuple[str, ...], fmt: str) -> None:
     """Validate PATHS without writing anything."""
     result = pipeline.check(list(paths) or ["decks"])
     if fmt == "json":
         click.echo(json.dumps([d.as_json() for d in result.diagnostics], indent=2))
     else:
-        report(result.diagnostics)
+        if fmt == "github":
+            for d in sorted(result.diagnostics):
+                click.echo(d.as_github())
+            report_summary(result.diagnostics)
+        else:
+            report(result.diagnostics)
         if not result.errors:
             notes = sum(len(d.notes) for d in result.decks)
             cards = sum(d.card_count for d in result.decks)

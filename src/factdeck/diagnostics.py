@@ -25,6 +25,18 @@ class Diagnostic:
         where = self.path if self.line == 0 else f"{self.path}:{self.line}:{self.col}"
         return f"{where}: {self.severity}: {self.message}"
 
+    def as_github(self) -> str:
+        """A GitHub Actions workflow command, so the problem shows on the pull request's line.
+
+        Escaped as the runner unescapes: ``%``, CR and LF everywhere, ``:`` and ``,`` also in
+        the properties (a path may hold any of them).
+        """
+        props = [f"file={_github_escape(self.path, True)}"]
+        if self.line:
+            props += [f"line={self.line}", f"col={self.col}"]
+        props.append(f"title={_github_escape(f'factdeck {self.code}', True)}")
+        return f"::{self.severity} {','.join(props)}::{_github_escape(self.message, False)}"
+
     def as_json(self) -> dict:
         return {
             "path": self.path,
@@ -34,6 +46,13 @@ class Diagnostic:
             "code": self.code,
             "message": self.message,
         }
+
+
+def _github_escape(text: str, is_property: bool) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if is_property:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
 
 
 class Collector:
