@@ -170,7 +170,7 @@ def test_diff_reads_the_real_collection_of_packages_with_a_legacy_stub(write_dec
         ("garbage-collection", "not a readable Anki collection"),
         ("not-anki-tables", "not an Anki collection: no `col` table"),
         ("truncated", "not an Anki package (not a zip file)"),
-        ("anki21b", "newer compressed format"),
+        ("anki21b", "Anki could not read the package"),
     ],
 )
 def test_diff_reports_an_unreadable_old_package_in_one_line(write_deck, tmp_path, run, content, message):

@@ -269,6 +269,7 @@ def diff_command(args: tuple[str, ...], rev: str | None, fmt: str) -> None:
     or not anything differs, 1 when an input cannot be read, 2 on usage errors.
     """
     from . import diff
+    from .terminal import json_printable
 
     if rev is None:
         if not args:
@@ -295,7 +296,7 @@ def diff_command(args: tuple[str, ...], rev: str | None, fmt: str) -> None:
         sys.exit(EXIT_INPUT)
     changes = diff.compare(old, diff.built_side(result.decks))
     if fmt == "json":
-        click.echo(json.dumps(diff.as_json(changes, old_name), indent=2, ensure_ascii=False))
+        click.echo(json_printable(json.dumps(diff.as_json(changes, old_name), indent=2, ensure_ascii=False)))
     else:
         click.echo(diff.format_text(changes))
 

@@ -25,6 +25,7 @@ from .ankifiles.read import Snapshot
 from .assemble import BuiltDeck
 from .diagnostics import Diagnostic
 from .render import IMAGE_TYPES
+from .terminal import printable
 
 ID_FIELD = "ID"
 
@@ -89,7 +90,7 @@ def read_package(path: Path) -> Side:
     try:
         contents = package_reader.read_package(path)
     except package_reader.PackageError as e:
-        side.diagnostics.append(Diagnostic(str(path), 0, 0, "package", str(e)))
+        side.diagnostics.append(Diagnostic(str(path), 0, 0, "package", printable(str(e))))
         return side
     side.notes = contents.notes
     side.decks = {did: (None, name) for did, name in contents.decks.items()}
@@ -246,9 +247,18 @@ def compare(old: Side, new: Side) -> list[DeckDiff]:
             what = what_changed(prev, note)
             if what:
                 diffs[note.deck].changed.append((note.id, what))
+    by_name = {d.name: did for did, d in diffs.items()}
     for guid, note in before.items():
         if guid in current:
             continue
+        if note.deck not in diffs:
+            # a package read by Anki gives its decks new ids: match the deck by name, a
+            # subdeck (`Deck::Sub`) by the deck file it belongs to
+            name = old.decks.get(note.deck, (None, ""))[1]
+            home = next((by_name[p] for p in _name_prefixes(name) if p in by_name), None)
+            if home is not None:
+                diffs[home].removed.append(note.id)
+                continue
         if note.deck not in diffs:
             deck_id, name = old.decks.get(note.deck, (None, f"deck {note.deck}"))
             diffs[note.deck] = DeckDiff(note.deck, deck_id, name, False)
@@ -256,6 +266,12 @@ def compare(old: Side, new: Side) -> list[DeckDiff]:
     for d in diffs.values():
         d.removed.sort()
     return list(diffs.values())
+
+
+def _name_prefixes(name: str) -> list[str]:
+    """`A::B::C` -> [`A::B::C`, `A::B`, `A`]: the deck and its parents, nearest first."""
+    parts = name.split("::")
+    return ["::".join(parts[:n]) for n in range(len(parts), 0, -1)]
 
 
 def totals(diffs: list[DeckDiff]) -> dict[str, int]:
@@ -271,13 +287,14 @@ def as_json(diffs: list[DeckDiff], old: str) -> dict:
 
 
 def format_text(diffs: list[DeckDiff]) -> str:
+    """The diff for a terminal; text from the old side is escaped (see ``terminal``)."""
     blocks = []
     for d in diffs:
-        title = f"{d.id}: {d.name}" if d.id else d.name
+        title = printable(f"{d.id}: {d.name}" if d.id else d.name)
         lines = [title if d.current else f"{title} (deck not in this build)"]
-        lines += [f"+ {note_id}" for note_id in d.added]
-        lines += [f"~ {note_id} ({', '.join(what)})" for note_id, what in d.changed]
-        lines += [f"- {note_id}" for note_id in d.removed]
+        lines += [f"+ {printable(note_id)}" for note_id in d.added]
+        lines += [f"~ {printable(note_id)} ({printable(', '.join(what))})" for note_id, what in d.changed]
+        lines += [f"- {printable(note_id)}" for note_id in d.removed]
         lines.append(f"{len(d.added)} added, {len(d.changed)} changed, {len(d.removed)} removed")
         blocks.append("\n".join(lines))
     if any(d.removed for d in diffs):

@@ -13,6 +13,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 MAX_COLLECTION = 1 << 30  # bytes; larger "collections" are refused rather than unpacked
 
@@ -41,9 +42,59 @@ class PackageContents:
 
 
 def read_package(path: Path) -> PackageContents:
-    """The notes and decks of an .apkg; raises PackageError for anything that is not one."""
+    """The notes and decks of an .apkg; raises PackageError for anything that is not one.
+
+    A legacy collection (collection.anki2 or .anki21) is read here, as plain SQLite; Anki's
+    newer format (collection.anki21b: zstd, with a stub collection.anki2 beside it) is read
+    by Anki's own library, which must be installed for it.
+    """
+    if _is_modern(path):
+        return _read_with_anki(path)
     contents = PackageContents()
     _read_collection(_collection_bytes(path), contents)
+    return contents
+
+
+def _is_modern(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return "collection.anki21b" in zf.namelist()
+    except (OSError, EOFError, zipfile.BadZipFile, RuntimeError, ValueError, NotImplementedError):
+        return False  # _collection_bytes reports why
+
+
+def _read_with_anki(path: Path) -> PackageContents:
+    from . import collection
+
+    if not collection.anki_available():
+        raise PackageError(
+            "this package uses Anki's newer format (collection.anki21b), which factdeck reads "
+            f"with Anki's own library: {collection.INSTALL_HINT}"
+        )
+    contents = PackageContents()
+    with collection.read_package(path) as package:
+        deck_ids: dict[str, int] = {}
+        for note in package.notes:
+            notetype = package.notetypes.get(note.notetype)
+            deck = note.cards[0].deck if note.cards else "Default"
+            did = deck_ids.setdefault(deck, -1 - len(deck_ids))  # ids are Anki's to reassign; names stay
+            contents.decks.setdefault(did, deck)
+            field_names = (
+                notetype.fields
+                if notetype is not None and len(notetype.fields) == len(note.fields)
+                else tuple(f"field {i + 1}" for i in range(len(note.fields)))
+            )
+            contents.notes.append(
+                Snapshot(
+                    note.guid,
+                    did,
+                    note.fields[-1] or f"(no ID; guid {note.guid})",
+                    notetype.name if notetype is not None else f"note type {note.notetype}",
+                    field_names,
+                    note.fields,
+                    tuple(sorted(note.tags)),
+                )
+            )
     return contents
 
 
@@ -70,6 +121,8 @@ def _collection_bytes(path: Path) -> bytes:
                 raise PackageError(
                     f"{member} is larger than {MAX_COLLECTION >> 20} MiB; refusing to unpack it"
                 )
+            if len(data) < 100:  # smaller than SQLite's header: an empty or cut-off file
+                raise PackageError(f"not a readable Anki collection ({member} is empty or cut short)")
             return data
     except FileNotFoundError:
         raise PackageError("no such file") from None
@@ -94,8 +147,8 @@ def _read_collection(data: bytes, side: PackageContents) -> None:
         if missing:
             raise PackageError(f"not an Anki collection: no `{missing[0]}` table")
         row = db.execute("SELECT models, decks FROM col LIMIT 1").fetchone()
-        models = _json_object(row[0] if row else None)
-        decks = _json_object(row[1] if row else None)
+        models = _json_object(row[0] if row else None, "note types")
+        decks = _json_object(row[1] if row else None, "decks")
         deck_of: dict[int, int] = {}
         for nid, did in db.execute("SELECT nid, did FROM cards ORDER BY nid, ord"):
             deck_of.setdefault(nid, did)
@@ -124,15 +177,18 @@ def _read_collection(data: bytes, side: PackageContents) -> None:
             if did not in side.decks:
                 deck = decks.get(str(did))
                 side.decks[did] = str(deck.get("name", did)) if isinstance(deck, dict) else f"deck {did}"
-    except sqlite3.Error as e:
-        raise PackageError(f"not a readable Anki collection ({e})") from None
+    except (sqlite3.Error, MemoryError) as e:
+        raise PackageError(f"not a readable Anki collection ({e or type(e).__name__})") from None
     finally:
         db.close()
 
 
-def _json_object(value) -> dict:
+def _json_object(value: object, what: str) -> dict[str, Any]:
+    """A JSON object from the col table; anything else there means the collection is damaged."""
     try:
         parsed = json.loads(value) if isinstance(value, (str, bytes)) else None
+    except RecursionError:
+        raise PackageError(f"not a readable Anki collection: its {what} are nested too deeply") from None
     except ValueError:
-        return {}
+        raise PackageError(f"not a readable Anki collection: its {what} are not valid JSON") from None
     return parsed if isinstance(parsed, dict) else {}
