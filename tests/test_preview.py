@@ -11,12 +11,16 @@ docs/preview.png) from the decks in decks/, or from the demo deck below when the
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
+import http.server
 import os
 import re
 import struct
 import sys
 import tempfile
+import threading
 import zlib
 from pathlib import Path
 
@@ -29,7 +33,16 @@ from factdeck import build as pipeline
 from factdeck.assemble import Built
 from factdeck.cli import cli
 from factdeck.notetypes import BY_KEY
-from factdeck.preview import cloze_numbers, page, render_card, reveal_clozes, write_site
+from factdeck.preview import (
+    asset,
+    cloze_numbers,
+    page,
+    render_card,
+    reveal_clozes,
+    site_data,
+    without_remote_images,
+    write_site,
+)
 
 CHROMIUM = os.environ.get("FACTDECK_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -333,6 +346,90 @@ def test_cli_reports_errors_and_writes_nothing(tmp_path: Path):
     assert not (tmp_path / "site").exists()
 
 
+# --- nothing from a network ---------------------------------------------------------------
+
+REMOTE = """\
+deck:
+  id: remote
+  name: Remote
+  description: "A logo ![logo](https://example.org/logo.png) in the description"
+notes:
+  - id: md
+    front: "Markdown image ![chart](https://example.org/chart.png)"
+    back: "raw <img src=\\"http://example.org/raw.png\\" alt=\\"raw\\"> and a local ![s](swatch.png)"
+  - id: plain
+    front: q
+    back: a
+"""
+
+# Forms a browser reads as an image fetching from a network (or the disk outside the page).
+HOSTILE_IMAGES = [
+    '<img src="https://example.org/a.png">',
+    "<IMG SRC=http://example.org/b.png>",
+    "<img src = 'http://example.org/c.png' alt='c'>",
+    '<img\tsrc="//example.org/d.png">',
+    '<img src="ht&#x74;p://example.org/e.png">',
+    '<img src="h\ttt\np://example.org/f.png">',
+    '<img src=" https://example.org/g.png ">',
+    '<img src="a.png" srcset="b.png 1x, https://example.org/h.png 2x">',
+    "<image src=https://example.org/i.png>",
+    '<img src="file:///etc/passwd">',
+    '<img src="/etc/passwd">',
+    '<img/src="https://example.org/j.png">',
+    '<p>x</p>\n<div><img src="https://example.org/k.png"/> after</div>',
+    '<img src="https://example.org/l.png" alt=\'&lt;b&gt; "q"\'>',
+]
+LOCAL_IMAGES = ['<img src="factdeck-abc.png">', '<img src="data:image/png;base64,iVBORw0KGgo=">']
+
+
+def csp_of(text: str) -> str:
+    m = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', text)
+    assert m, "no Content-Security-Policy meta"
+    return html.unescape(m.group(1))
+
+
+def test_page_policy_allows_no_network_and_only_its_own_script(demo_dir: Path):
+    text = page(pipeline.check([str(demo_dir)]).decks)
+    policy = {d.split()[0]: d.split()[1:] for d in (p.strip() for p in csp_of(text).split(";")) if d}
+    assert policy["default-src"] == ["'none'"]
+    assert policy["img-src"] == ["'self'", "data:"]
+    assert text.index("Content-Security-Policy") < text.index("<style")  # before anything it governs
+    scripts = re.findall(r"<script>(.*?)</script>", text, re.S)
+    assert scripts == [asset("preview.js")]
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
+    assert policy["script-src"] == [f"'sha256-{digest}'"]
+
+
+def test_remote_images_become_placeholders_naming_the_url(tmp_path: Path):
+    deck = write_deck(tmp_path, "remote.yaml", REMOTE)
+    (tmp_path / "swatch.png").write_bytes(png())
+    checked = pipeline.check([str(deck)])
+    assert not checked.errors, checked.errors
+    text = page(checked.decks)
+    assert not re.search(r"src=\\?[\"']?(https?:)?//", text)
+    for url in (
+        "https://example.org/logo.png",
+        "https://example.org/chart.png",
+        "http://example.org/raw.png",
+    ):
+        assert f"remote image not loaded: {url}" in text
+    back = next(c["back"] for c in site_data(checked.decks)["cards"] if c["note"] == "md")
+    assert re.search(r'<img src="factdeck-[0-9a-f]+\.png" alt="s">', back)  # the bundled image stays
+
+
+@pytest.mark.parametrize("fragment", HOSTILE_IMAGES)
+def test_every_form_of_remote_image_is_rewritten(fragment: str):
+    out = without_remote_images(f"before {fragment} after")
+    assert out.startswith("before ") and out.endswith(" after")
+    assert "<img" not in out.lower() and "<image" not in out.lower()
+    assert 'class="fd-preview-remote-image"' in out
+
+
+@pytest.mark.parametrize("fragment", LOCAL_IMAGES)
+def test_local_and_inline_images_are_kept(fragment: str):
+    assert without_remote_images(f"x {fragment} y") == f"x {fragment} y"
+
+
 # --- in a real browser --------------------------------------------------------------------
 
 
@@ -466,6 +563,118 @@ def test_in_browser_content_cannot_escape(browser, tmp_path: Path):
         assert after.locator("strong").count() == 0
         assert after.evaluate("e => getComputedStyle(e.querySelector('.fd-question')).fontWeight") == "600"
         assert page.locator(".fd-preview-card").count() == 2
+        assert page.problems == []
+    finally:
+        page.close()
+
+
+@pytest.fixture
+def web_server():
+    """A local HTTP server standing in for the network: the test counts what reaches it."""
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.end_headers()
+            self.wfile.write(png())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    server.shutdown()
+    server.server_close()
+
+
+def test_in_browser_nothing_is_fetched_from_a_network(browser, tmp_path: Path, web_server):
+    url, hits = web_server
+    deck = write_deck(
+        tmp_path, "remote.yaml", REMOTE.replace("https://example.org", url).replace("http://example.org", url)
+    )
+    (tmp_path / "swatch.png").write_bytes(png())
+    page = open_site(browser, write_site(pipeline.check([str(deck)]).decks, tmp_path / "site"))
+    try:
+        back = page.locator('[data-note-id="md"] .fd-preview-back')
+        assert f"remote image not loaded: {url}/raw.png (raw)" in back.inner_text()
+        assert back.locator("img").evaluate("i => i.complete && i.naturalWidth") == 48  # local: shown
+        assert f"remote image not loaded: {url}/logo.png" in page.inner_text(".fd-preview-deck-description")
+        # what the rewrite cannot see (CSS, media, script-made images) the policy still blocks
+        blocked = page.evaluate(
+            """url => new Promise(done => {
+              const seen = [];
+              document.addEventListener("securitypolicyviolation", e => {
+                seen.push(e.effectiveDirective);
+                if (seen.length === 3) done(seen.sort());
+              });
+              const card = document.querySelector(".fd-preview-side > .card");
+              const img = document.createElement("img");
+              img.src = url + "/pixel.png";
+              card.appendChild(img);
+              card.insertAdjacentHTML("beforeend",
+                '<div style="background: url(' + url + '/bg.png); width: 9px; height: 9px"></div>' +
+                '<video src="' + url + '/v.mp4"></video>');
+            })""",
+            url,
+        )
+        assert blocked == ["img-src", "img-src", "media-src"]
+        page.reload()
+        page.wait_for_selector("body[data-ready='1']")
+        assert hits == []  # the server was never asked for anything
+        assert all("Content Security Policy" in p for p in page.problems), page.problems
+    finally:
+        page.close()
+
+
+def test_in_browser_rewrite_sees_every_image_chromium_sees(browser, tmp_path: Path):
+    """The rewrite uses Python's HTML parser; Chromium's must find no remote image after it."""
+    page = browser.new_page()
+    try:
+        for fragment in HOSTILE_IMAGES:
+            found = page.evaluate(
+                """html => {
+                  const t = document.createElement("template");
+                  t.innerHTML = html;
+                  return Array.from(t.content.querySelectorAll("img"), i => i.getAttribute("src"));
+                }""",
+                fragment,
+            )
+            assert found, f"Chromium reads no image in {fragment!r}: the case tests nothing"
+            after = page.evaluate(
+                """html => {
+                  const t = document.createElement("template");
+                  t.innerHTML = html;
+                  return t.content.querySelectorAll("img").length;
+                }""",
+                without_remote_images(fragment),
+            )
+            assert after == 0, fragment
+    finally:
+        page.close()
+
+
+def test_in_browser_deck_ids_named_like_object_properties_filter_correctly(browser, tmp_path: Path):
+    folder = tmp_path / "decks"
+    write_deck(
+        folder, "a.yaml", "deck: {id: constructor, name: Ctor}\nnotes:\n  - {id: c1, front: q, back: a}\n"
+    )
+    write_deck(folder, "b.yaml", SCIENCE)
+    page = open_site(browser, write_site(pipeline.check([str(folder)]).decks, tmp_path / "site"))
+    try:
+        assert len(shown(page)) == 3
+        page.select_option(".fd-preview-deck-filter", "science")
+        assert shown(page) == ["water/0", "light/0"]
+        assert page.locator('.fd-preview-deck[data-deck="constructor"]').is_hidden()
+        page.select_option(".fd-preview-deck-filter", "constructor")
+        assert shown(page) == ["c1/0"]
+        assert page.locator('.fd-preview-deck[data-deck="science"]').is_hidden()
+        page.fill(".fd-preview-search", "zzz-nothing")
+        assert page.locator(".fd-preview-deck").evaluate_all("els => els.filter(e => !e.hidden).length") == 0
         assert page.problems == []
     finally:
         page.close()

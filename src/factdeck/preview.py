@@ -6,19 +6,26 @@ treat a field holding only whitespace, ``<br>`` and ``<div>`` tags as empty, ``{
 on the answer, and clozes parsed as a tree so nested ones work. The tests compare its output
 with the real Anki library's for every note type.
 
-The site is one self-contained ``index.html`` (inline CSS and JavaScript, no network) plus the
-deck's media beside it. Cards travel as JSON and are inserted with ``innerHTML`` one side at a
-time, so even a cloze that cuts across tags cannot break the page around it.
+The site is one self-contained ``index.html`` plus the deck's media beside it. Its own CSS and
+JavaScript are package files (``preview_assets/``) inlined into the page. It fetches nothing
+from a network: a Content-Security-Policy allows only images beside the page and the one
+script (by hash), and remote ``<img>`` sources are replaced by a placeholder naming the URL.
+Cards travel as JSON and are inserted with ``innerHTML`` one side at a time, so even a cloze
+that cuts across tags cannot break the page around it.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
 import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from html.parser import HTMLParser
+from importlib import resources
 from pathlib import Path
 
 from .assemble import Built, BuiltDeck
@@ -267,6 +274,81 @@ def _style(css: str) -> str:
     return css.replace("</", "<\\/")  # '\/' is '/' to CSS, and '</style' cannot appear
 
 
+@lru_cache(maxsize=4)
+def asset(name: str) -> str:
+    """The page's own CSS or JavaScript, shipped as package files (like card.css)."""
+    return resources.files("factdeck").joinpath("preview_assets", name).read_text(encoding="utf-8")
+
+
+def content_security_policy(script: str) -> str:
+    """Nothing from a network: images only beside the page or inline, the one script by hash.
+
+    Card HTML may come from templates and fields the preview did not write; the policy holds
+    even where the remote-image rewrite below could miss something (CSS ``url()``, media).
+    """
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+    return (
+        "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
+        f"script-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'"
+    )
+
+
+_URL_NOISE = re.compile(r"[\t\n\r]")  # browsers drop these anywhere in a URL
+_HAS_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def is_local(url: str) -> bool:
+    """True for a path relative to the page (a bundled image) or a ``data:`` URL."""
+    url = _URL_NOISE.sub("", url).strip(" \f\t\n\r")
+    if url[:5].lower() == "data:":
+        return True
+    return not _HAS_SCHEME.match(url) and not url.startswith(("/", "\\"))
+
+
+class _RemoteImages(HTMLParser):
+    """Finds the ``<img>`` tags that would fetch something not beside the page."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[tuple[tuple[int, int], str, str, str]] = []  # (pos, tag text, url, alt)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in ("img", "image"):  # an HTML parser reads <image> as <img>
+            return
+        values = {name: value or "" for name, value in attrs}
+        urls = [values.get("src", "")]
+        urls += [c.strip().split(" ")[0] for c in values.get("srcset", "").split(",") if c.strip()]
+        remote = [u for u in urls if u and not is_local(u)]
+        text = self.get_starttag_text()
+        if remote and text:
+            self.found.append((self.getpos(), text, remote[0], values.get("alt", "")))
+
+
+def without_remote_images(fragment: str) -> str:
+    """Each remote ``<img>`` becomes a placeholder naming its URL: the page fetches nothing."""
+    if "<im" not in fragment.lower():
+        return fragment
+    parser = _RemoteImages()
+    parser.feed(fragment)
+    parser.close()
+    if not parser.found:
+        return fragment
+    starts = [0]
+    for line in fragment.split("\n"):
+        starts.append(starts[-1] + len(line) + 1)
+    out, pos = [], 0
+    for (line, col), text, url, alt in parser.found:
+        begin = starts[line - 1] + col
+        out.append(fragment[pos:begin])
+        label = f"remote image not loaded: {url}" + (f" ({alt})" if alt else "")
+        out.append(
+            f'<span class="fd-preview-remote-image" title="{html.escape(url)}">{html.escape(label)}</span>'
+        )
+        pos = begin + len(text)
+    out.append(fragment[pos:])
+    return "".join(out)
+
+
 def site_data(decks: list[BuiltDeck]) -> dict:
     """Everything the page shows, as plain data."""
     out_decks, cards = [], []
@@ -276,7 +358,7 @@ def site_data(decks: list[BuiltDeck]) -> dict:
                 "id": built.deck.id,
                 "name": built.deck.name,
                 "path": built.deck.path,
-                "description": built.description,
+                "description": without_remote_images(built.description),
                 "notes": len(built.notes),
                 "cards": built.card_count,
             }
@@ -292,8 +374,8 @@ def site_data(decks: list[BuiltDeck]) -> dict:
                         "name": card_name(note.notetype, ord_),
                         "type": note.notetype.name,
                         "tags": note.tags,
-                        "front": front,
-                        "back": back,
+                        "front": without_remote_images(front),
+                        "back": without_remote_images(back),
                     }
                 )
     return {"decks": out_decks, "cards": cards}
@@ -302,6 +384,7 @@ def site_data(decks: list[BuiltDeck]) -> dict:
 def page(decks: list[BuiltDeck]) -> str:
     """The whole index.html."""
     data = site_data(decks)
+    script = asset("preview.js")
     # Each note type's CSS once. factdeck's note types share one; were they to differ, every
     # rule would reach every card here, where Anki gives each card a page of its own.
     css = list(dict.fromkeys(n.notetype.css for d in decks for n in d.notes))
@@ -324,10 +407,11 @@ def page(decks: list[BuiltDeck]) -> str:
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{esc(content_security_policy(script))}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="factdeck">
 <title>{esc(title)} · factdeck preview</title>
-<style>{_style(_PAGE_CSS)}</style>
+<style>{_style(asset("preview.css"))}</style>
 {"".join(f'<style class="fd-preview-notetype-css">{_style(c)}</style>' for c in css)}
 </head>
 <body class="fd-preview">
@@ -355,7 +439,7 @@ def page(decks: list[BuiltDeck]) -> str:
 <div class="fd-preview-decks"></div>
 </main>
 <script type="application/json" id="fd-preview-data">{_script_json(data)}</script>
-<script>{_PAGE_JS}</script>
+<script>{script}</script>
 </body>
 </html>
 """
@@ -385,199 +469,3 @@ def write_site(decks: list[BuiltDeck], output: Path) -> Path:
     text = page(decks).encode("utf-8")
     atomic_write(index, lambda f: f.write(text))
     return index
-
-
-_PAGE_CSS = """
-.fd-preview { margin: 0; background: #eceef1; color: #24272c; color-scheme: light;
-  font: 15px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-.fd-preview-bar { position: sticky; top: 0; z-index: 10; background: #ffffff;
-  border-bottom: 1px solid #d9dce1; box-shadow: 0 1px 4px rgba(0,0,0,.06); }
-.fd-preview-bar-inner { max-width: 1180px; margin: 0 auto; padding: 10px 20px; }
-.fd-preview-heading { display: flex; align-items: baseline; gap: 4px 12px; min-width: 0; }
-.fd-preview-title { margin: 0; font-size: 18px; font-weight: 650; white-space: nowrap;
-  overflow: hidden; text-overflow: ellipsis; min-width: 0; }
-.fd-preview-count { color: #5f6670; font-size: 13px; white-space: nowrap; }
-.fd-preview-controls { display: flex; flex-wrap: wrap; gap: 8px; margin-top: 8px; }
-.fd-preview-bar input, .fd-preview-bar select, .fd-preview-bar button {
-  font: inherit; font-size: 14px; padding: 6px 10px; border: 1px solid #c5c9d0; border-radius: 7px;
-  background: #fff; color: inherit; min-width: 0; }
-.fd-preview-search { flex: 1 1 260px; }
-.fd-preview-controls select { flex: 0 1 240px; }
-.fd-preview-night { margin-left: auto; cursor: pointer; flex: none; align-self: center; }
-.fd-preview-night[aria-pressed="true"] { background: #2b3440; color: #fff; border-color: #2b3440; }
-.fd-preview-main { max-width: 1180px; margin: 0 auto; padding: 18px 20px 60px; box-sizing: border-box; }
-.fd-preview-deck { margin-bottom: 28px; }
-.fd-preview-deck-head { margin: 6px 2px 12px; }
-.fd-preview-deck-name { margin: 0; font-size: 20px; font-weight: 650; }
-.fd-preview-deck-meta { color: #5f6670; font-size: 13px; }
-.fd-preview-deck-description { margin-top: 4px; color: #3d434b; }
-.fd-preview-card { background: #fff; border: 1px solid #d9dce1; border-radius: 10px; margin: 0 0 14px;
-  padding: 10px 12px 12px; }
-.fd-preview-card-head { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 10px;
-  font-size: 12.5px; color: #5f6670; margin: 0 2px 8px; }
-.fd-preview-note-id { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; color: #24272c;
-  font-weight: 600; }
-.fd-preview-tags { display: inline-flex; flex-wrap: wrap; gap: 4px; }
-.fd-preview-tag { padding: 0 7px; border-radius: 9px; background: #e6ebf2; color: #3b4a5e; }
-.fd-preview-sides { display: grid; grid-template-columns: 1fr 1fr; gap: 10px; align-items: start; }
-.fd-preview-side { min-width: 0; }
-.fd-preview-label { font-size: 11px; font-weight: 650; letter-spacing: .06em; text-transform: uppercase;
-  color: #7a818b; margin: 0 2px 3px; }
-.fd-preview-side > .card { border: 1px solid #e2e4e8; border-radius: 8px; overflow: auto; }
-.fd-preview-empty { color: #5f6670; text-align: center; padding: 40px 0; }
-@media (max-width: 760px) {
-  .fd-preview-bar { position: static; }
-  .fd-preview-bar-inner, .fd-preview-main { padding-left: 12px; padding-right: 12px; }
-  .fd-preview-sides { grid-template-columns: 1fr; }
-  .fd-preview-heading { flex-wrap: wrap; }
-  .fd-preview-count { order: 3; flex-basis: 100%; }
-  .fd-preview-search { flex-basis: 100%; }
-  .fd-preview-controls select { flex: 1 1 40%; }
-}
-[hidden] { display: none !important; }
-.fd-preview.nightMode { background: #111214; color: #d9dade; color-scheme: dark; }
-.nightMode .fd-preview-bar { background: #1b1c1f; border-bottom-color: #2e3034; }
-.nightMode .fd-preview-bar input, .nightMode .fd-preview-bar select,
-.nightMode .fd-preview-bar button { background: #25272b; border-color: #3a3d42; }
-.nightMode .fd-preview-night[aria-pressed="true"] { background: #e3e5e8; color: #16171a; }
-.nightMode .fd-preview-card { background: #1b1c1f; border-color: #2e3034; }
-.nightMode .fd-preview-side > .card { border-color: #33353a; }
-.nightMode .fd-preview-note-id, .nightMode .fd-preview-deck-description { color: #e2e3e6; }
-.nightMode .fd-preview-count, .nightMode .fd-preview-card-head,
-.nightMode .fd-preview-deck-meta { color: #9a9fa8; }
-.nightMode .fd-preview-tag { background: #2c323b; color: #b8c4d6; }
-"""
-
-_PAGE_JS = r"""
-(function () {
-  "use strict";
-  var data = JSON.parse(document.getElementById("fd-preview-data").textContent);
-  var $ = function (sel) { return document.querySelector(sel); };
-  var search = $(".fd-preview-search"), deckSel = $(".fd-preview-deck-filter"),
-      tagSel = $(".fd-preview-tag-filter"), nightBtn = $(".fd-preview-night"),
-      count = $(".fd-preview-count"), empty = $(".fd-preview-nomatch"),
-      root = $(".fd-preview-decks");
-  var fold = function (s) {
-    return s.normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
-  };
-  var el = function (tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text != null) e.textContent = text;
-    return e;
-  };
-  var sections = data.decks.map(function (d) {
-    var s = el("section", "fd-preview-deck");
-    s.dataset.deck = d.id;
-    var head = el("div", "fd-preview-deck-head");
-    head.appendChild(el("h2", "fd-preview-deck-name", d.name));
-    head.appendChild(el("div", "fd-preview-deck-meta",
-      d.path + " \u00b7 " + d.notes + " note" + (d.notes === 1 ? "" : "s") + ", " +
-      d.cards + " card" + (d.cards === 1 ? "" : "s")));
-    if (d.description) {
-      var desc = el("div", "fd-preview-deck-description");
-      desc.innerHTML = d.description;
-      head.appendChild(desc);
-    }
-    s.appendChild(head);
-    root.appendChild(s);
-    return s;
-  });
-  var side = function (label, cls, ord, content) {
-    var wrap = el("div", "fd-preview-side");
-    wrap.appendChild(el("div", "fd-preview-label", label));
-    var card = el("div", "card card" + (ord + 1) + " " + cls);
-    card.innerHTML = content;  // parsed on its own: stray tags cannot escape this element
-    wrap.appendChild(card);
-    return wrap;
-  };
-  var items = data.cards.map(function (c) {
-    var deck = data.decks[c.deck];
-    var a = el("article", "fd-preview-card");
-    a.dataset.deck = deck.id;
-    a.dataset.noteId = c.note;
-    a.dataset.ord = String(c.ord);
-    a.dataset.tags = c.tags.join(" ");
-    var head = el("div", "fd-preview-card-head");
-    head.appendChild(el("span", "fd-preview-note-id", c.note));
-    head.appendChild(el("span", "fd-preview-card-name", c.name + " \u00b7 " + c.type));
-    var tags = el("span", "fd-preview-tags");
-    c.tags.forEach(function (t) { tags.appendChild(el("span", "fd-preview-tag", t)); });
-    head.appendChild(tags);
-    a.appendChild(head);
-    var sides = el("div", "fd-preview-sides"),
-        front = side("Front", "fd-preview-front", c.ord, c.front),
-        back = side("Back", "fd-preview-back", c.ord, c.back);
-    sides.appendChild(front);
-    sides.appendChild(back);
-    a.appendChild(sides);
-    sections[c.deck].appendChild(a);
-    var text = [c.note, deck.name, c.tags.join(" "), front.lastChild.textContent,
-                back.lastChild.textContent].join("\n");
-    return { el: a, deck: deck.id, tags: c.tags, text: fold(text) };
-  });
-  var hasTag = function (tags, want) {
-    return tags.some(function (t) {
-      t = t.toLowerCase();
-      return t === want || t.lastIndexOf(want + "::", 0) === 0;
-    });
-  };
-  var total = items.length;
-  var update = function () {
-    var words = fold(search.value).split(/\s+/).filter(Boolean);
-    var deck = deckSel.value, tag = tagSel.value.toLowerCase(), shown = 0, perDeck = {};
-    items.forEach(function (it) {
-      var ok = (!deck || it.deck === deck) && (!tag || hasTag(it.tags, tag)) &&
-        words.every(function (w) { return it.text.indexOf(w) !== -1; });
-      it.el.hidden = !ok;
-      if (ok) { shown++; perDeck[it.deck] = true; }
-    });
-    sections.forEach(function (s) { s.hidden = !perDeck[s.dataset.deck]; });
-    empty.hidden = shown !== 0;
-    count.textContent = (shown === total ? "" : shown + " of ") + total + " card" + (total === 1 ? "" : "s") +
-      " from " + data.decks.length + " deck" + (data.decks.length === 1 ? "" : "s");
-    var params = new URLSearchParams();
-    if (search.value) params.set("q", search.value);
-    if (deck) params.set("deck", deck);
-    if (tagSel.value) params.set("tag", tagSel.value);
-    var hash = params.toString();
-    try { history.replaceState(null, "", hash ? "#" + hash : location.pathname + location.search); }
-    catch (e) { /* some file:// setups refuse; the filters still work */ }
-  };
-  var setNight = function (on) {
-    [document.body].concat(Array.prototype.slice.call(document.querySelectorAll(".card")))
-      .forEach(function (e) {
-        e.classList.toggle("nightMode", on);
-        e.classList.toggle("night_mode", on);
-      });
-    nightBtn.setAttribute("aria-pressed", on ? "true" : "false");
-    try { localStorage.setItem("factdeck-preview-night", on ? "1" : "0"); } catch (e) { /* private mode */ }
-  };
-  var initial = new URLSearchParams(location.hash.slice(1));
-  search.value = initial.get("q") || "";
-  var pick = function (sel, value) {
-    var known = Array.prototype.some.call(sel.options, function (o) { return o.value === value; });
-    if (value && known) sel.value = value;
-  };
-  pick(deckSel, initial.get("deck"));
-  pick(tagSel, initial.get("tag"));
-  var stored = null;
-  try { stored = localStorage.getItem("factdeck-preview-night"); } catch (e) { /* private mode */ }
-  setNight(stored === null ? !!(window.matchMedia && matchMedia("(prefers-color-scheme: dark)").matches)
-                           : stored === "1");
-  search.addEventListener("input", update);
-  deckSel.addEventListener("change", update);
-  tagSel.addEventListener("change", update);
-  nightBtn.addEventListener("click", function () {
-    setNight(nightBtn.getAttribute("aria-pressed") !== "true");
-  });
-  document.addEventListener("keydown", function (e) {
-    if (e.key === "/" && document.activeElement !== search && !e.ctrlKey && !e.metaKey && !e.altKey) {
-      e.preventDefault();
-      search.focus();
-    }
-  });
-  update();
-  document.body.dataset.ready = "1";
-})();
-"""
