@@ -93,7 +93,7 @@
     if (tagSel.value) params.set("tag", tagSel.value);
     var hash = params.toString();
     try { history.replaceState(null, "", hash ? "#" + hash : location.pathname + location.search); }
-    catch (e) { /* some file:// setups refuse; the filters still work */ }
+    catch { /* some file:// setups refuse; the filters still work */ }
   };
   var setNight = function (on) {
     [document.body].concat(Array.prototype.slice.call(document.querySelectorAll(".card")))
@@ -102,7 +102,7 @@
         e.classList.toggle("night_mode", on);
       });
     nightBtn.setAttribute("aria-pressed", on ? "true" : "false");
-    try { localStorage.setItem("factdeck-preview-night", on ? "1" : "0"); } catch (e) { /* private mode */ }
+    try { localStorage.setItem("factdeck-preview-night", on ? "1" : "0"); } catch { /* private mode */ }
   };
   var initial = new URLSearchParams(location.hash.slice(1));
   search.value = initial.get("q") || "";
@@ -113,7 +113,7 @@
   pick(deckSel, initial.get("deck"));
   pick(tagSel, initial.get("tag"));
   var stored = null;
-  try { stored = localStorage.getItem("factdeck-preview-night"); } catch (e) { /* private mode */ }
+  try { stored = localStorage.getItem("factdeck-preview-night"); } catch { /* private mode */ }
   setNight(stored === null ? !!(window.matchMedia && matchMedia("(prefers-color-scheme: dark)").matches)
                            : stored === "1");
   search.addEventListener("input", update);
