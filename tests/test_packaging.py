@@ -36,6 +36,7 @@ _NOT_SOURCE = shutil.ignore_patterns(
     ".hypothesis",
     "work",
     ".venv*",
+    "node_modules",
 )
 
 
