@@ -108,3 +108,17 @@ def test_committed_locks_are_current(tmp_path):
     shutil.copytree(DECKS, copy)
     result = build([str(copy)], output=tmp_path / "x.apkg", locked=True)
     assert not result.stale, result.stale
+
+
+def test_split_other_drug_cards_keep_the_old_id_and_move_one_fact_to_the_new_id(checked):
+    """Issue 12: a split keeps the old id (users keep its history) and moves the other fact out."""
+    notes = {note.id: _text(note) for note in _notes(checked)}
+    splits = [
+        # old id, new id, a word only the old half tests, a word only the new half tests
+        ("botulinum-focal-vs-generalised", "botulinum-dose-ceiling", "focal", "400 units"),
+        ("nabiximols-licensed-indication", "nabiximols-specialist-initiation", "add-on", "specialist"),
+    ]
+    for old, new, kept, moved in splits:
+        assert old in notes and new in notes, (old, new)
+        assert kept in notes[old] and moved in notes[new], (old, new)
+        assert moved not in notes[old], f"{old} still tests what moved to {new}"
