@@ -11,10 +11,12 @@ import os
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from . import cloze
 from .diagnostics import Collector
 from .model import Deck, Note
-from .notetypes import BY_KEY, NoteType, card_ords
-from .render import Renderer, sources_html
+from .notetypes import BY_KEY, ID_KEY, SOURCES_KEY, NoteType, card_ords
+from .render import Renderer, html_field, sources_html, text_field
+from .templates import nonempty_names, renders_with_fields
 
 
 class Built(NamedTuple):
@@ -28,6 +30,7 @@ class Built(NamedTuple):
     ords: list[int]
     hash: str
     sources: list[str]  # cited source keys
+    subdeck: str = ""  # "A::B" below the deck, or "" for the deck itself
 
     @property
     def fields(self) -> list[str]:
@@ -48,6 +51,20 @@ class BuiltDeck:
 
     def notetypes(self) -> dict[str, NoteType]:
         return {n.notetype.key: n.notetype for n in self.notes}
+
+    def subdecks(self) -> list[str]:
+        """Every subdeck the notes use, parents included ("A::B" brings "A"), sorted."""
+        found: set[str] = set()
+        for note in self.notes:
+            if note.subdeck:
+                parts = note.subdeck.split("::")
+                found.update("::".join(parts[: i + 1]) for i in range(len(parts)))
+        return sorted(found)
+
+
+def subdeck_anki_id(deck_id: str, subdeck: str) -> int:
+    """A subdeck's Anki ID; `::` cannot occur in a deck id, so it never equals a deck's."""
+    return deck_anki_id(f"{deck_id}::{subdeck}")
 
 
 def deck_anki_id(deck_id: str) -> int:
@@ -110,8 +127,14 @@ class NoteAssembler:
         self.deck, self.out, self.renderer, self.field_html = deck, out, renderer, renderer.field
         self.built: list[Built] = []
         self._sources: dict[tuple[tuple[str, str], ...], str] = {}
+        self.types = {**BY_KEY, **deck.notetypes}
+        self._html: dict[str, tuple[str, tuple[str, ...]]] = {}
 
     def add(self, note: Note) -> None:
+        notetype = self.types[note.type]
+        if notetype.custom:
+            self._add_custom(note, notetype)
+            return
         deck, field_html = self.deck, self.field_html
         values = {"id": note.id}
         for key, text in note.content.items():
@@ -124,11 +147,11 @@ class NoteAssembler:
         if sources is None:
             sources = self._sources[cited] = sources_html(cited, deck.sources)
         values["sources"] = sources
-        notetype = BY_KEY[note.type]
         fields = [values.get(f.key, "") for f in notetype.fields]
         tags = list(dict.fromkeys(deck.tags + note.tags))
+        deck_name = f"{deck.name}::{note.subdeck}" if note.subdeck else deck.name
         digest = hashlib.sha256(
-            "\x1e".join((notetype.name, deck.name, " ".join(tags), *fields)).encode()
+            "\x1e".join((notetype.name, deck_name, " ".join(tags), *fields)).encode()
         ).hexdigest()[:20]
         self.built.append(
             Built(
@@ -140,5 +163,99 @@ class NoteAssembler:
                 card_ords(notetype, note.clozes),
                 digest,
                 note.sources,
+                note.subdeck,
             )
         )
+
+    def _sources_html(self, note: Note) -> str:
+        cited = tuple(zip(note.sources, note.locators))
+        sources = self._sources.get(cited)
+        if sources is None:
+            sources = self._sources[cited] = sources_html(cited, self.deck.sources)
+        return sources
+
+    def _add_custom(self, note: Note, notetype: NoteType) -> None:
+        """A note of a custom type: each field in its format, cards by Anki's own rule."""
+        deck = self.deck
+        fields: list[str] = []
+        for f in notetype.fields:
+            if f.key == SOURCES_KEY:
+                fields.append(self._sources_html(note))
+                continue
+            if f.key == ID_KEY:
+                fields.append(note.id)
+                continue
+            text = note.content.get(f.name, "")
+            if not text:
+                fields.append("")
+                continue
+            if f.format == "text":
+                fields.append(text_field(text))
+                continue
+            if f.format == "html":
+                cached = self._html.get(text)
+                if cached is None:
+                    cached = self._html[text] = html_field(self.renderer, text)
+                value, problems = cached
+            else:
+                value, problems = self.field_html(text)
+            for problem in problems:
+                self.out.error(
+                    note.content_pos[f.name], "render", f"{problem} (in field `{f.name}` of note `{note.id}`)"
+                )
+            fields.append(value)
+        tags = list(dict.fromkeys(deck.tags + note.tags))
+        ords = custom_card_ords(notetype, fields, bool(tags))
+        if not ords:
+            self.out.error(
+                note.pos,
+                "no-cards",
+                f"note `{note.id}` makes no card: "
+                + (
+                    "none of its fields has a cloze deletion"
+                    if notetype.cloze
+                    else f"with its fields, the front of every template of note type `{notetype.key}` is empty"
+                ),
+            )
+            return
+        deck_name = f"{deck.name}::{note.subdeck}" if note.subdeck else deck.name
+        digest = hashlib.sha256(
+            "\x1e".join((notetype.name, deck_name, " ".join(tags), *fields)).encode()
+        ).hexdigest()[:20]
+        self.built.append(
+            Built(
+                note.id,
+                note_guid(deck.id, note.id),
+                notetype,
+                "\x1f".join(fields),
+                tags,
+                ords,
+                digest,
+                note.sources,
+                note.subdeck,
+            )
+        )
+
+
+def custom_card_ords(notetype: NoteType, fields: list[str], has_tags: bool) -> list[int]:
+    """The cards Anki makes for these final field values (its `new_cards_required`), by ord.
+
+    Standard: each template whose front shows a non-empty field. Cloze: one per cloze number
+    found in any field, as Anki looks in every field, not only the clozed ones.
+    """
+    if notetype.cloze:
+        numbers: set[int] = set()
+        for value in fields:
+            if "{{c" in value:
+                numbers |= cloze_numbers(value)
+        return sorted({min(n, 500) - 1 for n in numbers})
+    filled = nonempty_names(notetype.field_names, fields, has_tags)
+    return [ord_ for ord_, front in enumerate(notetype.fronts) if renders_with_fields(front, filled)]
+
+
+def cloze_numbers(field_html: str) -> set[int]:
+    """Cloze numbers in a field's final HTML (``cloze.card_numbers`` once it exists)."""
+    card_numbers = getattr(cloze, "card_numbers", None)
+    if card_numbers is not None:
+        return set(card_numbers(field_html))
+    return cloze.scan(field_html)[0]

@@ -162,7 +162,8 @@ def _check(paths: list[str], progress) -> Checked:
         elif deck.id:
             first_file[deck.id] = deck.path
         result.decks.append(built)
-    result.diagnostics.sort()
+    # a note-type file included by several decks reports its problems once
+    result.diagnostics = sorted(set(result.diagnostics))
     return result
 
 
@@ -229,6 +230,8 @@ def _build(paths, output, locked, dist, now, progress) -> BuildResult:
         parts.append(package.Part(built, new))
         target = output if output is not None else dist / f"{built.deck.id}.apkg"
         result.reports.append(DeckReport(built, target, changes))
+    if output is not None:
+        result.diagnostics.extend(_clashing_notetypes(checked.decks))
     if result.errors or (locked and result.stale):
         result.reports = []
         return result
@@ -243,6 +246,28 @@ def _build(paths, output, locked, dist, now, progress) -> BuildResult:
     for path, text in pending_locks:
         atomic_write(path, lambda f, text=text: f.write(text.encode("utf-8")))
     return result
+
+
+def _clashing_notetypes(decks: list[BuiltDeck]) -> list[Diagnostic]:
+    """Decks combined into one package must agree on each note type ID's definition."""
+    first: dict[int, tuple[str, str, str]] = {}  # Anki ID -> (definition hash, key, deck path)
+    found = []
+    for built in decks:
+        for nt in built.notetypes().values():
+            digest = nt.definition_hash()
+            seen = first.setdefault(nt.id, (digest, nt.key, built.deck.path))
+            if seen[0] != digest:
+                found.append(
+                    Diagnostic(
+                        built.deck.path,
+                        0,
+                        0,
+                        "notetype-clash",
+                        f"note type `{nt.key}` (Anki ID {nt.id}) differs from `{seen[1]}` in {seen[2]}, "
+                        "which has the same ID; one package cannot hold both",
+                    )
+                )
+    return found
 
 
 def _describe_stale(deck_path: str, changes: lockfile.Changes) -> str:

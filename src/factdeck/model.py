@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .notetypes import NoteType
+
 Pos = tuple[int, int]
 
 
@@ -18,8 +20,8 @@ class Source:
 @dataclass
 class Note:
     id: str
-    type: str  # basic | basic-reversed | cloze
-    content: dict[str, str]  # front/back/text/extra as written
+    type: str  # basic | basic-reversed | cloze, or the key of a custom note type
+    content: dict[str, str]  # front/back/text/extra as written; a custom type's field name -> value
     content_pos: dict[str, Pos]
     tags: list[str]
     sources: list[str]
@@ -27,6 +29,7 @@ class Note:
     clozes: tuple[int, ...] = ()  # cloze numbers, sorted; empty for basic notes
     sources_pos: list[Pos] = field(default_factory=list)
     locators: list[str] = field(default_factory=list)  # per cited source: "§5.1", or "" for none
+    subdeck: str = ""  # "A::B": the cards go to "<deck name>::A::B"
 
 
 @dataclass
@@ -40,3 +43,5 @@ class Deck:
     notes: list[Note]
     id_pos: Pos = (0, 0)
     description_pos: Pos = (0, 0)
+    notetypes: dict[str, NoteType] = field(default_factory=dict)  # custom types by key, included ones too
+    unusable_types: set[str] = field(default_factory=set)  # declared with errors (already reported)

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
+from typing import Any
 
 
 @dataclass(frozen=True)
 class Field:
     name: str  # as Anki shows it
-    key: str  # which rendered value fills it: front, back, text, extra, sources, id
+    key: str  # which rendered value fills it: front, back, text, extra, sources, id (custom: see below)
+    format: str = "markdown"  # markdown | html | text (custom note types)
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,9 @@ class NoteType:
     templates: tuple[tuple[str, str, str], ...]  # (name, question, answer)
     css: str
     cloze: bool = False
+    sort_field: int = 0  # index of the field Anki sorts and shows in the browser
+    custom: bool = False  # declared in a deck or note-type file
+    fronts: tuple[Any, ...] = field(default=(), compare=False)  # parsed question templates (custom)
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -37,8 +42,10 @@ class NoteType:
 
     def definition_hash(self) -> str:
         """Changes exactly when what Anki stores for the note type changes."""
-        blob = json.dumps([self.name, self.field_names, self.templates, self.css, self.cloze])
-        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+        parts: list[Any] = [self.name, self.field_names, self.templates, self.css, self.cloze]
+        if self.custom:  # the built-in types' hashes stay what their locks hold
+            parts += [self.sort_field, self.id]
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:20]
 
 
 CSS = resources.files("factdeck").joinpath("card.css").read_text(encoding="utf-8")
@@ -99,6 +106,24 @@ CLOZE = NoteType(
 )
 
 BY_KEY = {nt.key: nt for nt in (BASIC, BASIC_REVERSED, CLOZE)}
+BUILT_IN_IDS = frozenset(nt.id for nt in BY_KEY.values())
+BUILT_IN_NAMES = frozenset(nt.name for nt in BY_KEY.values())
+
+# Which value fills a custom type's sources-field and id-field; ':' cannot be in a field name.
+SOURCES_KEY = ":sources"
+ID_KEY = ":id"
+
+
+def derived_id(namespace: str, key: str) -> int:
+    """A custom note type's Anki ID from where it is declared and its key, never its content.
+
+    ``namespace`` is the deck id for a type declared in a deck file and the note-type file's
+    ``id`` for a shared one: both are chosen once and kept forever, like note ids, so editing
+    a definition never changes the ID. The ID lies in [2**52, 2**53): above every ID Anki
+    makes itself (milliseconds since 1970) and every built-in one, and exact in JavaScript.
+    """
+    digest = hashlib.sha256(f"factdeck-notetype:{namespace}:{key}".encode()).hexdigest()
+    return int(digest[:13], 16) | (1 << 52)
 
 
 def card_ords(note_type: NoteType, clozes: tuple[int, ...]) -> list[int]:

@@ -197,6 +197,48 @@ def _one_paragraph(text: str) -> bool:
     )
 
 
+# `format: html` fields (custom note types) keep what they were written with, imported decks'
+# inline styles and fonts included, minus anything that could run: nh3's safe tags plus these.
+_HTML_FIELD_EXTRA_TAGS = {"font", "tfoot"}
+_HTML_FIELD_EXTRA_ATTRIBUTES = {
+    "*": {"class", "style", "title", "dir", "lang"},
+    "font": {"color", "face", "size"},
+}
+
+
+def html_field(renderer: Renderer, text: str) -> tuple[str, tuple[str, ...]]:
+    """A `format: html` field: sanitised, with local images bundled like Markdown ones."""
+    import nh3
+
+    attributes = {tag: set(names) for tag, names in nh3.ALLOWED_ATTRIBUTES.items()}
+    for tag, names in _HTML_FIELD_EXTRA_ATTRIBUTES.items():
+        attributes[tag] = attributes.get(tag, set()) | names
+    problems: list[str] = []
+
+    def bundle(tag: str, attr: str, value: str) -> str | None:
+        if tag == "img" and attr == "src" and not _SCHEME.match(value) and not value.startswith("//"):
+            renderer._problems = []
+            name = renderer._bundle(value)
+            problems.extend(renderer._problems)
+            return name
+        return value
+
+    out = nh3.clean(
+        text,
+        tags=set(nh3.ALLOWED_TAGS) | _HTML_FIELD_EXTRA_TAGS,
+        attributes=attributes,
+        attribute_filter=bundle,
+        link_rel=None,
+        url_schemes=URL_SCHEMES | {"data"},
+    )
+    return out, tuple(problems)
+
+
+def text_field(text: str) -> str:
+    """A `format: text` field: shown exactly as typed, line breaks included."""
+    return html.escape(text, quote=False).replace("\r\n", "<br>").replace("\n", "<br>")
+
+
 def sources_html(citations, sources) -> str:
     """The Sources field: a short list of linked titles, each with its locator ("§5.1") if any."""
     items = []

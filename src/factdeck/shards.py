@@ -96,7 +96,7 @@ def _compile_piece(path: str, piece: tuple[int, int, int], deck) -> tuple:
         check_citations([note], deck.sources, out)
         assembler.add(note)
 
-    reader = NoteReader(out, emit)
+    reader = NoteReader(out, emit, deck)
     load(piece_document(_TEXT, piece), out, on_note=reader)
     if any(d.code.startswith("yaml") for d in out.items):
         raise Fallback
@@ -144,16 +144,18 @@ def _in_child(args) -> bytes | None:
         [tuple(b.ords) for b in built],
         [b.hash for b in built],
         ["\x1f".join(b.sources) for b in built],
+        [b.subdeck for b in built],
     )
     return marshal.dumps((columns, media, [astuple(d) for d in diags], positions, count))
 
 
-def _unpack(blob: bytes) -> tuple:
+def _unpack(blob: bytes, deck) -> tuple:
     columns, media, diags, positions, count = marshal.loads(blob)
     split = _split_joined
+    types = {**BY_KEY, **deck.notetypes}
     built = [
-        Built(i, g, BY_KEY[k], f, split(t), list(o), h, split(src))
-        for i, g, k, f, t, o, h, src in zip(*columns)
+        Built(i, g, types[k], f, split(t), list(o), h, split(src), sub)
+        for i, g, k, f, t, o, h, src, sub in zip(*columns)
     ]
     return built, media, [Diagnostic(*d) for d in diags], positions, count
 
@@ -186,7 +188,7 @@ def compile_file(path: str, text: str, pieces: int = 2) -> tuple[BuiltDeck | Non
         _TEXT = ""
     if any(not blob for blob in packed):
         raise Fallback
-    results += [_unpack(blob) for blob in packed]
+    results += [_unpack(blob, deck) for blob in packed]
     built, seen, count, media = [], {}, 0, {}
     for piece_built, piece_media, diags, ids, piece_count in results:
         out.items.extend(diags)

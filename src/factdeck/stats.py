@@ -15,7 +15,7 @@ class DeckStats:
     id: str
     name: str
     path: str
-    notes: dict[str, int] = field(default_factory=dict)  # note type -> notes
+    notes: dict[str, int] = field(default_factory=dict)  # note type key -> notes (built-ins first)
     cards: dict[str, int] = field(default_factory=dict)  # note type -> cards
     tags: list[tuple[str, int]] = field(default_factory=list)  # most used first
     without_sources: list[str] = field(default_factory=list)  # note ids, in file order
@@ -27,7 +27,7 @@ class DeckStats:
             "path": self.path,
             "notes": sum(self.notes.values()),
             "cards": sum(self.cards.values()),
-            "types": {kind: {"notes": self.notes[kind], "cards": self.cards[kind]} for kind in NOTE_TYPES},
+            "types": {kind: {"notes": self.notes[kind], "cards": self.cards[kind]} for kind in self.notes},
             "tags": [{"tag": tag, "notes": count} for tag, count in self.tags],
             "without_sources": self.without_sources,
         }
@@ -42,6 +42,8 @@ def deck_stats(built: BuiltDeck) -> DeckStats:
         notes=dict.fromkeys(NOTE_TYPES, 0),
         cards=dict.fromkeys(NOTE_TYPES, 0),
     )
+    for key in sorted(built.deck.notetypes):  # custom types, also those no note uses yet
+        stats.notes[key] = stats.cards[key] = 0
     tags: Counter[str] = Counter()
     for note in built.notes:
         stats.notes[note.notetype.key] += 1
@@ -78,7 +80,7 @@ def format_text(decks: list[DeckStats], width: int = 100) -> str:
     blocks = []
     for d in decks:
         lines = [f"{d.id}: {d.name} ({d.path})"]
-        rows = [(kind, d.notes[kind], d.cards[kind]) for kind in NOTE_TYPES]
+        rows = [(kind, d.notes[kind], d.cards[kind]) for kind in d.notes]
         rows.append(("total", sum(d.notes.values()), sum(d.cards.values())))
         lines += ["  " + line for line in _table(("type", "notes", "cards"), rows)]
         lines.append("")

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import re
 
-from . import cloze
+from . import cloze, customtypes
 from .diagnostics import Collector, did_you_mean
 from .model import Deck, Note, Source
+from .notetypes import NoteType
+from .templates import cloze_fields
 from .yamlload import YList, YMap
 
 ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
 SOURCE_KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 MAX_ID = 100
 
-TOP_KEYS = ("version", "deck", "tags", "sources", "notes")
+TOP_KEYS = ("version", "deck", "include", "notetypes", "tags", "sources", "notes")
 DECK_KEYS = ("id", "name", "description")
 SOURCE_KEYS = ("title", "url")
-NOTE_KEYS = ("id", "type", "front", "back", "text", "extra", "tags", "sources")
+NOTE_KEYS = ("id", "type", "front", "back", "text", "extra", "fields", "tags", "sources", "subdeck")
+CUSTOM_NOTE_KEYS = ("id", "type", "fields", "tags", "sources", "subdeck")
 _NOTE_KEY_SET = frozenset(NOTE_KEYS)
 _HAS_SPACE = re.compile(r"\s").search
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]").search
@@ -127,19 +130,40 @@ class NoteReader:
     already knows the deck's header can turn each into its final form at once).
     """
 
-    def __init__(self, out: Collector, emit=None):
+    def __init__(self, out: Collector, emit=None, deck: Deck | None = None):
         self.check = _Checker(out)
         self.notes: list[Note] = []
         self.emit = emit or self.notes.append
         self.count = 0
         self.id_positions: dict[str, tuple[int, int]] = {}  # of accepted notes
+        # The deck's own note types; None while the header is not read yet (the one-pass read).
+        self.deck = deck
+        self.deferred: list[tuple[object, tuple[int, int]]] = []
 
     def __call__(self, item, pos) -> None:
         self.count += 1
+        if self.deck is None and (
+            self.deferred
+            or (type(item) is YMap and ("fields" in item or item.get("type", "basic") not in NOTE_TYPES))
+        ):
+            # A note of a custom type needs the header, which the one-pass read has not seen yet;
+            # keep it and every later note (so notes stay in file order) until `resume`.
+            self.deferred.append((item, pos))
+            return
+        self._read(item, pos)
+
+    def resume(self, deck: Deck) -> None:
+        """The header is known: read the notes kept back for it."""
+        self.deck = deck
+        deferred, self.deferred = self.deferred, []
+        for item, pos in deferred:
+            self._read(item, pos)
+
+    def _read(self, item, pos) -> None:
         node = self.check.mapping(item, pos, "a note")
         if node is None:
             return
-        note = _note(self.check, node)
+        note = _note(self.check, node, self.deck)
         if note is None:
             return
         first = self.id_positions.get(note.id)
@@ -165,7 +189,10 @@ def validate(tree, path: str, out: Collector, reader: NoteReader | None = None) 
     deck, notes = header
     count = 0
     if notes is not None:
-        reader = reader or NoteReader(out)
+        if reader is None:
+            reader = NoteReader(out, deck=deck)
+        else:
+            reader.resume(deck)
         for item, pos in zip(notes, notes.item_pos):
             reader(item, pos)
         deck.notes, count = reader.notes, reader.count
@@ -188,6 +215,9 @@ def validate_header(tree, path: str, out: Collector) -> tuple[Deck, YList | None
             f"the top level must be a mapping with `deck` and `notes`, not {_kind(tree)}",
         )
         return None
+    if customtypes.is_notetype_file(tree):
+        customtypes.check_notetype_file(check, tree, path)
+        return None
     check.keys(tree, TOP_KEYS, "the deck file")
     check.required(tree, ("deck", "notes"), "the deck file")
     if "version" in tree and tree["version"] != "1":
@@ -200,6 +230,19 @@ def validate_header(tree, path: str, out: Collector) -> tuple[Deck, YList | None
     deck = Deck(path=path, id="", name="", description="", tags=[], sources={}, notes=[])
     if "deck" in tree:
         _deck_header(check, tree["deck"], tree.val_pos["deck"], deck)
+    if "notetypes" in tree or "include" in tree:
+        own = customtypes.Declared()
+        if "notetypes" in tree:
+            own = customtypes.declare(
+                check, tree["notetypes"], tree.val_pos["notetypes"], deck.id or None, path
+            )
+        included = (
+            customtypes.include(check, tree["include"], tree.val_pos["include"], path)
+            if "include" in tree
+            else []
+        )
+        usable = customtypes.merge(own, included, check)
+        deck.notetypes, deck.unusable_types = usable.types, usable.unusable
     if "tags" in tree:
         deck.tags = check.tags(tree["tags"], tree.val_pos["tags"], "`tags`")
     if "sources" in tree:
@@ -305,10 +348,19 @@ def check_citations(notes: list[Note], sources: dict[str, Source], out: Collecto
         note.sources, note.locators = kept, kept_locators
 
 
-def _note(check: _Checker, node: YMap) -> Note | None:
+def _note(check: _Checker, node: YMap, deck: Deck | None = None) -> Note | None:
     out = check.out
     ok = True
-    if not node.keys() <= _NOTE_KEY_SET:
+    custom = None
+    if (
+        deck is not None
+        and deck.notetypes
+        and type(node.get("type")) is str
+        and node["type"] in deck.notetypes
+    ):
+        custom = deck.notetypes[node["type"]]
+        check.keys(node, CUSTOM_NOTE_KEYS, f"a `{custom.key}` note{_custom_hint(node)}")
+    elif not node.keys() <= _NOTE_KEY_SET:
         check.keys(node, NOTE_KEYS, "a note")
     note_id = None
     if "id" not in node:
@@ -316,21 +368,33 @@ def _note(check: _Checker, node: YMap) -> Note | None:
     else:
         note_id = check.ident(node["id"], node.val_pos["id"], "note id")
     what = f"note `{note_id}`" if note_id else "note"
+    if custom is not None:
+        return _custom_note(check, node, note_id, what, custom)
 
     if "type" in node:
         kind = check.text(node["type"], node.val_pos["type"], f"`type` of {what}", required=True)
         if kind is not None and kind not in NOTE_TYPES:
+            if deck is not None and kind in deck.unusable_types:
+                return None  # its declaration's errors are reported
+            known = (*NOTE_TYPES, *(deck.notetypes if deck is not None else ()))
             out.error(
                 node.val_pos["type"],
                 "unknown-type",
-                f"unknown note type `{kind}`; use one of: {', '.join(NOTE_TYPES)}"
-                f"{did_you_mean(kind, NOTE_TYPES)}",
+                f"unknown note type `{kind}`; use one of: {', '.join(known)}{did_you_mean(kind, known)}",
             )
             kind = None
         if kind is None:
             return None
     else:
         kind = "cloze" if "text" in node else "basic"
+    if "fields" in node:
+        out.error(
+            node.key_pos["fields"],
+            "wrong-field",
+            f"`fields` is for notes of note types declared under `notetypes`; a {kind} note uses "
+            + ("`text`" if kind == "cloze" else "`front` and `back`"),
+        )
+        ok = False
 
     for key in FOREIGN[kind]:
         if key in node:
@@ -385,29 +449,137 @@ def _note(check: _Checker, node: YMap) -> Note | None:
         numbers = tuple(sorted(found))
 
     tags = check.tags(node["tags"], node.val_pos["tags"], f"`tags` of {what}") if "tags" in node else []
-    cited: list[str] = []
-    cited_pos: list[tuple[int, int]] = []
-    locators: list[str] = []
-    if "sources" in node:
-        keys = check.listing(
-            node["sources"], node.val_pos["sources"], f"`sources` of {what}", hint="; write `sources: [key]`"
-        )
-        seen: set[tuple[str, str]] = set()
-        for key, kpos in zip(keys or [], keys.item_pos if keys else []):
-            if type(key) is not str or not key or _CONTROL(key):
-                key = check.text(key, kpos, "a source key", required=True)
-                if key is None:
-                    continue
-            key, locator = split_citation(key)
-            if "\n" in locator or "\r" in locator:
-                out.error(kpos, "locator", f"the locator after source `{key}` must be on one line")
-                continue
-            if (key, locator) not in seen:
-                seen.add((key, locator))
-                cited.append(key)
-                cited_pos.append(kpos)
-                locators.append(locator)
+    cited, cited_pos, locators = _citations(check, node, what) if "sources" in node else ([], [], [])
+    subdeck = ""
+    if "subdeck" in node:
+        subdeck = _subdeck(check, node, what)
+        ok = ok and subdeck is not None
 
     if note_id is None or not ok:
         return None
-    return Note(note_id, kind, content, content_pos, tags, cited, node.pos, numbers, cited_pos, locators)
+    return Note(
+        note_id,
+        kind,
+        content,
+        content_pos,
+        tags,
+        cited,
+        node.pos,
+        numbers,
+        cited_pos,
+        locators,
+        subdeck or "",
+    )
+
+
+def _citations(check: _Checker, node: YMap, what: str) -> tuple[list[str], list[tuple[int, int]], list[str]]:
+    """The note's `sources`: (keys, their positions, locators), each (key, locator) once."""
+    out = check.out
+    cited: list[str] = []
+    cited_pos: list[tuple[int, int]] = []
+    locators: list[str] = []
+    keys = check.listing(
+        node["sources"], node.val_pos["sources"], f"`sources` of {what}", hint="; write `sources: [key]`"
+    )
+    seen: set[tuple[str, str]] = set()
+    for key, kpos in zip(keys or [], keys.item_pos if keys else []):
+        if type(key) is not str or not key or _CONTROL(key):
+            key = check.text(key, kpos, "a source key", required=True)
+            if key is None:
+                continue
+        key, locator = split_citation(key)
+        if "\n" in locator or "\r" in locator:
+            out.error(kpos, "locator", f"the locator after source `{key}` must be on one line")
+            continue
+        if (key, locator) not in seen:
+            seen.add((key, locator))
+            cited.append(key)
+            cited_pos.append(kpos)
+            locators.append(locator)
+    return cited, cited_pos, locators
+
+
+def _subdeck(check: _Checker, node: YMap, what: str) -> str | None:
+    """`subdeck: A::B`, parts trimmed as deck names are; None (after reporting) when invalid."""
+    pos = node.val_pos["subdeck"]
+    value = check.text(node["subdeck"], pos, f"`subdeck` of {what}", required=True)
+    if value is None:
+        return None
+    if any(not part.strip() for part in value.split("::")):
+        check.out.error(pos, "deck-name", f"`subdeck` `{value}` of {what} has an empty part between `::`")
+        return None
+    return "::".join(part.strip() for part in value.split("::"))
+
+
+def _custom_hint(node: YMap) -> str:
+    if any(key in node for key in ("front", "back", "text", "extra")):
+        return "; its content goes under `fields`, by field name"
+    return ""
+
+
+def _custom_note(check: _Checker, node: YMap, note_id: str | None, what: str, nt: NoteType) -> Note | None:
+    """A note of a custom type: `fields` maps the type's field names to their text."""
+    out = check.out
+    ok = not any(key not in CUSTOM_NOTE_KEYS for key in node)
+    content: dict[str, str] = {}
+    content_pos: dict[str, tuple[int, int]] = {}
+    filled_by_factdeck = {f.name: f.key for f in nt.fields if f.key != f.name}
+    names = [f.name for f in nt.fields if f.key == f.name]
+    if "fields" in node:
+        given = check.mapping(node["fields"], node.val_pos["fields"], f"`fields` of {what}")
+        ok = ok and given is not None
+        for name, value in (given or {}).items():
+            kpos = given.key_pos[name]
+            if name in filled_by_factdeck:
+                out.error(
+                    kpos,
+                    "wrong-field",
+                    f"field `{name}` of {what} is filled by factdeck "
+                    + ("from `sources`" if filled_by_factdeck[name] == ":sources" else "with the note id"),
+                )
+                ok = False
+                continue
+            if name not in names:
+                out.error(
+                    kpos,
+                    "unknown-field",
+                    f"note type `{nt.key}` has no field `{name}`{did_you_mean(name, names)}"
+                    f" (its fields: {', '.join(names)})",
+                )
+                ok = False
+                continue
+            text = check.text(value, given.val_pos[name], f"field `{name}` of {what}")
+            if text is None:
+                ok = False
+                continue
+            content[name], content_pos[name] = text, given.val_pos[name]
+    if nt.cloze:
+        found: set[int] = set()
+        clozed = [name for name in names if name in cloze_fields(nt.fronts[0])]
+        for name, text in content.items():
+            numbers, problems = cloze.scan(text)
+            if name in clozed:
+                for problem in problems:
+                    out.error(content_pos[name], "cloze", f"{problem} in field `{name}` of {what}")
+                ok = ok and not problems
+            found |= numbers
+        if not found and ok:
+            out.error(
+                node.val_pos.get("fields", node.pos),
+                "cloze",
+                f"{what} has no cloze deletion"
+                + (f" in {', '.join(f'`{n}`' for n in clozed)}" if clozed else "")
+                + "; mark one like `{{c1::answer}}`",
+            )
+            ok = False
+    tags = check.tags(node["tags"], node.val_pos["tags"], f"`tags` of {what}") if "tags" in node else []
+    cited, cited_pos, locators = _citations(check, node, what) if "sources" in node else ([], [], [])
+    subdeck = ""
+    if "subdeck" in node:
+        subdeck = _subdeck(check, node, what)
+        ok = ok and subdeck is not None
+    if note_id is None or not ok:
+        return None
+    return Note(
+        note_id, nt.key, content, content_pos, tags, cited, node.pos, (), cited_pos, locators, subdeck or ""
+    )

@@ -24,7 +24,8 @@ import genanki
 from genanki.apkg_col import APKG_COL
 from genanki.apkg_schema import APKG_SCHEMA
 
-from ..assemble import BuiltDeck
+from .. import templates
+from ..assemble import BuiltDeck, subdeck_anki_id
 from ..lock import Lock
 from ..notetypes import NoteType
 from ..output import atomic_write
@@ -47,12 +48,14 @@ def package_time(parts: list[Part]) -> int:
     return max((p.lock.newest() for p in parts), default=0) or 315532800  # 1980-01-01
 
 
-def notetype_times(parts: list[Part]) -> dict[str, int]:
-    """Each note type takes the newest time any of the combined decks gives it."""
-    times: dict[str, int] = {}
+def notetype_times(parts: list[Part]) -> dict[int, int]:
+    """Each note type (by Anki ID) takes the newest time any of the combined decks gives it."""
+    times: dict[int, int] = {}
     for part in parts:
-        for key, (_, t, _) in part.lock.notetypes.items():
-            times[key] = max(times.get(key, 0), t)
+        for nt in part.deck.notetypes().values():
+            entry = part.lock.notetypes.get(nt.key)
+            if entry is not None:
+                times[nt.id] = max(times.get(nt.id, 0), entry[1])
     return times
 
 
@@ -75,9 +78,14 @@ def write_collection(db_path: str, parts: list[Part]) -> None:
             deck_json = genanki.Deck(built.anki_id, built.deck.name, built.description).to_json()
             deck_json["mod"] = stamp
             decks_json[str(built.anki_id)] = deck_json
+            for sub in built.subdecks():
+                sub_id = subdeck_anki_id(built.deck.id, sub)
+                sub_json = genanki.Deck(sub_id, f"{built.deck.name}::{sub}", "").to_json()
+                sub_json["mod"] = stamp
+                decks_json[str(sub_id)] = sub_json
             for nt in built.notetypes().values():
                 if str(nt.id) not in models:
-                    models[str(nt.id)] = _model_json(nt, nt_times.get(nt.key, stamp), built.anki_id)
+                    models[str(nt.id)] = _model_json(nt, nt_times.get(nt.id, stamp), built.anki_id)
         db.execute(
             "UPDATE col SET crt = ?, mod = ?, scm = ?, models = ?, decks = ?",
             (
@@ -123,12 +131,17 @@ def _note_rows(entries, nids):
 
 def _card_rows(entries, nids, cids):
     """New cards, due in file order (siblings share a position)."""
+    subdeck_ids: dict[tuple[str, str], int] = {}
     for position, ((built, note, (_, mod, _)), nid, first_cid) in enumerate(zip(entries, nids, cids), 1):
+        did = built.anki_id
+        if note.subdeck:
+            key = (built.deck.id, note.subdeck)
+            did = subdeck_ids.get(key) or subdeck_ids.setdefault(key, subdeck_anki_id(*key))
         for offset, ord_ in enumerate(note.ords):
             yield (
                 first_cid + offset,
                 nid,
-                built.anki_id,
+                did,
                 ord_,
                 mod,
                 -1,
@@ -174,7 +187,13 @@ def _model_json(nt: NoteType, mod: int, deck_id: int) -> dict:
         templates=[{"name": name, "qfmt": q, "afmt": a} for name, q, a in nt.templates],
         css=nt.css,
         model_type=genanki.Model.CLOZE if nt.cloze else genanki.Model.FRONT_BACK,
+        sort_field_index=nt.sort_field,
     )
+    if nt.custom:
+        # Anki's own required-fields rule: genanki's (chevron) differs and fails on valid templates.
+        model.__dict__["_req"] = [
+            [ord_, *templates.requirements(front, nt.field_names)] for ord_, front in enumerate(nt.fronts)
+        ]
     return model.to_json(mod, deck_id)
 
 

@@ -1,0 +1,668 @@
+"""Custom note types declared in YAML, checked against the real `anki` library.
+
+Cards: Anki decides which cards a note has, so every count here is compared with what Anki
+generates itself when the same fields are added through its own API (a fresh collection, the
+note type created with Anki's model manager, `add_note`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import textwrap
+
+import pytest
+
+from conftest import SIMPLE_DECK
+from factdeck import notetypes
+from factdeck.build import build, check
+
+T0 = 1_700_000_000
+
+SHARED = """\
+id: pharma-shared
+notetypes:
+  drug-profile:
+    name: "Drug profile"
+    fields:
+      - Drug
+      - Class
+      - Mechanism
+      - {name: Image, format: html}
+      - Sources
+      - ID
+    sources-field: Sources
+    id-field: ID
+    sort-field: Drug
+    templates:
+      - name: Class
+        front: "{{Drug}}: which class?"
+        back: "{{FrontSide}}<hr id=answer>{{Class}}{{#Sources}}<div>{{Sources}}</div>{{/Sources}}"
+      - name: Mechanism
+        front: "{{#Mechanism}}{{Drug}}: mechanism?{{/Mechanism}}"
+        back: "{{FrontSide}}<hr id=answer>{{Mechanism}}"
+    css: |
+      .card { font-family: sans-serif; }
+"""
+
+DECK_A = """\
+deck: {id: pharm-a, name: "Pharmacology::A"}
+include: [shared/pharma.yaml]
+notetypes:
+  vocab:
+    name: "Vocabulary (optional reverse)"
+    fields: [Word, Meaning, {name: Reverse, format: text}, {name: Notes, format: html}, ID]
+    id-field: ID
+    templates:
+      - name: Forward
+        front: "{{Word}}"
+        back: "{{FrontSide}}<hr id=answer>{{Meaning}}{{#Notes}}<br>{{Notes}}{{/Notes}}"
+      - name: Reverse
+        front: "{{#Reverse}}{{Meaning}}{{/Reverse}}"
+        back: "{{FrontSide}}<hr id=answer>{{Word}}"
+      - name: Unless
+        front: "{{^Meaning}}{{Word}} (no meaning yet){{/Meaning}}"
+        back: "{{FrontSide}}"
+  fact-cloze:
+    kind: cloze
+    fields: [Text, Extra, ID]
+    id-field: ID
+    templates:
+      - name: Cloze
+        front: "{{cloze:Text}}"
+        back: "{{cloze:Text}}{{#Extra}}<div class=extra>{{Extra}}</div>{{/Extra}}"
+sources:
+  fda: {title: FDA label, url: "https://example.org/fda"}
+notes:
+  - id: baclofen-profile
+    type: drug-profile
+    fields:
+      Drug: Baclofen
+      Class: GABA-B receptor agonist
+      Image: '<b onclick="steal()">bold</b><script>alert(1)</script><span style="color: red">red</span>'
+    sources: [fda]
+    subdeck: Baclofen
+  - id: tizanidine-profile
+    type: drug-profile
+    fields: {Drug: Tizanidine, Class: Alpha-2 agonist, Mechanism: Central alpha-2 agonism}
+    subdeck: "Tizanidine::Details"
+  - id: word-plain
+    type: vocab
+    fields: {Word: hola, Meaning: hello}
+  - id: word-reversed
+    type: vocab
+    fields: {Word: adiós, Meaning: goodbye, Reverse: "y", Notes: "<i>informal</i> <br>"}
+  - id: word-no-meaning
+    type: vocab
+    fields: {Word: ojalá, Meaning: "<br>"}
+  - id: cloze-pair
+    type: fact-cloze
+    fields: {Text: "{{c1::Baclofen}} acts on {{c2::GABA-B}}", Extra: "A {{c3::third}} card from Extra"}
+    sources: [fda]
+    subdeck: Clozes
+  - id: plain-basic
+    front: A built-in note
+    back: still works
+    subdeck: Basics
+"""
+
+DECK_B = """\
+deck: {id: pharm-b, name: "Pharmacology::B"}
+include: [shared/pharma.yaml]
+notes:
+  - id: dantrolene-profile
+    type: drug-profile
+    fields: {Drug: Dantrolene, Class: Ryanodine receptor antagonist, Mechanism: Muscle}
+"""
+
+
+@pytest.fixture
+def repo(tmp_path):
+    """A repository with a shared note-type file and two decks that include it."""
+    (tmp_path / "decks" / "shared").mkdir(parents=True)
+    (tmp_path / "decks" / "shared" / "pharma.yaml").write_text(SHARED, encoding="utf-8")
+    (tmp_path / "decks" / "a.yaml").write_text(DECK_A, encoding="utf-8")
+    (tmp_path / "decks" / "b.yaml").write_text(DECK_B, encoding="utf-8")
+    return tmp_path / "decks"
+
+
+def _build(paths, out, now):
+    result = build([str(p) for p in paths], output=out, now=now)
+    assert not result.errors, [d.format() for d in result.errors]
+    return result
+
+
+def anki_generated_ords(col, nt: notetypes.NoteType, fields: list[str], tags: list[str]) -> list[int]:
+    """The cards Anki itself generates for these field values: a note type made with Anki's
+    model manager (which runs Anki's own template checks), one note added with `add_note`."""
+    mm = col.models
+    model = mm.by_name(nt.name)
+    if model is None:
+        model = mm.new(nt.name)
+        model["type"] = 1 if nt.cloze else 0
+        for name in nt.field_names:
+            mm.add_field(model, mm.new_field(name))
+        for name, front, back in nt.templates:
+            template = mm.new_template(name)
+            template["qfmt"], template["afmt"] = front, back
+            mm.add_template(model, template)
+        mm.add(model)
+        model = mm.by_name(nt.name)
+    note = col.new_note(model)
+    for i, value in enumerate(fields):
+        note.fields[i] = value
+    note.tags = list(tags)
+    col.add_note(note, col.decks.id("Default"))
+    return sorted(card.ord for card in note.cards())
+
+
+def test_custom_types_build_and_import_with_anki_s_own_card_counts(repo, tmp_path, anki):
+    result = _build([repo / "a.yaml", repo / "b.yaml"], tmp_path / "all.apkg", T0)
+    built = {n.id: n for d in result.reports for n in d.deck.notes}
+    generator = anki("generator.anki2")
+    for note in built.values():
+        expected = anki_generated_ords(generator.col, note.notetype, note.fields, note.tags)
+        assert note.ords == expected, note.id
+
+    col = anki()
+    log = col.import_package(tmp_path / "all.apkg")
+    assert len(log.new) == len(built) and not log.conflicting
+    notes = {n["ID"]: n for n in (col.col.get_note(i) for i in col.col.find_notes(""))}
+    assert set(notes) == set(built)
+    for note_id, note in notes.items():
+        assert sorted(c.ord for c in note.cards()) == built[note_id].ords, note_id
+    # word-plain: Forward only; word-reversed: Forward + Reverse; word-no-meaning: Forward + Unless
+    assert built["word-plain"].ords == [0]
+    assert built["word-reversed"].ords == [0, 1]
+    assert built["word-no-meaning"].ords == [0, 2]
+    assert built["baclofen-profile"].ords == [0] and built["tizanidine-profile"].ords == [0, 1]
+    assert built["cloze-pair"].ords == [0, 1, 2]  # Anki counts clozes in every field
+
+    decks = {c.nid: col.col.decks.name(c.did) for c in col.cards()}
+    by_id = {nid: col.col.get_note(nid)["ID"] for nid in decks}
+    placed = {by_id[nid]: name for nid, name in decks.items()}
+    assert placed["baclofen-profile"] == "Pharmacology::A::Baclofen"
+    assert placed["tizanidine-profile"] == "Pharmacology::A::Tizanidine::Details"
+    assert placed["cloze-pair"] == "Pharmacology::A::Clozes"
+    assert placed["plain-basic"] == "Pharmacology::A::Basics"
+    assert placed["word-plain"] == "Pharmacology::A" and placed["dantrolene-profile"] == "Pharmacology::B"
+
+    profile = col.col.models.by_name("Drug profile")
+    assert [f["name"] for f in profile["flds"]] == ["Drug", "Class", "Mechanism", "Image", "Sources", "ID"]
+    assert profile["sortf"] == 0 and ".card { font-family: sans-serif; }" in profile["css"]
+    shared_ids = {n.notetype.id for n in built.values() if n.notetype.key == "drug-profile"}
+    assert len(shared_ids) == 1 and profile["id"] in shared_ids  # one type for both decks
+    image = notes["baclofen-profile"]["Image"]
+    assert "<b>bold</b>" in image and 'style="color: red"' in image
+    assert "onclick" not in image and "script" not in image
+    assert notes["baclofen-profile"]["Sources"].startswith('<ul class="fd-sources">')
+    assert notes["word-reversed"]["Reverse"] == "y"
+    answer = next(c for c in notes["cloze-pair"].cards() if c.ord == 0).answer()
+    assert "Baclofen" in answer and "extra" in answer
+
+
+def test_packages_with_custom_types_are_byte_identical_across_rebuilds(repo, tmp_path):
+    _build([repo / "a.yaml"], tmp_path / "one.apkg", T0)
+    _build([repo / "a.yaml"], tmp_path / "two.apkg", T0 + 999)
+    assert (tmp_path / "one.apkg").read_bytes() == (tmp_path / "two.apkg").read_bytes()
+
+
+def test_shared_note_type_file_is_checked_on_its_own_and_is_not_a_deck(repo, run):
+    result = run("check", repo)
+    assert result.exit_code == 0, result.output
+    assert "ok: 2 decks" in result.output
+
+
+def test_restyling_a_custom_type_reaches_anki_with_no_note_updated(repo, tmp_path, anki, run):
+    _build([repo / "a.yaml"], tmp_path / "v1.apkg", T0)
+    col = anki()
+    col.import_package(tmp_path / "v1.apkg")
+    shared = repo / "shared" / "pharma.yaml"
+    shared.write_text(
+        shared.read_text()
+        .replace("font-family: sans-serif;", "font-family: serif; color: teal;")
+        .replace(": which class?", ": which drug class?"),
+        encoding="utf-8",
+    )
+    result = run(
+        "build", repo / "a.yaml", "-o", tmp_path / "v2.apkg", env={"SOURCE_DATE_EPOCH": str(T0 + 50)}
+    )
+    assert result.exit_code == 0, result.output
+    assert "restyled: Drug profile" in result.output and "changed" not in result.output
+    log = col.import_package(tmp_path / "v2.apkg")
+    assert not log.updated and not log.new and not log.conflicting
+    model = col.col.models.by_name("Drug profile")
+    assert "color: teal" in model["css"]
+    assert model["tmpls"][0]["qfmt"] == "{{Drug}}: which drug class?"
+
+
+def test_adding_a_field_to_a_custom_type_warns_naming_it(repo, tmp_path, anki, run):
+    _build([repo / "a.yaml"], tmp_path / "v1.apkg", T0)
+    col = anki()
+    col.import_package(tmp_path / "v1.apkg")
+    shared = repo / "shared" / "pharma.yaml"
+    shared.write_text(
+        shared.read_text().replace("      - Mechanism\n", "      - Mechanism\n      - Mnemonic\n")
+    )
+    result = run(
+        "build", repo / "a.yaml", "-o", tmp_path / "v2.apkg", env={"SOURCE_DATE_EPOCH": str(T0 + 50)}
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning: note type 'Drug profile' gained field 'Mnemonic': users must tick Merge note types and set "
+        "Update notes to Always when importing this version"
+    ) in result.output
+    log = col.import_package(tmp_path / "v2.apkg", merge_notetypes=True, update_notes="always")
+    assert not log.new and not log.conflicting
+    model = col.col.models.by_name("Drug profile")
+    # Anki's merge keeps the collection's field order and appends the new field; values go by name
+    assert [f["name"] for f in model["flds"]] == [
+        "Drug",
+        "Class",
+        "Mechanism",
+        "Image",
+        "Sources",
+        "ID",
+        "Mnemonic",
+    ]
+    notes = {n["ID"]: n for n in (col.col.get_note(i) for i in col.col.find_notes(""))}
+    assert notes["tizanidine-profile"]["Mechanism"] == "Central alpha-2 agonism"
+    assert notes["tizanidine-profile"]["Mnemonic"] == ""
+
+
+def test_derived_id_ignores_the_definition_and_differs_between_projects(tmp_path, write_deck):
+    def one(deck_id: str, css: str) -> int:
+        path = write_deck(
+            f"""\
+            deck: {{id: {deck_id}, name: X}}
+            notetypes:
+              basic2:
+                fields: [Q, A]
+                templates: [{{front: "{{{{Q}}}}", back: "{{{{A}}}}"}}]
+                css: "{css}"
+            notes:
+              - {{id: n, type: basic2, fields: {{Q: q, A: a}}}}
+            """,
+            name=f"{deck_id}-{len(css)}.yaml",
+        )
+        result = check([str(path)])
+        assert not result.errors, result.errors
+        return result.decks[0].deck.notetypes["basic2"].id
+
+    assert one("project-one", ".card {}") == one("project-one", ".card { color: red }")
+    assert one("project-one", ".x {}") != one("project-two", ".x {}")
+    assert 2**52 <= one("project-one", "") < 2**53
+    assert one("project-one", "") == notetypes.derived_id("project-one", "basic2")
+
+
+def test_explicit_id_pins_the_anki_id(write_deck, tmp_path, anki):
+    path = write_deck(
+        """\
+        deck: {id: imported, name: Imported}
+        notetypes:
+          their-basic:
+            id: 1342697561419
+            name: Basic (imported)
+            fields: [Front, Back]
+            templates: [{name: Card 1, front: "{{Front}}", back: "{{FrontSide}}<hr id=answer>{{Back}}"}]
+        notes:
+          - {id: n1, type: their-basic, fields: {Front: q, Back: a}}
+        """
+    )
+    _build([path], tmp_path / "imported.apkg", T0)
+    col = anki()
+    col.import_package(tmp_path / "imported.apkg")
+    assert col.col.models.by_name("Basic (imported)")["id"] == 1342697561419
+
+
+BUILT_IN_HASHES = {  # computed before custom note types existed
+    "basic": "d6259292582a5f298f85",
+    "basic-reversed": "e47bdb9211ac6479fd89",
+    "cloze": "74a0f3a3f828e9abcb51",
+}
+# SIMPLE_DECK built with SOURCE_DATE_EPOCH=1700000000 and no lock, before custom note types
+# existed. A deliberate restyle of the built-in note types (their CSS or templates) changes
+# these: update them in the same commit, and say so in the release notes.
+PINNED_PACKAGE_SHA256 = "efcc07ca57029eb732ccd0b11bc4fd1e3a41f516bba78f97fca5cd7e28f81e28"
+PINNED_LOCK_SHA256 = "e25324e99b320d1c42afde4dbf08ebfbab30cd024e6263b7f680f9446a0b50ce"
+
+
+def test_built_in_note_types_build_exactly_what_they_built_before(write_deck, tmp_path, run):
+    assert {key: nt.definition_hash() for key, nt in notetypes.BY_KEY.items()} == BUILT_IN_HASHES
+    deck = write_deck(SIMPLE_DECK, name="demo.yaml")
+    result = run("build", deck, "-o", tmp_path / "demo.apkg", env={"SOURCE_DATE_EPOCH": str(T0)})
+    assert result.exit_code == 0, result.output
+    assert hashlib.sha256((tmp_path / "demo.apkg").read_bytes()).hexdigest() == PINNED_PACKAGE_SHA256
+    assert hashlib.sha256((tmp_path / "demo.lock").read_bytes()).hexdigest() == PINNED_LOCK_SHA256
+
+
+# --- template errors, each located, each one Anki itself refuses or could never make a card of --
+
+HEAD = "deck: {id: d, name: D}\nnotetypes:\n"
+NOTE = "notes:\n  - {id: n, front: q, back: a}\n"
+
+
+def _type(body: str) -> str:
+    return HEAD + textwrap.indent(textwrap.dedent(body), "  ") + NOTE
+
+
+TEMPLATE_ERRORS = [
+    (
+        "unknown field",
+        _type(
+            """\
+            t:
+              fields: [Drug, Class]
+              templates:
+                - {name: A, front: "{{Dug}}", back: "{{Class}}"}
+            """
+        ),
+        "6:26: error: `front` of template `A` of note type `t` refers to field `Dug`, which note type `t` does "
+        "not have (did you mean `Drug`?)",
+        "no-such-field",
+    ),
+    (
+        "cloze type without a cloze",
+        _type(
+            """\
+            t:
+              kind: cloze
+              fields: [Text]
+              templates:
+                - {front: "{{Text}}", back: "{{cloze:Text}}"}
+            """
+        ),
+        "7:17: error: `front` of template `Cloze` of note type `t` has no `{{cloze:FIELD}}`: a cloze type "
+        "shows its deletions with it on both sides",
+        "missing-cloze",
+    ),
+    (
+        "front without any field",
+        _type(
+            """\
+            t:
+              fields: [Q]
+              templates:
+                - {front: "What?", back: "{{Q}}"}
+            """
+        ),
+        "6:17: error: `front` of template `Card 1` of note type `t` can never show anything: Anki makes a "
+        "card only when the front shows a field that is not empty",
+        "no-front-field",
+    ),
+    (
+        "front whose conditions contradict",
+        _type(
+            """\
+            t:
+              fields: [Q]
+              templates:
+                - {front: "{{#Q}}{{^Q}}{{Q}}{{/Q}}{{/Q}}", back: "{{Q}}"}
+            """
+        ),
+        "6:17: error: `front` of template `Card 1` of note type `t` can never show anything: Anki makes a "
+        "card only when the front shows a field that is not empty",
+        None,
+    ),
+    (
+        "duplicate field",
+        _type(
+            """\
+            t:
+              fields: [Q, q]
+              templates: [{front: "{{Q}}", back: "{{Q}}"}]
+            """
+        ),
+        "4:17: error: note type `t` has two fields named `Q` and `q` (Anki ignores case in field names)",
+        None,
+    ),
+    (
+        "duplicate template name",
+        _type(
+            """\
+            t:
+              fields: [Q, A]
+              templates:
+                - {name: Same, front: "{{Q}}", back: "{{A}}"}
+                - {name: Same, front: "{{A}}", back: "{{Q}}"}
+            """
+        ),
+        "7:16: error: note type `t` has two templates named `Same` (Anki ignores case in template names)",
+        None,
+    ),
+    (
+        "identical fronts",
+        _type(
+            """\
+            t:
+              fields: [Q, A]
+              templates:
+                - {name: One, front: "{{Q}}", back: "{{A}}"}
+                - {name: Two, front: "{{Q}}", back: "{{Q}}{{A}}"}
+            """
+        ),
+        "7:28: error: templates `One` and `Two` of note type `t` have the same front; Anki refuses card "
+        "types it cannot tell apart",
+        "duplicate-front",
+    ),
+    (
+        "sources-field naming no field",
+        _type(
+            """\
+            t:
+              fields: [Q, Source]
+              sources-field: Sources
+              templates: [{front: "{{Q}}", back: "{{Q}}"}]
+            """
+        ),
+        "5:20: error: `sources-field` of note type `t` names `Sources`, which is not one of its fields "
+        "(did you mean `Source`?)",
+        None,
+    ),
+    (
+        "id-field naming no field",
+        _type(
+            """\
+            t:
+              fields: [Q]
+              id-field: ID
+              templates: [{front: "{{Q}}", back: "{{Q}}"}]
+            """
+        ),
+        "5:15: error: `id-field` of note type `t` names `ID`, which is not one of its fields",
+        None,
+    ),
+    (
+        "section never closed",
+        _type(
+            """\
+            t:
+              fields: [Q]
+              templates: [{front: "{{#Q}}{{Q}}", back: "{{Q}}"}]
+            """
+        ),
+        "5:25: error: `front` of template `Card 1` of note type `t`: section `{{#Q}}` is never closed with "
+        "`{{/Q}}`",
+        "parse",
+    ),
+    (
+        "field name Anki refuses",
+        _type(
+            """\
+            t:
+              fields: ["Q:1", Q]
+              templates: [{front: "{{Q}}", back: "{{Q}}"}]
+            """
+        ),
+        '4:14: error: field name `Q:1` of note type `t` contains `:`, `{`, `}` or `"`, which Anki does not '
+        "allow in field names",
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [(text, expected) for _, text, expected, _ in TEMPLATE_ERRORS],
+    ids=[c[0] for c in TEMPLATE_ERRORS],
+)
+def test_every_template_error_is_located(write_deck, run, text, expected):
+    path = write_deck(text)
+    result = run("check", path)
+    assert result.exit_code == 1
+    assert f"{path}:{expected}" in result.output.splitlines(), result.output
+
+
+ANKI_REFUSES = {
+    "no-such-field": ("Q", "{{Nope}}", "{{Q}}", False),
+    "missing-cloze": ("Text", "{{Text}}", "{{cloze:Text}}", True),
+    "no-front-field": ("Q", "What?", "{{Q}}", False),
+    "parse": ("Q", "{{#Q}}{{Q}}", "{{Q}}", False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ANKI_REFUSES))
+def test_the_template_errors_are_ones_anki_itself_refuses(anki, case):
+    field, front, back, cloze = ANKI_REFUSES[case]
+    col = anki().col
+    mm = col.models
+    model = mm.new(f"refused {case}")
+    model["type"] = 1 if cloze else 0
+    mm.add_field(model, mm.new_field(field))
+    template = mm.new_template("Card 1")
+    template["qfmt"], template["afmt"] = front, back
+    mm.add_template(model, template)
+    with pytest.raises(Exception, match=re.compile("card|template|cloze|field", re.I)):
+        mm.add(model)
+
+
+def test_anki_refuses_identical_fronts_too(anki):
+    col = anki().col
+    mm = col.models
+    model = mm.new("twins")
+    for name in ("Q", "A"):
+        mm.add_field(model, mm.new_field(name))
+    for name in ("One", "Two"):
+        template = mm.new_template(name)
+        template["qfmt"], template["afmt"] = "{{Q}}", "{{A}}"
+        mm.add_template(model, template)
+    with pytest.raises(Exception):  # noqa: B017 - Anki raises its own CardTypeError
+        mm.add(model)
+
+
+def test_included_file_problems_are_reported_at_its_own_path(tmp_path, write_deck, run):
+    (tmp_path / "types.yaml").write_text(
+        "id: t\nnotetypes:\n  x:\n    fields: [Q]\n    templates: [{front: '{{Qq}}', back: '{{Q}}'}]\n"
+    )
+    deck = write_deck(
+        "deck: {id: d, name: D}\ninclude: [types.yaml]\nnotes:\n  - {id: n, type: x, fields: {Q: a}}\n"
+    )
+    result = run("check", deck)
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert any(
+        line.startswith(f"{tmp_path / 'types.yaml'}:5:25: error: `front` of template") for line in lines
+    )
+    assert f"{deck}:2:11: error: included file `types.yaml` has errors (reported at its own path)" in lines
+    assert not any("unknown note type" in line for line in lines)
+
+
+def test_note_fields_are_checked_against_the_type(write_deck, run):
+    deck = write_deck(
+        """\
+        deck: {id: d, name: D}
+        notetypes:
+          t:
+            fields: [Word, Meaning, ID]
+            id-field: ID
+            templates: [{front: "{{Word}}", back: "{{Meaning}}"}]
+        notes:
+          - id: n
+            type: t
+            front: oops
+            fields: {Wrd: a, ID: b}
+        """
+    )
+    result = run("check", deck)
+    lines = result.output.splitlines()
+    assert (
+        f"{deck}:10:5: error: unknown key `front` in a `t` note; its content goes under `fields`, by field name"
+        in lines
+    )
+    assert (
+        f"{deck}:11:14: error: note type `t` has no field `Wrd` (did you mean `Word`?) (its fields: Word, Meaning)"
+        in lines
+    )
+    assert f"{deck}:11:22: error: field `ID` of note `n` is filled by factdeck with the note id" in lines
+
+
+def test_a_note_whose_fields_make_no_card_is_an_error(write_deck, run):
+    deck = write_deck(
+        """\
+        deck: {id: d, name: D}
+        notetypes:
+          t:
+            fields: [Word, Meaning]
+            templates: [{front: "{{Word}}", back: "{{Meaning}}"}]
+        notes:
+          - {id: n, type: t, fields: {Meaning: only the back}}
+        """
+    )
+    result = run("check", deck)
+    assert result.exit_code == 1
+    assert (
+        f"{deck}:7:5: error: note `n` makes no card: with its fields, the front of every template of note "
+        "type `t` is empty"
+    ) in result.output.splitlines()
+
+
+def test_notes_of_custom_types_after_a_crlf_header_keep_file_order(tmp_path, run):
+    """CRLF files take the one-pass read, where notes arrive before the header is known."""
+    text = DECK_A.replace("include: [shared/pharma.yaml]\n", "").split("notes:\n")[0]
+    text = text.replace(
+        "  fact-cloze:",
+        "  drug-profile:\n    fields: [Drug, Class, Mechanism, Image, Sources, ID]\n"
+        "    templates: [{front: '{{Drug}}', back: '{{Class}}'}]\n  fact-cloze:",
+    )
+    notes = "notes:\n  - {id: b1, front: q, back: a}\n  - {id: w1, type: vocab, fields: {Word: w}}\n  - {id: b2, front: q, back: a}\n"
+    lf, crlf = tmp_path / "lf.yaml", tmp_path / "crlf" / "crlf.yaml"
+    crlf.parent.mkdir()
+    lf.write_text(text + notes, encoding="utf-8")
+    crlf.write_bytes((text + notes).replace("\n", "\r\n").encode())
+    one, two = check([str(lf)]), check([str(crlf)])
+    assert not one.errors and not two.errors, (one.errors, two.errors)
+    assert [n.id for n in one.decks[0].notes] == [n.id for n in two.decks[0].notes] == ["b1", "w1", "b2"]
+
+
+def test_stats_json_names_custom_types(repo, run):
+    result = run("stats", repo / "a.yaml", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert '"vocab"' in result.output
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_two_core_read_of_custom_type_notes_equals_the_one_pass_read(tmp_path, monkeypatch, broken):
+    from factdeck import shards
+    from test_shards import _compare
+
+    head = DECK_A.replace("include: [shared/pharma.yaml]\n", "").split("notes:\n")[0]
+    notes = []
+    for i in range(200):
+        if i % 3 == 0:
+            notes.append(
+                f"  - id: w{i}\n    type: vocab\n    fields: {{Word: w{i}, Meaning: m{i}}}\n    subdeck: S{i % 4}\n"
+            )
+        elif i % 3 == 1:
+            notes.append(f'  - id: c{i}\n    type: fact-cloze\n    fields:\n      Text: "{{{{c1::x{i}}}}}"\n')
+        else:
+            notes.append(f"  - id: b{i}\n    front: q{i}\n    back: a\n")
+    if broken:
+        notes[150] = "  - id: w150\n    type: vocab\n    fields: {Wrd: x}\n"
+        notes[160] = "  - id: c160\n    type: fact-cloze\n    fields: {Text: no cloze}\n"
+    path = tmp_path / "big.yaml"
+    path.write_text(head + "notes:\n" + "".join(notes), encoding="utf-8")
+    shards.compile_file(str(path), path.read_text())  # really takes the two-core path
+    result = _compare(path, monkeypatch)
+    assert bool(result.errors) == broken
+    if not broken:
+        assert {n.subdeck for n in result.decks[0].notes} == {"", "S0", "S1", "S2", "S3"}
