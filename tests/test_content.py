@@ -8,13 +8,30 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 
 from factdeck.build import build, check
 
 DECKS = Path(__file__).resolve().parent.parent / "decks"
+PUMP_TAG = "drug::baclofen::intrathecal"  # a child of drug::baclofen, so tag:drug::baclofen finds pump cards
+INTRATHECAL_LABEL = "fda-baclofen-intrathecal"
+# Which source is a label or a guideline is read from the key and the title, so a new one is covered too.
+LABEL_OR_GUIDELINE = re.compile(
+    r"prescribing information|summary of product characteristics|guideline|consensus|criteria", re.I
+)
+GUIDELINE = re.compile(r"guideline|consensus|criteria", re.I)
+# Issue 12 splits: old id (keeps one half) -> (new id, a phrase that moved to the new half only).
+SPLITS = {
+    "baclofen-why-ms-central-spasticity": ("baclofen-first-line-by-guideline", "first line"),
+    "itb-withdrawal-causes": ("itb-withdrawal-prevention", "alarms"),
+    "comparison-must-taper": ("comparison-withdrawal-rebound-hypertension", "rebound hypertension"),
+    "comparison-fda-labelled-for-spasticity": ("comparison-offlabel-vs-not-effective", "off-label"),
+    "dantrolene-oversimplification": ("dantrolene-what-limits-use", "hepatotoxicity"),
+    "vignette-ms-spasticity-nice": ("vignette-ms-spasticity-epilepsy-gabapentin", "gabapentin"),
+}
 DRUGS = {
     "baclofen",
-    "baclofen-intrathecal",
+    "baclofen::intrathecal",
     "tizanidine",
     "dantrolene",
     "benzodiazepines",
@@ -40,6 +57,36 @@ def _text(note) -> str:
     """What a student reads on the note: its fields without the Sources list and the ID."""
     names = note.notetype.field_names
     return " ".join(v for n, v in zip(names, note.fields) if n not in ("Sources", "ID")).lower()
+
+
+def _tested_text(note) -> str:
+    """What a card asks and answers: the fields without Extra, Sources and ID."""
+    names = note.notetype.field_names
+    return " ".join(v for n, v in zip(names, note.fields) if n not in ("Extra", "Sources", "ID")).lower()
+
+
+def _raw_notes():
+    """Every note as written, with its deck's sources: citations keep their locators here."""
+    for path in sorted(DECKS.rglob("*.yaml")):
+        deck = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
+        for note in deck["notes"]:
+            yield deck.get("sources", {}), note
+
+
+def _citations(note) -> list[tuple[str, str]]:
+    """(key, locator) per citation: the first space ends the key (README, "Citations")."""
+    return [
+        (key, locator.strip())
+        for key, _, locator in (item.partition(" ") for item in note.get("sources", []))
+    ]
+
+
+def _is_label_or_guideline(key: str, source: dict) -> bool:
+    return key.startswith(("fda-", "nice-")) or bool(LABEL_OR_GUIDELINE.search(source["title"]))
+
+
+def _is_guideline(key: str, source: dict) -> bool:
+    return key.startswith("nice-") or bool(GUIDELINE.search(source["title"]))
 
 
 def test_decks_have_at_least_100_notes_of_both_kinds(checked):
@@ -70,7 +117,7 @@ def test_vignettes_cover_ms_spasticity_and_intrathecal_withdrawal(checked):
     vignettes = [n for n in _notes(checked) if "topic::vignette" in n.tags]
     text = [_text(n) for n in vignettes]
     assert any("multiple sclerosis" in t or " ms " in f" {t} " for t in text)
-    assert any("withdrawal" in t and "drug::baclofen-intrathecal" in n.tags for t, n in zip(text, vignettes))
+    assert any("withdrawal" in t and PUMP_TAG in n.tags for t, n in zip(text, vignettes))
 
 
 def test_no_two_notes_ask_the_same_question(checked):
@@ -122,3 +169,64 @@ def test_split_other_drug_cards_keep_the_old_id_and_move_one_fact_to_the_new_id(
         assert old in notes and new in notes, (old, new)
         assert kept in notes[old] and moved in notes[new], (old, new)
         assert moved not in notes[old], f"{old} still tests what moved to {new}"
+
+
+def test_every_pump_card_is_tagged_as_a_child_of_baclofen(checked):
+    pump = [
+        n
+        for n in _notes(checked)
+        if INTRATHECAL_LABEL in n.sources or any("intrathecal" in t for t in n.tags)
+    ]
+    assert len(pump) >= 10
+    for note in pump:
+        assert PUMP_TAG in note.tags, note.id
+        assert all(t == PUMP_TAG for t in note.tags if "intrathecal" in t), note.id
+
+
+def test_filtering_on_baclofen_in_anki_finds_every_pump_card(checked, tmp_path, anki):
+    """Anki decides what tag:drug::baclofen matches; the deck only has to use its hierarchy."""
+    copy = tmp_path / "decks"
+    shutil.copytree(DECKS, copy)
+    result = build([str(copy)], output=tmp_path / "decks.apkg")
+    assert not result.errors
+    col = anki()
+    col.import_package(tmp_path / "decks.apkg")
+    found = {col.col.get_note(nid)["ID"] for nid in col.col.find_notes("tag:drug::baclofen")}
+    pump = {n.id for n in _notes(checked) if PUMP_TAG in n.tags}
+    oral = {n.id for n in _notes(checked) if "drug::baclofen" in n.tags}
+    pump_only = pump - oral  # tagged with the child tag alone
+    assert pump_only and oral and pump | oral <= found
+
+
+def test_the_locator_check_knows_labels_and_guidelines():
+    assert _is_label_or_guideline("fda-anything", {"title": "FDA Drug Safety Communication"})
+    assert _is_label_or_guideline("sativex-smpc", {"title": "Sativex, Summary of Product Characteristics"})
+    assert _is_label_or_guideline("aan-2016", {"title": "Practice guideline update summary"})
+    assert not _is_label_or_guideline(
+        "leung-2006", {"title": "Baclofen overdose: defining the spectrum of toxicity"}
+    )
+    assert _citations({"sources": ["nice-ng220 1.5.27", "statpearls-baclofen"]}) == [
+        ("nice-ng220", "1.5.27"),
+        ("statpearls-baclofen", ""),
+    ]
+
+
+def test_every_note_writes_its_tags_and_sources_in_one_style():
+    """Tags are drug:: or topic:: (or the deck's own); a citation is a key, or a key, one space and a locator."""
+    for sources, note in _raw_notes():
+        assert all(t.startswith(("drug::", "topic::")) for t in note.get("tags", [])), note["id"]
+        for item in note.get("sources", []):
+            key, _, locator = item.partition(" ")
+            assert key in sources and locator == locator.strip() and "  " not in item, (note["id"], item)
+
+
+@pytest.mark.parametrize("old", sorted(SPLITS))
+def test_a_split_card_keeps_its_id_and_moves_one_fact_to_a_new_note(checked, old):
+    new, moved = SPLITS[old]
+    notes = {n.id: n for n in _notes(checked)}
+    assert old in notes and new in notes
+    assert moved in _tested_text(notes[new])
+    assert moved not in _tested_text(notes[old])
+    for note in (notes[old], notes[new]):
+        if note.notetype.key != "cloze":
+            assert note.fields[0].count("?") == 1, note.id  # one question per card
