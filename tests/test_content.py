@@ -20,6 +20,7 @@ LABEL_OR_GUIDELINE = re.compile(
     r"prescribing information|summary of product characteristics|guideline|consensus|criteria", re.I
 )
 GUIDELINE = re.compile(r"guideline|consensus|criteria", re.I)
+SAFETY_COMMUNICATION = re.compile(r"drug safety (communication|podcast)", re.I)
 # Issue 12 splits: old id (keeps one half) -> (new id, a phrase that moved to the new half only).
 SPLITS = {
     "baclofen-why-ms-central-spasticity": ("baclofen-first-line-by-guideline", "first line"),
@@ -82,6 +83,9 @@ def _citations(note) -> list[tuple[str, str]]:
 
 
 def _is_label_or_guideline(key: str, source: dict) -> bool:
+    """FDA safety communications (no sections to point at) are the only fda- sources without a locator."""
+    if key.startswith("fda-") and SAFETY_COMMUNICATION.search(source["title"]):
+        return False
     return key.startswith(("fda-", "nice-")) or bool(LABEL_OR_GUIDELINE.search(source["title"]))
 
 
@@ -199,7 +203,10 @@ def test_filtering_on_baclofen_in_anki_finds_every_pump_card(checked, tmp_path, 
 
 
 def test_the_locator_check_knows_labels_and_guidelines():
-    assert _is_label_or_guideline("fda-anything", {"title": "FDA Drug Safety Communication"})
+    assert _is_label_or_guideline("fda-anything", {"title": "Anything, US prescribing information"})
+    assert _is_label_or_guideline("fda-new-label", {"title": "A title that names no kind of source"})
+    assert not _is_label_or_guideline("fda-dsc", {"title": "FDA warns (FDA Drug Safety Communication, 2019)"})
+    assert _is_label_or_guideline("nice-ng220", {"title": "Multiple sclerosis in adults"})
     assert _is_label_or_guideline("sativex-smpc", {"title": "Sativex, Summary of Product Characteristics"})
     assert _is_label_or_guideline("aan-2016", {"title": "Practice guideline update summary"})
     assert not _is_label_or_guideline(
@@ -230,3 +237,43 @@ def test_a_split_card_keeps_its_id_and_moves_one_fact_to_a_new_note(checked, old
     for note in (notes[old], notes[new]):
         if note.notetype.key != "cloze":
             assert note.fields[0].count("?") == 1, note.id  # one question per card
+
+
+def test_every_label_and_guideline_citation_has_a_locator():
+    missing = [
+        (note["id"], key)
+        for sources, note in _raw_notes()
+        for key, locator in _citations(note)
+        if _is_label_or_guideline(key, sources[key]) and not locator
+    ]
+    assert not missing
+
+
+def test_every_card_citing_a_guideline_is_tagged_guideline():
+    untagged = [
+        note["id"]
+        for sources, note in _raw_notes()
+        if any(_is_guideline(key, sources[key]) for key, _ in _citations(note))
+        and "topic::guideline" not in note.get("tags", [])
+    ]
+    assert not untagged
+
+
+def test_no_cloze_shows_its_own_answer_in_the_prompt():
+    """A quantity in a gap (80 mg, 2 weeks) must not also stand in the text around it."""
+    cloze = re.compile(r"\{\{c(\d+)::((?:(?!\}\}).)*?)(?:::(?:(?!\}\}).)*?)?\}\}")
+    quantity = re.compile(
+        r"\d+(?:[.,–-]\d+)*\s*(?:mg|mcg|ml|%|days?|weeks?|hours?|months?|years?|minutes?)\b", re.I
+    )
+    for _, note in _raw_notes():
+        text = note.get("text", "")
+        for number in {m.group(1) for m in cloze.finditer(text)}:
+            prompt = cloze.sub(lambda m, n=number: "[...]" if m.group(1) == n else m.group(2), text).lower()
+            for m in cloze.finditer(text):
+                if m.group(1) == number:
+                    answer = m.group(2).lower()
+                    assert answer not in prompt, (note["id"], answer)
+                    assert not any(q.lower() in prompt for q in quantity.findall(answer)), (
+                        note["id"],
+                        answer,
+                    )
