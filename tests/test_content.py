@@ -161,20 +161,6 @@ def test_committed_locks_are_current(tmp_path):
     assert not result.stale, result.stale
 
 
-def test_split_other_drug_cards_keep_the_old_id_and_move_one_fact_to_the_new_id(checked):
-    """Issue 12: a split keeps the old id (users keep its history) and moves the other fact out."""
-    notes = {note.id: _text(note) for note in _notes(checked)}
-    splits = [
-        # old id, new id, a word only the old half tests, a word only the new half tests
-        ("botulinum-focal-vs-generalised", "botulinum-dose-ceiling", "focal", "400 units"),
-        ("nabiximols-licensed-indication", "nabiximols-specialist-initiation", "add-on", "specialist"),
-    ]
-    for old, new, kept, moved in splits:
-        assert old in notes and new in notes, (old, new)
-        assert kept in notes[old] and moved in notes[new], (old, new)
-        assert moved not in notes[old], f"{old} still tests what moved to {new}"
-
-
 def test_every_pump_card_is_tagged_as_a_child_of_baclofen(checked):
     pump = [
         n
@@ -277,3 +263,17 @@ def test_no_cloze_shows_its_own_answer_in_the_prompt():
                         note["id"],
                         answer,
                     )
+
+
+def test_split_other_drug_cards_keep_the_old_id_and_move_one_fact_to_the_new_id(checked):
+    """Issue 12: a split keeps the old id (users keep its history) and moves the other fact out."""
+    notes = {note.id: _text(note) for note in _notes(checked)}
+    splits = [
+        # old id, new id, a word only the old half tests, a word only the new half tests
+        ("botulinum-focal-vs-generalised", "botulinum-dose-ceiling", "focal", "400 units"),
+        ("nabiximols-licensed-indication", "nabiximols-specialist-initiation", "add-on", "specialist"),
+    ]
+    for old, new, kept, moved in splits:
+        assert old in notes and new in notes, (old, new)
+        assert kept in notes[old] and moved in notes[new], (old, new)
+        assert moved not in notes[old], f"{old} still tests what moved to {new}"
