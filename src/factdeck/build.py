@@ -223,6 +223,7 @@ def _build(paths, output, locked, dist, now, progress) -> BuildResult:
             nt.key: (nt.name, nt.definition_hash(), nt.field_names) for nt in built.notetypes().values()
         }
         new, changes = lockfile.advance(old, {n.id: n.hash for n in built.notes}, notetypes, now)
+        lockfile.advance_history(old, new, built.notes)
         text = new.format()
         if text != old_text:
             pending_locks.append((path, text))

@@ -4,19 +4,30 @@ Anki's default import replaces a note when the incoming note is newer, even if n
 changed, and ignores it when it is not newer, even if it did change. So each note keeps the
 time it was last changed, and that time moves forward exactly when its content hash does.
 One line per entry, sorted, so the lock's git diff shows which notes changed.
+
+A note's line ends with its history (see history.py): short hashes of every version of its
+fields and tags that factdeck has shipped, which `factdeck sync` needs to tell a learner's own
+edits from older versions. Lines without one (locks written before histories) still read; such
+a note counts as shipped once.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
+from . import history as histories
 from .diagnostics import Collector
+
+if TYPE_CHECKING:
+    from .notetypes import NoteType
 
 HEADER = (
     "# factdeck lock file: commit it with the deck. Written by `factdeck build`; do not edit.\n"
-    "# notetype <type> <definition hash> <time> <fields> | note <id> <content hash> <time> <added>\n"
+    "# notetype <type> <definition hash> <time> <fields> | note <id> <content hash> <time> <added> <history>\n"
 )
 
 
@@ -26,6 +37,17 @@ class Lock:
     notetypes: dict[str, tuple[str, int, tuple[str, ...]]] = field(
         default_factory=dict
     )  # key -> (hash, time, fields)
+    # note id -> the history token at the end of its line (kept as text: most notes never change,
+    # so most tokens are only copied from one lock to the next)
+    history: dict[str, str] = field(default_factory=dict)
+
+    def note_history(self, note_id: str) -> histories.NoteHistory | None:
+        """The note's shipped versions; None when the lock has none (written before histories)."""
+        token = self.history.get(note_id)
+        if token is None:
+            return None
+        fields_of = {key: entry[2] for key, entry in self.notetypes.items()}
+        return histories.parse_token(token, fields_of)
 
     def newest(self) -> int:
         times = [t for _, t, _ in self.notes.values()] + [t for _, t, _ in self.notetypes.values()]
@@ -40,7 +62,9 @@ class Lock:
             )
         for note_id in sorted(self.notes):
             digest, time, added = self.notes[note_id]
-            lines.append(f"note {note_id} {digest} {time} {added}\n")
+            token = self.history.get(note_id)
+            tail = f" {token}" if token else ""
+            lines.append(f"note {note_id} {digest} {time} {added}{tail}\n")
         return "".join(lines)
 
 
@@ -80,14 +104,20 @@ def read(path: Path, out: Collector) -> tuple[Lock, str | None]:
     except (OSError, UnicodeDecodeError) as e:
         out.error(None, "lock", f"cannot read lock file {path}: {e}")
         return lock, None
+    tokens: dict[str, int] = {}  # note id -> line number, checked once every note type is known
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
         parts = line.split(" ", 4)
         try:
-            if parts[0] == "note" and len(parts) == 5:
-                lock.notes[parts[1]] = (parts[2], int(parts[3]), int(parts[4]))
-                continue
+            if parts[0] == "note" and len(parts) >= 5:
+                added, _, token = parts[4].partition(" ")
+                if token or " " not in parts[4]:
+                    lock.notes[parts[1]] = (parts[2], int(parts[3]), int(added))
+                    if token:
+                        lock.history[parts[1]] = token
+                        tokens[parts[1]] = number
+                    continue
             if parts[0] == "notetype" and len(parts) == 5:
                 fields = json.loads(parts[4])
                 if isinstance(fields, list) and all(isinstance(f, str) for f in fields):
@@ -101,6 +131,12 @@ def read(path: Path, out: Collector) -> tuple[Lock, str | None]:
             else "a line factdeck does not understand"
         )
         out.error((number, 1), "lock", f"lock file {path.name} has {hint}")
+    fields_of = {key: entry[2] for key, entry in lock.notetypes.items()}
+    for note_id, number in tokens.items():
+        problem = histories.check_token(lock.history[note_id], fields_of)
+        if problem is not None:
+            del lock.history[note_id]
+            out.error((number, 1), "lock", f"lock file {path.name} has a damaged note history ({problem})")
     return lock, text
 
 
@@ -134,6 +170,49 @@ def advance(
             changes.restyled.append(name)
             changes.field_changes.extend(_field_change_messages(name, prev[2], fields))
     return new, changes
+
+
+class ShippedNote(Protocol):
+    """What the history needs of a note (assemble.Built has it)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def hash(self) -> str: ...
+    @property
+    def flds(self) -> str: ...
+    @property
+    def tags(self) -> list[str]: ...
+    @property
+    def notetype(self) -> NoteType: ...
+
+
+def advance_history(old: Lock, new: Lock, notes: Iterable[ShippedNote]) -> None:
+    """Each note's history in ``new``: the old one, plus the current version if it changed.
+
+    An unchanged note's history is copied as text. A note a pre-history lock knew in another
+    version gets the current version and an "unknown earlier version" mark, so that `sync`
+    reports a difference from it as a conflict instead of guessing.
+    """
+    fields_of = {key: entry[2] for key, entry in old.notetypes.items()}
+    for note in notes:
+        key = note.notetype.key
+        prev, token = old.notes.get(note.id), old.history.get(note.id)
+        same = token is not None and prev is not None and prev[0] == note.hash
+        if same and histories.token_notetype(token or "") == key:
+            new.history[note.id] = token or ""
+            continue
+        if token is None:
+            unknown = prev is not None and prev[0] != note.hash
+            new.history[note.id] = ("?" if unknown else "") + histories.first_token(key, note.flds, note.tags)
+            continue
+        try:
+            earlier = histories.parse_token(token, fields_of)
+        except ValueError:  # read() reports damaged tokens; this only guards a hand-built Lock
+            earlier = histories.NoteHistory(unknown=True)
+        names = note.notetype.field_names
+        merged = earlier.with_version(dict(zip(names, note.flds.split("\x1f"))), note.tags)
+        new.history[note.id] = histories.lock_token(key, names, merged)
 
 
 def _field_change_messages(name: str, before: tuple[str, ...], after: tuple[str, ...]) -> list[str]:

@@ -24,6 +24,7 @@ import genanki
 from genanki.apkg_col import APKG_COL
 from genanki.apkg_schema import APKG_SCHEMA
 
+from .. import history as histories
 from .. import templates
 from ..assemble import BuiltDeck, subdeck_anki_id
 from ..lock import Lock
@@ -100,10 +101,41 @@ def write_collection(db_path: str, parts: list[Part]) -> None:
         db.executemany(
             "INSERT INTO cards VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", _card_rows(entries, nids, cids)
         )
+        _write_history(db, parts)
         db.executescript(_INDEXES)  # built once, after the rows: faster than updating them row by row
         db.commit()
     finally:
         db.close()
+
+
+HISTORY_TABLES = """
+CREATE TABLE factdeck_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE factdeck_history (guid TEXT PRIMARY KEY, history TEXT NOT NULL);
+"""
+HISTORY_FORMAT = "1"
+
+
+def _write_history(db: sqlite3.Connection, parts: list[Part]) -> None:
+    """What `factdeck sync` needs beyond the notes, in tables Anki's importer does not copy.
+
+    factdeck_history holds, for the few notes that changed, the hashes of their earlier
+    versions (history.package_json); factdeck_meta the format and each deck's factdeck id.
+    """
+    db.executescript(HISTORY_TABLES)
+    decks = {str(part.deck.anki_id): part.deck.deck.id for part in parts}
+    db.executemany(
+        "INSERT INTO factdeck_meta VALUES (?, ?)",
+        [("format", HISTORY_FORMAT), ("decks", json.dumps(decks, sort_keys=True))],
+    )
+    rows = []
+    for part in parts:
+        fields_of = {key: entry[2] for key, entry in part.lock.notetypes.items()}
+        for note in part.deck.notes:
+            token = part.lock.history.get(note.id)
+            row = histories.package_row(token, fields_of, note.flds, note.tags) if token else None
+            if row is not None:
+                rows.append((note.guid, row))
+    db.executemany("INSERT OR REPLACE INTO factdeck_history VALUES (?, ?)", sorted(rows))
 
 
 def _note_rows(entries, nids):
