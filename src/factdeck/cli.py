@@ -301,6 +301,73 @@ def diff_command(args: tuple[str, ...], rev: str | None, fmt: str) -> None:
         click.echo(diff.format_text(changes))
 
 
+@cli.command("sync", short_help="Update an Anki collection field by field, keeping the learner's edits.")
+@click.argument("sources", nargs=-1, metavar="[PATH ...|PACKAGE.apkg]", type=click.Path(path_type=str))
+@click.option(
+    "--collection",
+    "collection_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The Anki collection: collection.anki2 in the profile's folder.",
+)
+@click.option("--dry-run", is_flag=True, help="Print the full report; write nothing.")
+@click.option(
+    "--removed",
+    type=click.Choice(["tag", "suspend", "delete"]),
+    default="tag",
+    show_default=True,
+    help="What to do with notes the deck removed: tag them factdeck::removed, also suspend their cards, or delete them.",
+)
+@click.option("--yes", is_flag=True, help="Do not ask before deleting notes or changing note type schemas.")
+@click.option(
+    "--theirs", "prefer", flag_value="theirs", help="Settle every conflict by keeping the collection's text."
+)
+@click.option("--ours", "prefer", flag_value="ours", help="Settle every conflict by taking the new text.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def sync_command(
+    sources: tuple[str, ...],
+    collection_path: Path,
+    dry_run: bool,
+    removed: str,
+    yes: bool,
+    prefer: str | None,
+    fmt: str,
+) -> None:
+    """Merge the decks of PATHS (default decks/), or a package factdeck built, into an Anki
+    collection, field by field: fields the learner edited stay theirs, every other field takes
+    the new text, conflicts are reported and tagged. Never touches review history; backs the
+    collection up first. Anki must be closed.
+    """
+    import tempfile
+
+    from . import sync
+
+    def confirm(asks: list[str]) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            click.echo(
+                f"factdeck sync would {'; and '.join(asks)}: run it again with --yes to agree", err=True
+            )
+            return False
+        return all(click.confirm(f"{ask[0].upper()}{ask[1:]}?", err=True) for ask in asks)
+
+    with tempfile.TemporaryDirectory(prefix="factdeck-sync-") as tmp:
+        result, diagnostics = sync.run(
+            list(sources) or ["decks"],
+            collection_path,
+            Path(tmp),
+            dry_run=dry_run,
+            removal=removed,  # type: ignore[arg-type]
+            prefer=prefer,  # type: ignore[arg-type]
+            confirm=confirm,
+        )
+    report(diagnostics)
+    if result is None:
+        sys.exit(EXIT_INPUT)
+    click.echo(result.json_text() if fmt == "json" else result.text())
+
+
 def main() -> None:
     """Entry point: any unexpected failure is one line and exit 70, never a traceback."""
     try:

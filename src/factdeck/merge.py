@@ -53,14 +53,16 @@ def merge_field(
     history: NoteHistory,
     seen: str | None = None,
     prefer: Prefer = None,
+    gained: bool = False,
 ) -> FieldMerge:
-    """One field's outcome; ``seen`` is what the last sync recorded for it (None: nothing)."""
+    """One field's outcome; ``seen`` is what the last sync recorded for it (None: nothing);
+    ``gained``: the collection's note type gains the field in this sync (so it is empty)."""
     mine, new = field_hash(theirs), field_hash(ours)
     shipped = history.shipped(name)
     remember = new if len(shipped) > 1 or history.unknown else None
     if mine == new:
         return FieldMerge(name, "same", theirs, ours, False, remember)
-    if mine in shipped or mine == seen or (not shipped and not theirs):
+    if mine in shipped or mine == seen or gained:
         return FieldMerge(name, "updated", ours, ours, True, remember)
     if base_of(history, name, seen) == new:
         return FieldMerge(name, "kept", theirs, ours, False, remember)
@@ -108,8 +110,10 @@ def merge_note(
     history: NoteHistory,
     seen: Mapping[str, str] | None = None,
     prefer: Prefer = None,
+    gained: Iterable[str] = (),
 ) -> NoteMerge:
-    """Every field both sides have, and the tags.
+    """Every field both sides have, and the tags; ``gained`` names fields the collection's note
+    type gains in this sync (the note has them empty).
 
     While a note carries the conflict tag its conflicts count as open: what the last sync
     recorded is not used as the base, so the conflict is reported again (and ``prefer`` can
@@ -118,10 +122,11 @@ def merge_note(
     theirs_tags = list(theirs_tags)
     open_conflict = any(t.casefold() == CONFLICT_TAG for t in theirs_tags)
     recorded = {} if open_conflict or seen is None else seen
+    new_fields = set(gained)
     fields = tuple(
-        merge_field(name, theirs[name], text, history, recorded.get(name), prefer)
+        merge_field(name, theirs.get(name, ""), text, history, recorded.get(name), prefer, name in new_fields)
         for name, text in ours.items()
-        if name in theirs
+        if name in theirs or name in new_fields
     )
     tags = merge_tags(theirs_tags, ours_tags, history.tags)
     tags = [t for t in tags if t.casefold() != REMOVED_TAG]  # the note is upstream again

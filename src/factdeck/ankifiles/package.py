@@ -123,9 +123,20 @@ def _write_history(db: sqlite3.Connection, parts: list[Part]) -> None:
     """
     db.executescript(HISTORY_TABLES)
     decks = {str(part.deck.anki_id): part.deck.deck.id for part in parts}
+    id_fields = {
+        str(nt.id): f.name
+        for part in parts
+        for nt in part.deck.notetypes().values()
+        for f in nt.fields
+        if f.key == "id"
+    }
     db.executemany(
         "INSERT INTO factdeck_meta VALUES (?, ?)",
-        [("format", HISTORY_FORMAT), ("decks", json.dumps(decks, sort_keys=True))],
+        [
+            ("decks", json.dumps(decks, sort_keys=True)),
+            ("format", HISTORY_FORMAT),
+            ("id_fields", json.dumps(id_fields, sort_keys=True)),
+        ],
     )
     rows = []
     for part in parts:
