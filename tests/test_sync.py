@@ -59,7 +59,11 @@ def _grow_basic(monkeypatch):
     """The maintainer's v2 adds a field to the basic note type (filled with the note's front)."""
     grown = dataclasses.replace(
         notetypes.BASIC,
-        fields=(*notetypes.BASIC.fields[:3], notetypes.Field("Mnemonic", "front"), *notetypes.BASIC.fields[3:]),
+        fields=(
+            *notetypes.BASIC.fields[:3],
+            notetypes.Field("Mnemonic", "front"),
+            *notetypes.BASIC.fields[3:],
+        ),
     )
     monkeypatch.setitem(notetypes.BY_KEY, "basic", grown)
 
@@ -108,9 +112,13 @@ def _state(path):
         db = col.col.db
         return {
             "notes": db.all("SELECT id, guid, mid, mod, usn, tags, flds FROM notes ORDER BY id"),
-            "cards": db.all("SELECT id, nid, did, ord, mod, type, queue, due, ivl, reps FROM cards ORDER BY id"),
+            "cards": db.all(
+                "SELECT id, nid, did, ord, mod, type, queue, due, ivl, reps FROM cards ORDER BY id"
+            ),
             "revlog": db.all("SELECT * FROM revlog ORDER BY id"),
-            "notetypes": sorted((m["id"], m["mod"], json.dumps(m, sort_keys=True)) for m in col.col.models.all()),
+            "notetypes": sorted(
+                (m["id"], m["mod"], json.dumps(m, sort_keys=True)) for m in col.col.models.all()
+            ),
             "config": col.col.get_config("factdeck-sync", None),
         }
     finally:
@@ -174,7 +182,6 @@ def test_sync_from_deck_files_merges_field_by_field_and_keeps_reviews(learner, r
     assert again.exit_code == 0, again.output
     assert "nothing to change" in again.stdout
     assert _state(path) == before
-
 
 
 def test_dry_run_prints_the_full_report_and_writes_nothing(learner, run, monkeypatch):
