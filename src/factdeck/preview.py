@@ -28,6 +28,7 @@ from html.parser import HTMLParser
 from importlib import resources
 from pathlib import Path
 
+from . import templates
 from .assemble import Built, BuiltDeck
 from .notetypes import NoteType
 from .output import atomic_write
@@ -148,44 +149,13 @@ def cloze_numbers(text: str) -> set[int]:
 
 # --- templates ----------------------------------------------------------------------------
 
-_HANDLE = re.compile(r"\{\{((?:(?!\{\{|\}\}).)+)\}\}", re.S)
-_EMPTY_FIELD = re.compile(r"(?:\s|</?(?:br|div) ?/?>)*\Z", re.I)
+TemplateError = templates.TemplateError
 
 
-class TemplateError(ValueError):
-    pass
-
-
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=256)
 def _parse_template(template: str) -> list:
-    """Nodes: str, ("field", key, filters in the order to apply), ("if" | "unless", key, nodes)."""
-    root: list = []
-    stack: list[tuple[str, list]] = [("", root)]
-    pos = 0
-    for m in _HANDLE.finditer(template):
-        if m.start() > pos:
-            stack[-1][1].append(template[pos : m.start()])
-        pos = m.end()
-        inner = m.group(1).strip()
-        head = inner[:1] if len(inner) >= 2 else ""
-        if head in ("#", "^"):
-            key = inner[1:].strip()
-            children: list = []
-            stack[-1][1].append(("if" if head == "#" else "unless", key, children))
-            stack.append((key, children))
-        elif head == "/":
-            key = inner[1:].strip()
-            if len(stack) == 1 or stack[-1][0] != key:
-                raise TemplateError(f"{{{{/{key}}}}} closes no open section")
-            stack.pop()
-        else:
-            parts = inner.split(":")
-            stack[-1][1].append(("field", parts[-1].strip(), [p.strip() for p in reversed(parts[:-1])]))
-    if pos < len(template):
-        stack[-1][1].append(template[pos:])
-    if len(stack) > 1:
-        raise TemplateError(f"section {{{{#{stack[-1][0]}}}}} is not closed")
-    return root
+    """Anki's parse of a template (see ``templates.parse``), kept for the templates in use."""
+    return templates.parse(template)
 
 
 @dataclass
@@ -210,10 +180,14 @@ def _filter(name: str, text: str, ctx: _Context) -> str:
 
 def _render(nodes: list, ctx: _Context, out: list[str]) -> None:
     for node in nodes:
-        if isinstance(node, str):
-            out.append(node)
+        kind = node[0]
+        if kind == "text":
+            out.append(node[1])
             continue
-        kind, key, rest = node
+        if kind == "comment":
+            out.append(f"<!--{node[1]}-->")
+            continue
+        key, rest = node[1], node[2]
         if kind == "field":
             if key == "FrontSide":
                 out.append(ctx.frontside)
@@ -225,7 +199,7 @@ def _render(nodes: list, ctx: _Context, out: list[str]) -> None:
             elif key or not rest:  # a filter with no field, `{{tts en_US:}}`, adds nothing here
                 out.append(f"{{unknown field {html.escape(key)}}}")
         else:
-            filled = not _EMPTY_FIELD.match(ctx.fields.get(key, ""))
+            filled = not templates.field_is_empty(ctx.fields.get(key, ""))
             if filled == (kind == "if"):
                 _render(rest, ctx, out)
 
@@ -242,7 +216,8 @@ def render_card(note: Built, ord_: int, deck_name: str = "") -> tuple[str, str]:
             "Deck": deck_name,
             "Subdeck": deck_name.split("::")[-1],
             "Card": card_name(nt, ord_),
-            "CardFlag": "",
+            "CardFlag": "flag0",  # Anki: flag0 (no flag) to flag7
+            "CardID": "",
         }
     )
     if nt.cloze:
@@ -258,7 +233,8 @@ def render_card(note: Built, ord_: int, deck_name: str = "") -> tuple[str, str]:
 
 
 def card_name(nt: NoteType, ord_: int) -> str:
-    return f"Cloze {ord_ + 1}" if nt.cloze else nt.templates[ord_][0]
+    """Anki's {{Card}}: the template's name, or for a cloze type its name and the cloze number."""
+    return f"{nt.templates[0][0]} {ord_ + 1}" if nt.cloze else nt.templates[ord_][0]
 
 
 # --- the site -----------------------------------------------------------------------------
@@ -352,6 +328,7 @@ def without_remote_images(fragment: str) -> str:
 def site_data(decks: list[BuiltDeck]) -> dict:
     """Everything the page shows, as plain data."""
     out_decks, cards = [], []
+    styles: dict[str, int] = {}  # each distinct note type CSS, numbered
     for index, built in enumerate(decks):
         out_decks.append(
             {
@@ -364,11 +341,14 @@ def site_data(decks: list[BuiltDeck]) -> dict:
             }
         )
         for note in built.notes:
+            deck_name = f"{built.deck.name}::{note.subdeck}" if note.subdeck else built.deck.name
+            style = styles.setdefault(note.notetype.css, len(styles))
             for ord_ in note.ords:
-                front, back = render_card(note, ord_, built.deck.name)
+                front, back = render_card(note, ord_, deck_name)
                 cards.append(
                     {
                         "deck": index,
+                        "css": style,
                         "note": note.id,
                         "ord": ord_,
                         "name": card_name(note.notetype, ord_),
@@ -378,16 +358,26 @@ def site_data(decks: list[BuiltDeck]) -> dict:
                         "back": without_remote_images(back),
                     }
                 )
-    return {"decks": out_decks, "cards": cards}
+    return {"decks": out_decks, "cards": cards, "css": list(styles)}
+
+
+def notetype_styles(css: list[str]) -> str:
+    """Each note type's CSS once. Anki shows each card on a page of its own, with only its
+    note type's CSS; when the note types differ, each CSS is scoped to its own cards (the
+    card's article carries ``data-css``), so one type's rules never reach another's cards."""
+    if len(css) <= 1:
+        return "".join(f'<style class="fd-preview-notetype-css">{_style(c)}</style>' for c in css)
+    return "".join(
+        f'<style class="fd-preview-notetype-css">@scope ([data-css="{i}"]) {{\n{_style(c)}\n}}</style>'
+        for i, c in enumerate(css)
+    )
 
 
 def page(decks: list[BuiltDeck]) -> str:
     """The whole index.html."""
     data = site_data(decks)
     script = asset("preview.js")
-    # Each note type's CSS once. factdeck's note types share one; were they to differ, every
-    # rule would reach every card here, where Anki gives each card a page of its own.
-    css = list(dict.fromkeys(n.notetype.css for d in decks for n in d.notes))
+    css = data.pop("css")
     tag_counts: dict[str, int] = {}
     for card in data["cards"]:
         for tag in card["tags"]:
@@ -412,7 +402,7 @@ def page(decks: list[BuiltDeck]) -> str:
 <meta name="generator" content="factdeck">
 <title>{esc(title)} · factdeck preview</title>
 <style>{_style(asset("preview.css"))}</style>
-{"".join(f'<style class="fd-preview-notetype-css">{_style(c)}</style>' for c in css)}
+{notetype_styles(css)}
 </head>
 <body class="fd-preview">
 <header class="fd-preview-bar">

@@ -47,6 +47,7 @@
     a.dataset.deck = deck.id;
     a.dataset.noteId = c.note;
     a.dataset.ord = String(c.ord);
+    a.dataset.css = String(c.css);
     a.dataset.tags = c.tags.join(" ");
     var head = el("div", "fd-preview-card-head");
     head.appendChild(el("span", "fd-preview-note-id", c.note));
