@@ -668,3 +668,46 @@ def test_two_core_read_of_custom_type_notes_equals_the_one_pass_read(tmp_path, m
     assert bool(result.errors) == broken
     if not broken:
         assert {n.subdeck for n in result.decks[0].notes} == {"", "S0", "S1", "S2", "S3"}
+
+
+def test_anki_keeps_existing_cards_where_they_are_when_a_note_moves_subdeck(write_deck, tmp_path, anki, run):
+    """Measured: re-importing never moves a card already in the collection, with any update
+    option; only cards new to the collection go to the package's (new) subdeck."""
+    deck = write_deck(
+        """\
+        deck: {id: mv, name: Top}
+        notetypes:
+          v:
+            fields: [W, M, R]
+            templates:
+              - {name: F, front: "{{W}}", back: "{{M}}"}
+              - {name: Rev, front: "{{#R}}{{M}}{{/R}}", back: "{{W}}"}
+        notes:
+          - {id: moved, type: v, fields: {W: w, M: m}, subdeck: One}
+          - {id: stays, front: q, back: a, subdeck: One}
+        """
+    )
+    first = run("build", deck, "-o", tmp_path / "v1.apkg", env={"SOURCE_DATE_EPOCH": str(T0)})
+    assert first.exit_code == 0, first.output
+    deck.write_text(
+        deck.read_text().replace("subdeck: One}\n  - {id: stays", "subdeck: Two}\n  - {id: stays")
+    )
+    moved_only = run("build", deck, "-o", tmp_path / "v2.apkg", env={"SOURCE_DATE_EPOCH": str(T0 + 10)})
+    assert "changed" not in moved_only.output  # a move alone updates no note
+    deck.write_text(deck.read_text().replace("{W: w, M: m}", "{W: w, M: m, R: y}"))
+    grown = run("build", deck, "-o", tmp_path / "v3.apkg", env={"SOURCE_DATE_EPOCH": str(T0 + 20)})
+    assert "1 changed: moved" in grown.output
+    for update in ("if_newer", "always"):
+        col = anki()
+        col.import_package(tmp_path / "v1.apkg")
+        mine = col.col.decks.id("Mine")
+        col.col.set_deck(
+            [c.id for c in col.cards() if c.note().fields[0] == "q"], mine
+        )  # the user's own move
+        col.import_package(tmp_path / "v2.apkg", update_notes=update)
+        col.import_package(tmp_path / "v3.apkg", update_notes=update)
+        placed = {(c.note().fields[0], c.ord): col.col.decks.name(c.did) for c in col.cards()}
+        assert placed == {("w", 0): "Top::One", ("w", 1): "Top::Two", ("q", 0): "Mine"}, update
+    fresh = anki()
+    fresh.import_package(tmp_path / "v3.apkg")
+    assert {fresh.col.decks.name(c.did) for c in fresh.cards() if c.note().fields[0] == "w"} == {"Top::Two"}

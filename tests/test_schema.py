@@ -64,6 +64,35 @@ VALID = {
             extra:
         """,
     "no-notes-is-only-a-warning": HEAD + "notes: []\n",
+    "custom-note-types": """\
+        deck: {id: d, name: D}
+        notetypes:
+          vocab:
+            name: Vocabulary
+            id: 1342697561419
+            fields: [Word, {name: Meaning, format: html}, {name: Said, format: text}, Sources, ID]
+            sources-field: Sources
+            id-field: ID
+            sort-field: Word
+            templates:
+              - {name: Forward, front: "{{Word}}", back: "{{FrontSide}}<hr id=answer>{{Meaning}}"}
+              - {front: "{{#Said}}{{Said}}{{/Said}}", back: "{{Word}}"}
+            css: ".card { color: red }"
+          gap:
+            kind: cloze
+            fields: [Text]
+            templates: [{front: "{{cloze:Text}}", back: "{{cloze:Text}}"}]
+        notes:
+          - {id: a, type: vocab, fields: {Word: hola, Meaning: "<b>hello</b>"}, subdeck: "Spanish::Words"}
+          - {id: b, type: gap, fields: {Text: "{{c1::x}}"}}
+          - {id: c, front: Q, back: A, subdeck: Basics}
+        """,
+    "note-type-file": """\
+        version: 1
+        id: shared-types
+        notetypes:
+          t: {fields: [Q], templates: [{front: "{{Q}}", back: "{{Q}}"}]}
+        """,
 }
 
 INVALID = {
@@ -108,6 +137,27 @@ INVALID = {
     + "notes:\n  - {id: a, front: Q, back: A, text: '{{c1::x}}'}\n",
     "cloze-without-deletion": HEAD + "notes:\n  - {id: a, text: no deletion here}\n",
     "note-tags-not-a-list": HEAD + "notes:\n  - {id: a, front: Q, back: A, tags: x}\n",
+    "custom-note-with-front": HEAD
+    + "notetypes:\n  t: {fields: [Q], templates: [{front: '{{Q}}', back: '{{Q}}'}]}\n"
+    + "notes:\n  - {id: a, type: t, front: x, fields: {Q: q}}\n",
+    "built-in-note-with-fields": HEAD + "notes:\n  - {id: a, front: Q, back: A, fields: {Front: x}}\n",
+    "notetype-unknown-kind": HEAD
+    + "notetypes:\n  t: {kind: reverse, fields: [Q], templates: [{front: '{{Q}}', back: '{{Q}}'}]}\nnotes: []\n",
+    "notetype-without-templates": HEAD + "notetypes:\n  t: {fields: [Q]}\nnotes: []\n",
+    "notetype-field-name-with-colon": HEAD
+    + "notetypes:\n  t: {fields: ['a:b'], templates: [{front: '{{Q}}', back: '{{Q}}'}]}\nnotes: []\n",
+    "notetype-key-is-built-in": HEAD
+    + "notetypes:\n  basic: {fields: [Q], templates: [{front: '{{Q}}', back: '{{Q}}'}]}\nnotes: []\n",
+    "cloze-notetype-with-two-templates": HEAD
+    + "notetypes:\n  t:\n    kind: cloze\n    fields: [T]\n    templates:\n"
+    + "      - {front: '{{cloze:T}}', back: '{{cloze:T}}'}\n      - {front: '{{cloze:T}}x', back: '{{cloze:T}}'}\n"
+    + "notes: []\n",
+    "notetype-css-and-css-file": HEAD
+    + "notetypes:\n  t: {fields: [Q], templates: [{front: '{{Q}}', back: '{{Q}}'}], css: x, css-file: y.css}\n"
+    + "notes: []\n",
+    "note-type-file-without-id": "notetypes:\n  t: {fields: [Q], templates: [{front: '{{Q}}', back: '{{Q}}'}]}\n",
+    "note-type-file-with-tags": "id: x\ntags: [a]\nnotetypes:\n  t: {fields: [Q], templates: [{front: '{{Q}}', back: '{{Q}}'}]}\n",
+    "subdeck-empty-part": HEAD + "notes:\n  - {id: a, front: Q, back: A, subdeck: 'A::'}\n",
     "note-sources-not-a-list": HEAD
     + "sources:\n  s: {title: T}\nnotes:\n  - {id: a, front: Q, back: A, sources: s}\n",
 }
@@ -118,6 +168,10 @@ CHECK_ONLY = {
     "undefined-source": HEAD + "notes:\n  - {id: a, front: Q, back: A, sources: [nowhere]}\n",
     "unbalanced-cloze": HEAD + "notes:\n  - {id: a, text: '{{c1::open'}\n",
     "missing-image": HEAD + "notes:\n  - {id: a, front: '![x](missing.png)', back: A}\n",
+    "template-unknown-field": HEAD
+    + "notetypes:\n  t: {fields: [Q], templates: [{front: '{{Nope}}', back: '{{Q}}'}]}\nnotes: []\n",
+    "undeclared-note-type": HEAD + "notes:\n  - {id: a, type: mine, fields: {Q: q}}\n",
+    "missing-include": HEAD + "include: [nowhere.yaml]\nnotes: []\n",
 }
 
 
@@ -137,6 +191,19 @@ CHECK_ONLY_CODES = {
     "yaml-documents",
     "yaml-key",
     "encoding",
+    "unknown-type",
+    "unknown-field",
+    "template",
+    "template-cloze",
+    "template-front",
+    "duplicate-field",
+    "duplicate-template",
+    "duplicate-notetype",
+    "notetype-name",
+    "notetype-id",
+    "include",
+    "css-file",
+    "no-cards",
 }
 
 

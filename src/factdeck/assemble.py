@@ -120,6 +120,10 @@ def describe(deck: Deck, renderer: Renderer, out: Collector) -> str:
 class NoteAssembler:
     """Turns validated notes into notes as they reach Anki, one at a time.
 
+    A note's subdeck is not part of its content hash: Anki's import never moves cards that
+    are already in a collection (measured in tests/test_notetypes.py), so moving a note to
+    another subdeck must not make it "updated" and overwrite what users changed in it.
+
     ``deck`` supplies the id, name, tags and sources every note shares.
     """
 
@@ -149,9 +153,8 @@ class NoteAssembler:
         values["sources"] = sources
         fields = [values.get(f.key, "") for f in notetype.fields]
         tags = list(dict.fromkeys(deck.tags + note.tags))
-        deck_name = f"{deck.name}::{note.subdeck}" if note.subdeck else deck.name
         digest = hashlib.sha256(
-            "\x1e".join((notetype.name, deck_name, " ".join(tags), *fields)).encode()
+            "\x1e".join((notetype.name, deck.name, " ".join(tags), *fields)).encode()
         ).hexdigest()[:20]
         self.built.append(
             Built(
@@ -218,9 +221,8 @@ class NoteAssembler:
                 ),
             )
             return
-        deck_name = f"{deck.name}::{note.subdeck}" if note.subdeck else deck.name
         digest = hashlib.sha256(
-            "\x1e".join((notetype.name, deck_name, " ".join(tags), *fields)).encode()
+            "\x1e".join((notetype.name, deck.name, " ".join(tags), *fields)).encode()
         ).hexdigest()[:20]
         self.built.append(
             Built(

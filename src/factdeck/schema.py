@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 
+from .customtypes import FORMATS, KINDS, MAX_NOTETYPE_ID
 from .validate import MAX_ID, NOTE_TYPES
 
 SCHEMA_URL = "https://raw.githubusercontent.com/factdeck/factdeck/main/schema/factdeck-deck.schema.json"
@@ -33,6 +34,8 @@ CLOZE_PATTERN = "\\{\\{c0*[1-9][0-9]*::"
 # `A::B::C` where no part is blank (validate.py splits on `::` and strips each part).
 _PART = "(?:(?!::)\\s)*(?!::)\\S(?:(?!::)[\\s\\S])*"
 DECK_NAME_PATTERN = f"^{_PART}(?:::{_PART})*$"
+# What Anki accepts as a field name: no `:{}"`, not starting with `#/^`, no outer whitespace.
+FIELD_NAME_PATTERN = '^[^#/^\\s:{}"](?:[^:{}"]*[^:{}"\\s])?$'
 
 _SCALAR = ["string", "number", "boolean"]
 
@@ -110,6 +113,15 @@ def _note() -> dict:
         },
     }
     basic_rules = {"required": ["front", "back"], "properties": {"text": forbidden(not_for_basic)}}
+    not_for_builtin = forbidden("`fields` is for notes of note types declared under `notetypes`.")
+    not_for_custom = (
+        "`{0}` is for factdeck's built-in types; a note of your own type puts its content under `fields`."
+    )
+    custom_rules = {
+        "properties": {
+            key: forbidden(not_for_custom.format(key)) for key in ("front", "back", "text", "extra")
+        }
+    }
     return {
         "description": "One note. A note with `front` and `back` is basic (one card); with `text` it is a "
         "cloze (one card per cloze number). `type: basic-reversed` adds the back-to-front card.",
@@ -122,14 +134,34 @@ def _note() -> dict:
                 "is rebuilt: keep it when you edit the note; a new id makes a new note"
             ),
             "type": {
-                "description": "The note type. Default: `cloze` when the note has `text`, else `basic`.",
-                "enum": list(NOTE_TYPES),
-                "markdownEnumDescriptions": [
-                    "One card: front, then back.",
-                    "Two cards: front to back, and back to front.",
-                    "One card per cloze number in `text`: `{{c1::answer}}`, `{{c1::answer::hint}}`.",
+                "description": "The note type: a built-in one, or the key of one under `notetypes` (in this "
+                "file or an included one). Default: `cloze` when the note has `text`, else `basic`.",
+                "type": "string",
+                "anyOf": [
+                    {
+                        "enum": list(NOTE_TYPES),
+                        "markdownEnumDescriptions": [
+                            "One card: front, then back.",
+                            "Two cards: front to back, and back to front.",
+                            "One card per cloze number in `text`: `{{c1::answer}}`, `{{c1::answer::hint}}`.",
+                        ],
+                    },
+                    {"pattern": ID_PATTERN},
                 ],
             },
+            "fields": {
+                "description": "Notes of your own note types: field name -> value, in the field's format "
+                "(Markdown unless the note type says `html` or `text`). A field left out is empty.",
+                "type": "object",
+                "propertyNames": {"pattern": FIELD_NAME_PATTERN},
+                "additionalProperties": {"type": [*_SCALAR, "null"]},
+            },
+            "subdeck": _text(
+                "Optional: put this note's cards in a subdeck of the deck, `Part::Chapter` nesting "
+                "further. Anki never moves cards already in a collection when a later release moves a note.",
+                pattern=DECK_NAME_PATTERN,
+            )
+            | {"patternErrorMessage": "Must not be empty, nor have an empty part between `::`."},
             "front": _text("Basic notes: the question side (Markdown)."),
             "back": _text("Basic notes: the answer side (Markdown)."),
             "text": _text(
@@ -161,7 +193,109 @@ def _note() -> dict:
                 "if": {"not": {"required": ["type"]}},
                 "then": {"if": {"required": ["text"]}, "then": cloze_rules, "else": basic_rules},
             },
+            {
+                "if": {"required": ["type"], "properties": {"type": {"not": {"enum": list(NOTE_TYPES)}}}},
+                "then": custom_rules,
+                "else": {"properties": {"fields": not_for_builtin}},
+            },
         ],
+    }
+
+
+def _notetype() -> dict:
+    """One note type under `notetypes`."""
+
+    def field_name(description: str) -> dict:
+        return {"description": description, "type": "string", "pattern": FIELD_NAME_PATTERN}
+
+    template = {
+        "description": "One card template, in Anki's template syntax: `{{Field}}`, `{{#Field}}...{{/Field}}`, "
+        "`{{^Field}}...{{/Field}}`, `{{FrontSide}}`, `{{cloze:Field}}`, `{{hint:Field}}`, `{{type:Field}}`, "
+        "`{{text:Field}}`. It goes to Anki untouched.",
+        "type": "object",
+        "required": ["front", "back"],
+        "additionalProperties": False,
+        "properties": {
+            "name": _text("The template's name (Anki's card type name). Default: `Card 1`, `Card 2`, ..."),
+            "front": _text("The question side. A card is made only when it shows a field that is not empty."),
+            "back": _text("The answer side; `{{FrontSide}}` repeats the question.", required=False),
+        },
+    }
+    return {
+        "description": "A note type of your own: its fields, card templates and CSS.",
+        "type": "object",
+        "required": ["fields", "templates"],
+        "additionalProperties": False,
+        "properties": {
+            "name": _text("Anki's name for the note type. Default: its key."),
+            "kind": {
+                "description": "`standard` (default): one card per template whose front is not empty. "
+                "`cloze`: one template, one card per cloze number.",
+                "enum": list(KINDS),
+            },
+            "id": {
+                "description": "Optional: pin the note type's Anki ID (for a note type that already exists in "
+                "users' collections). Default: derived from the file's id and the key, never from the content.",
+                "type": ["integer", "string"],
+                "pattern": "^[0-9]+$",
+                "minimum": 1,
+                "maximum": MAX_NOTETYPE_ID,
+            },
+            "fields": {
+                "description": "The fields, in Anki's order: a name, or `{name: ..., format: ...}`.",
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "anyOf": [
+                        field_name("A field name (format: markdown)."),
+                        {
+                            "type": "object",
+                            "required": ["name"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "name": field_name("The field's name."),
+                                "format": {
+                                    "description": "`markdown` (default), `html` (kept as written, made safe) "
+                                    "or `text` (shown exactly as typed).",
+                                    "enum": list(FORMATS),
+                                },
+                            },
+                        },
+                    ]
+                },
+            },
+            "sources-field": field_name("Optional: the field factdeck fills with the note's cited sources."),
+            "id-field": field_name("Optional: the field factdeck fills with the note's id."),
+            "sort-field": field_name("Optional: the field Anki's browser sorts by. Default: the first."),
+            "templates": {
+                "description": "The card templates: one or more (a cloze type: exactly one).",
+                "type": "array",
+                "minItems": 1,
+                "items": template,
+            },
+            "css": _text("The note type's CSS.", required=False),
+            "css-file": _text("A CSS file for the note type, relative to this file."),
+        },
+        "allOf": [
+            {
+                "if": {"required": ["kind"], "properties": {"kind": {"const": "cloze"}}},
+                "then": {"properties": {"templates": {"maxItems": 1}}},
+            },
+            {"not": {"required": ["css", "css-file"]}, "errorMessage": "Use `css` or `css-file`, not both."},
+        ],
+    }
+
+
+def _notetypes() -> dict:
+    return {
+        "description": "Note types of your own, by key (what notes name in `type`).",
+        "type": "object",
+        "propertyNames": {
+            "pattern": ID_PATTERN,
+            "not": {"enum": list(NOTE_TYPES)},
+            "patternErrorMessage": "Use lowercase letters, digits and '-'; not a built-in type's key.",
+        },
+        "additionalProperties": _notetype(),
     }
 
 
@@ -174,8 +308,19 @@ def deck_schema() -> dict:
         "description": "Flashcards for Anki, written as YAML and compiled by `factdeck build`. "
         "Check a file with `factdeck check`.",
         "type": "object",
-        "required": ["deck", "notes"],
         "additionalProperties": False,
+        "if": {"anyOf": [{"required": ["deck"]}, {"required": ["notes"]}]},
+        "then": {
+            "required": ["deck", "notes"],
+            "properties": {
+                "id": {"not": {}, "errorMessage": "`id` is for note-type files; a deck's id is under `deck`."}
+            },
+        },
+        "else": {
+            "description": "A note-type file: note types shared by the decks that `include` it.",
+            "required": ["id", "notetypes"],
+            "propertyNames": {"enum": ["version", "id", "notetypes"]},
+        },
         "properties": {
             "version": {
                 "description": "The deck file format version. Optional; this factdeck reads version 1.",
@@ -201,6 +346,17 @@ def deck_schema() -> dict:
                 },
                 "examples": [{"id": "spanish-verbs", "name": "Languages::Spanish verbs"}],
             },
+            "id": _ident(
+                "Note-type files only: the file's id. The Anki IDs of its note types derive from it, so it "
+                "never changes"
+            ),
+            "include": {
+                "description": "Note-type files whose note types this deck uses, relative to this file.",
+                "type": "array",
+                "items": {"type": "string", "pattern": NOT_BLANK},
+                "examples": [["notetypes/pharmacology.yaml"]],
+            },
+            "notetypes": _notetypes(),
             "tags": _tags("Tags given to every note of the deck."),
             "sources": {
                 "description": "References that notes cite by key (in a note's `sources`).",
