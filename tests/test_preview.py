@@ -145,7 +145,7 @@ notes:
     extra: "extra with <br> and **bold**"
   - id: plain-basic
     front: Front only
-    back: "Back with a [link](https://example.org) and a table:\n\n| a | b |\n|---|---|\n| 1 | 2 |"
+    back: "Back with a [link](https://example.org), ~~struck~~ text and a table:\n\n| a | b |\n|:--|--:|\n| 1 | ~~2~~ |"
     extra: "  "
     sources: [s]
   - id: reversed

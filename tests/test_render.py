@@ -33,6 +33,14 @@ def render(tmp_path):
         ("- one\n- two", "<ul>\n<li>one</li>\n<li>two</li>\n</ul>"),
         ("line one\nline two", "line one<br>\nline two"),
         ("<sup>2</sup> and <b>x</b>", "<sup>2</sup> and <b>x</b>"),
+        ("~~struck~~ but ~not~ and ~~", "<s>struck</s> but ~not~ and ~~"),
+        (
+            "| drug | max |\n|:--|--:|\n| baclofen | 80 mg |",
+            '<table>\n<thead>\n<tr>\n<th align="left">drug</th>\n<th align="right">max</th>\n</tr>\n'
+            '</thead>\n<tbody>\n<tr>\n<td align="left">baclofen</td>\n<td align="right">80 mg</td>\n'
+            "</tr>\n</tbody>\n</table>",
+        ),
+        ("not | a table", "not | a table"),
         (
             "[DailyMed](https://dailymed.nlm.nih.gov/)",
             '<a href="https://dailymed.nlm.nih.gov/" rel="noopener noreferrer">DailyMed</a>',
@@ -40,7 +48,14 @@ def render(tmp_path):
     ],
 )
 def test_markdown_renders_as_commonmark(render, text, html):
+    """CommonMark, plus GitHub's pipe tables and ~~strikethrough~~."""
     assert render(text) == (html, ())
+
+
+def test_table_without_outer_pipes_holds_clozes_and_strikethrough(render):
+    out, problems = render("a | b\n--|--\n~~x~~ | {{c1::y}}")
+    assert problems == () and out.startswith("<table>")
+    assert "<td><s>x</s></td>" in out and "<td>{{c1::y}}</td>" in out
 
 
 @pytest.mark.parametrize(

@@ -66,14 +66,14 @@ ALLOWED_ATTRIBUTES = {
     "*": {"class", "title"},
     "a": {"href"},
     "img": {"src", "alt", "width", "height"},
-    "td": {"colspan", "rowspan"},
-    "th": {"colspan", "rowspan"},
+    "td": {"colspan", "rowspan", "align"},
+    "th": {"colspan", "rowspan", "align"},
     "ol": {"start"},
 }
 URL_SCHEMES = {"http", "https", "mailto"}
 IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".avif", ".bmp"}
 
-_SPECIAL = re.compile(r"[\\`*_\[\]<>&\n\r\t]")
+_SPECIAL = re.compile(r"[\\`*_\[\]<>&~\n\r\t]")  # `~`: ~~strikethrough~~
 _BLOCK_START = re.compile(r"[-+#>=~:|]|\d{1,9}[.)](?:\s|$)")
 _MATH = re.compile(r"\\\(.*?\\\)|\\\[.*?\\\]", re.S)
 _TAG = re.compile(r"<\s*/?\s*([A-Za-z][A-Za-z0-9-]*)")
@@ -96,11 +96,15 @@ class Renderer:
         if self._markdown is None:
             from markdown_it import MarkdownIt
 
-            self._markdown = MarkdownIt("commonmark", {"html": True, "breaks": True})
+            # GitHub's pipe tables and ~~strikethrough~~ too: deck authors write them
+            self._markdown = MarkdownIt("commonmark", {"html": True, "breaks": True}).enable(
+                ["table", "strikethrough"]
+            )
             rules = self._markdown.renderer.rules
             rules["html_inline"] = self._html
             rules["html_block"] = self._html
             rules["image"] = self._image
+            rules["th_open"] = rules["td_open"] = self._cell
         return self._markdown
 
     def field(self, text: str) -> tuple[str, tuple[str, ...]]:
@@ -150,6 +154,15 @@ class Renderer:
         if tags and tags <= ALLOWED_TAGS and not content.lstrip().startswith("<!"):
             return content
         return html.escape(content, quote=False)
+
+    def _cell(self, tokens, idx, options, env):
+        """A table cell; a column's alignment as ``align`` (the sanitiser drops every ``style``)."""
+        token = tokens[idx]
+        style = token.attrGet("style")
+        if isinstance(style, str) and style.startswith("text-align:"):
+            token.attrs.pop("style")
+            token.attrSet("align", style.removeprefix("text-align:"))
+        return self._md.renderer.renderToken(tokens, idx, options, env)
 
     def _image(self, tokens, idx, options, env):
         token = tokens[idx]
