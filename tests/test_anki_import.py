@@ -157,6 +157,41 @@ def test_restyled_note_type_reaches_the_collection_without_touching_notes(
     assert "color: teal" not in col.col.models.by_name("factdeck Cloze")["css"]
 
 
+def test_new_card_css_restyles_every_builtin_note_type_and_updates_no_note(
+    write_deck, tmp_path, anki, monkeypatch
+):
+    """What a release that changes card.css does: every note type's time moves, no note's does;
+    users re-importing with default options get the new look, with their edits and history kept."""
+    deck = write_deck(SIMPLE_DECK)
+    _build(deck, tmp_path / "v1.apkg", T0)
+    col = anki()
+    col.import_package(tmp_path / "v1.apkg")
+    assert col.review_all() == len(col.cards())
+    note = col.notes()["baclofen-moa"]
+    note["Extra"] = "my own mnemonic"
+    col.col.update_note(note)
+
+    css = notetypes.CSS + "\n.fd-card { letter-spacing: 0.01em; }\n"
+    for key, nt in list(notetypes.BY_KEY.items()):
+        monkeypatch.setitem(notetypes.BY_KEY, key, dataclasses.replace(nt, css=css))
+    result = _build(deck, tmp_path / "v2.apkg", T0 + 50)
+    changes = result.reports[0].changes
+    assert sorted(changes.restyled) == sorted(nt.name for nt in notetypes.BY_KEY.values())
+    assert not changes.changed and not changes.new
+
+    log = col.import_package(tmp_path / "v2.apkg")
+    assert (len(log.updated), len(log.new), len(log.conflicting)) == (0, 0, 0)
+    assert len(log.duplicate) == len(col.notes())  # every note seen, none touched
+    # rendered by Anki's backend from the collection (the Python side caches note types)
+    cards = col.cards()
+    assert {col.col.get_note(c.nid).note_type()["name"] for c in cards} == {
+        nt.name for nt in notetypes.BY_KEY.values()
+    }
+    assert all(f"<style>{css}</style>" in card.question() for card in cards)
+    assert col.notes()["baclofen-moa"]["Extra"] == "my own mnemonic"
+    assert all(card.reps == 1 for card in col.cards())
+
+
 def test_added_field_warns_and_arrives_with_merge_and_always(write_deck, tmp_path, anki, monkeypatch, run):
     deck = write_deck(SIMPLE_DECK)
     _build(deck, tmp_path / "v1.apkg", T0)

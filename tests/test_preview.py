@@ -531,7 +531,7 @@ def test_in_browser(browser, demo_dir: Path, tmp_path: Path):
         page.click(".fd-preview-night")
         assert page.evaluate("document.body.classList.contains('nightMode')")
         assert card.evaluate("e => e.classList.contains('nightMode') && e.classList.contains('night_mode')")
-        assert card.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(30, 30, 32)" != light
+        assert card.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(44, 44, 44)" != light
         page.screenshot(path=str(tmp_path / "preview-night.png"))
         page.click(".fd-preview-night")
         assert not card.evaluate("e => e.classList.contains('nightMode')")
@@ -540,6 +540,59 @@ def test_in_browser(browser, demo_dir: Path, tmp_path: Path):
         assert all(url.startswith("file://") for url in page.requests), page.requests
     finally:
         page.close()
+
+
+# Anki's reviewer gives every <hr> this rule (aqt 26.9.3, _aqt/data/web/css/reviewer.css); the
+# card CSS must win over it, as it does in the desktop app.
+ANKI_REVIEWER_HR = "hr{background-color:#737373;margin:1em 0;border:none;height:1px}"
+
+LOOKS = """\
+deck: {id: looks, name: Looks}
+sources:
+  a: {title: Label, url: "https://example.org/label"}
+notes:
+  - id: linked
+    front: "See [the label](https://example.org/x)"
+    back: "| a | b |\\n|--|--|\\n| 1 | ~~2~~ |"
+    sources: [a]
+"""
+
+
+def test_in_browser_cards_look_native(browser, tmp_path: Path):
+    """One rule between question and answer, links that look like links and like each other,
+    Anki's own night background, and Sources of at least 15px on a phone."""
+    deck = write_deck(tmp_path, "looks.yaml", LOOKS)
+    index = write_site(pipeline.check([str(deck)]).decks, tmp_path / "site")
+    for width in (1280, 400):
+        page = open_site(browser, index, width=width)
+        try:
+            page.add_style_tag(content=ANKI_REVIEWER_HR)
+            back = page.locator(".fd-preview-back")
+            rule = back.locator("hr#answer").evaluate(
+                """e => { const s = getComputedStyle(e);
+                  return [e.getBoundingClientRect().height, s.backgroundColor, s.borderTopWidth]; }"""
+            )
+            assert rule == [1, "rgba(0, 0, 0, 0)", "1px"]  # the border alone: no second grey fill
+            links = back.locator("a").evaluate_all(
+                """els => els.map(e => { const s = getComputedStyle(e);
+                  return [s.color, s.textDecorationLine]; })"""
+            )
+            assert len(links) == 2 and links[0] == links[1] and links[0][1] == "underline", links
+            assert links[0][0] == "rgb(29, 78, 216)"  # Anki's --fg-link
+            sources = back.locator(".fd-sources-box li").evaluate(
+                "e => parseFloat(getComputedStyle(e).fontSize)"
+            )
+            assert sources >= 15, sources
+            assert back.locator("table td s").count() == 1
+            page.click(".fd-preview-night")
+            assert (
+                back.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(44, 44, 44)"
+            )  # Anki's canvas
+            night_links = back.locator("a").evaluate_all("els => els.map(e => getComputedStyle(e).color)")
+            assert night_links == ["rgb(191, 219, 254)"] * 2  # Anki's night --fg-link
+            assert page.problems == []
+        finally:
+            page.close()
 
 
 def test_in_browser_content_cannot_escape(browser, tmp_path: Path):
