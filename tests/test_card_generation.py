@@ -26,9 +26,9 @@ FIELDS = ("A", "B", "C")
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 
 names = st.sampled_from([*FIELDS, "Tags", "Deck", "Card", "Type", "Subdeck", "CardFlag"])
-filters = st.sampled_from(["", "text:", "hint:", "type:", "kana:", "text:kana:"])
+filters = st.sampled_from(["", "text:", "hint:", "type:", "kana:", "kanji:", "furigana:", "text:kana:"])
 leaf = st.one_of(
-    st.sampled_from(["x", " ", "<br>", "&nbsp;", "}}", "{", "<!-- {{A}} -->", "\n"]),
+    st.sampled_from(["x", " ", "<br>", "&nbsp;", "}}", "{", "<!-- {{A}} -->", "\n", "字[じ] "]),
     st.builds(lambda f, n: "{{" + f + n + "}}", filters, names),
     st.builds(lambda n: "{{ " + n + " }}", names),
 )
@@ -65,6 +65,9 @@ field_value = st.sampled_from(
         "\u2003",
         "<div>x</div>",
         "0",
+        "漢字[かんじ]",
+        "a&amp;b",
+        "<style>x</style>y",
     ]
 )
 
@@ -137,6 +140,9 @@ def factdeck_accepts(cards: list[tuple[str, str, str]], fields=FIELDS) -> bool:
     except templates.TemplateError:
         return False
     if templates.duplicate_front([front for _, front, _ in cards]):
+        return False
+    known = {*fields, *templates.SPECIAL_FIELDS, ""}
+    if any(not templates.referenced_fields(side) <= known for pair in parsed for side in pair):
         return False
     return all(templates.can_show_something(front, fields) for front, _ in parsed)
 

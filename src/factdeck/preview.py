@@ -39,6 +39,8 @@ _CLOZE_TOKEN = re.compile(r"\{\{c(\d+)::|\}\}")
 _MAX_CLOZE_DEPTH = 10  # Anki ignores cloze openers nested deeper than this
 _MATHJAX = re.compile(r"(\\[(\[])(.*?)(\\[\])])", re.S)
 _TAGS = re.compile(r"<!--.*?-->|<.*?>", re.S)
+_FURIGANA = re.compile(r" ?([^ >]+?)\[(.+?)\]")
+_TEXT_FILTER_TAGS = re.compile(r"<!--.*?-->|<style.*?>.*?</style>|<script.*?>.*?</script>|<.*?>", re.S | re.I)
 
 
 @dataclass
@@ -169,13 +171,27 @@ class _Context:
 def _filter(name: str, text: str, ctx: _Context) -> str:
     if name == "cloze":
         return reveal_clozes(text, ctx.ord + 1, ctx.question)
-    if name == "text":
-        return html.unescape(_TAGS.sub("", text))
+    if name == "text":  # Anki's strip_html: tags (style and script with their content), then entities
+        text = _TEXT_FILTER_TAGS.sub("", text)
+        return html.unescape(text).replace("\xa0", " ") if "&" in text else text
     if name == "hint":  # Anki shows a link that reveals the text; show the text
         return text
     if name == "type":  # type-in answer box: nothing to type into in a preview
         return ""
-    return text  # furigana, kana, tts and add-on filters: the text as is
+    if name in ("kana", "kanji", "furigana"):
+        return _FURIGANA.sub(lambda m: _reading(name, m), text.replace("&nbsp;", " "))
+    return text  # tts and add-on filters: the text as is
+
+
+def _reading(name: str, m: re.Match[str]) -> str:
+    """Anki's furigana filters on one `漢字[かんじ]`; a `[sound:...]` tag stays as it is."""
+    if m.group(2).startswith("sound:"):
+        return m.group(0)
+    if name == "kana":
+        return m.group(2)
+    if name == "kanji":
+        return m.group(1)
+    return f"<ruby><rb>{m.group(1)}</rb><rt>{m.group(2)}</rt></ruby>"
 
 
 def _render(nodes: list, ctx: _Context, out: list[str]) -> None:
