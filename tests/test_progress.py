@@ -72,5 +72,5 @@ def test_no_progress_bar_in_a_pipe(big_deck, tmp_path):
 def test_verbose_prints_per_file_timing(run, big_deck, tmp_path):
     result = run("build", "-v", big_deck, "-o", tmp_path / "b.apkg")
     stages = [line.split()[0] for line in result.stderr.splitlines()]
-    assert stages == ["read", "write"]
+    assert stages == ["read", "write", "commit"]  # commit: renaming every output into place
     assert str(big_deck) in result.stderr

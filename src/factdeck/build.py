@@ -1,7 +1,7 @@
 """The pipeline: find deck files, load, validate, assemble, then lock and write packages.
 
-Nothing is written unless every file is free of errors, and the lock is written only after
-every package has been written.
+Nothing is written unless every file is free of errors and every output could be written:
+packages and locks are staged, then committed together (see ``output``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from . import lock as lockfile
 from . import shards
 from .assemble import BuiltDeck, assemble
 from .diagnostics import Collector, Diagnostic, errors_in
-from .output import atomic_write
+from .output import Staging, WriteFailed, recover
 from .validate import NoteReader, validate
 from .yamlload import decode, load
 
@@ -64,7 +64,37 @@ def discover(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
 
 
 def compile_deck(path: Path) -> tuple[BuiltDeck | None, list[Diagnostic]]:
-    """Load, validate and assemble one deck file; large files use both cores (see shards)."""
+    """Load, validate and assemble one deck file; large files use both cores (see shards).
+
+    Running out of memory is an error in this file, not a crash.
+    """
+    try:
+        return _compile_deck(path)
+    except Exception as e:
+        if not out_of_memory(e):
+            raise
+        return None, [Diagnostic(str(path), 0, 0, "memory", "out of memory while reading this file")]
+
+
+def out_of_memory(e: BaseException) -> bool:
+    """Whether ``e`` is what running out of memory (a limit such as ``ulimit -v``) looks like.
+
+    Besides MemoryError: a thread that cannot start, a module whose shared library cannot be
+    mapped, and libyaml's binding returning an error with no exception set.
+    """
+    text = str(e)
+    return (
+        isinstance(e, MemoryError)
+        or (isinstance(e, RuntimeError) and "can't start new thread" in text)
+        or (
+            isinstance(e, ImportError)
+            and ("failed to map segment" in text or "Cannot allocate memory" in text)
+        )
+        or (isinstance(e, SystemError) and "error return without exception set" in text)
+    )
+
+
+def _compile_deck(path: Path) -> tuple[BuiltDeck | None, list[Diagnostic]]:
     out = Collector(str(path))
     try:
         data = path.read_bytes()
@@ -131,11 +161,10 @@ def check(paths: list[str], progress=_no_progress) -> Checked:
     ``progress(done, total)`` is called as deck bytes are processed, for a progress bar.
     """
     with gc_paused():
-        return _check(paths, progress)
+        return _check(*discover(paths), progress)
 
 
-def _check(paths: list[str], progress) -> Checked:
-    files, diags = discover(paths)
+def _check(files: list[Path], diags: list[Diagnostic], progress) -> Checked:
     result = Checked(diagnostics=diags)
     sizes = [p.stat().st_size for p in files]
     total, done = sum(sizes) or 1, 0
@@ -186,10 +215,27 @@ class BuildResult:
         return errors_in(self.diagnostics)
 
 
+class UsageError(ValueError):
+    """The command asks for something impossible (an output that is also an input)."""
+
+
 def build_time() -> int:
-    """SOURCE_DATE_EPOCH when set (reproducible-builds convention), else now."""
+    """SOURCE_DATE_EPOCH when set (reproducible-builds convention), else now.
+
+    Raises UsageError when SOURCE_DATE_EPOCH is not whole seconds a package can hold.
+    """
     value = os.environ.get("SOURCE_DATE_EPOCH")
-    return int(value) if value is not None and value.strip() else int(time.time())
+    if value is None or not value.strip():
+        now = int(time.time())
+        if now > lockfile.MAX_TIME:
+            raise UsageError(f"the clock says {now}; package times must be {lockfile.TIME_RANGE}")
+        return now
+    try:
+        return lockfile.parse_time(value.strip())
+    except ValueError:
+        raise UsageError(
+            f"SOURCE_DATE_EPOCH must be whole seconds since 1970, {lockfile.TIME_RANGE}"
+        ) from None
 
 
 def build(
@@ -200,6 +246,10 @@ def build(
     now: int | None = None,
     progress=_no_progress,
 ) -> BuildResult:
+    """Check, then write every package and lock (all of them or none).
+
+    Raises UsageError when an output would overwrite an input.
+    """
     with gc_paused():
         return _build(paths, output, locked, dist, now, progress)
 
@@ -207,23 +257,32 @@ def build(
 def _build(paths, output, locked, dist, now, progress) -> BuildResult:
     from .ankifiles import package  # only builds write packages: `check` starts faster without genanki
 
-    checked = _check(paths, progress)
+    now = build_time() if now is None else now
+    files, diags = discover(paths)
+    recover({p.parent for p in files} | {output.parent if output is not None else dist})
+    refuse_clashes(files, [] if output is None else [output])
+    checked = _check(files, diags, progress)
     result = BuildResult(diagnostics=checked.diagnostics, timings=checked.timings)
     if checked.errors:
         return result
-    now = build_time() if now is None else now
 
     parts, pending_locks = [], []
     for built in checked.decks:
         path = lockfile.lock_path(built.deck.path)
         out = Collector(str(path))
         old, old_text = lockfile.read(path, out)
-        result.diagnostics.extend(out.items)
         notetypes = {
             nt.key: (nt.name, nt.definition_hash(), nt.field_names) for nt in built.notetypes().values()
         }
         new, changes = lockfile.advance(old, {n.id: n.hash for n in built.notes}, notetypes, now)
         lockfile.advance_history(old, new, built.notes)
+        if not out.items and new.newest() > lockfile.MAX_TIME:
+            out.error(
+                None,
+                "lock",
+                f"a note's next time would pass the end of 2107 (times must be {lockfile.TIME_RANGE})",
+            )
+        result.diagnostics.extend(out.items)
         text = new.format()
         if text != old_text:
             pending_locks.append((path, text))
@@ -233,6 +292,12 @@ def _build(paths, output, locked, dist, now, progress) -> BuildResult:
         result.reports.append(DeckReport(built, target, changes))
     if output is not None:
         result.diagnostics.extend(_clashing_notetypes(checked.decks))
+    if not result.errors:
+        refuse_clashes(
+            files,
+            [r.output for r in result.reports],
+            [Path(src) for built in checked.decks for src in built.media.values()],
+        )
     if result.errors or (locked and result.stale):
         result.reports = []
         return result
@@ -240,13 +305,79 @@ def _build(paths, output, locked, dist, now, progress) -> BuildResult:
     jobs = (
         [(output, parts)] if output is not None else [(r.output, [p]) for p, r in zip(parts, result.reports)]
     )
+    try:
+        with Staging() as staging:
+            _stage(staging, pending_locks, jobs, result)
+            started = time.perf_counter()
+            staging.commit()
+            result.timings.append(("(all outputs)", "commit", time.perf_counter() - started))
+    except WriteFailed as e:
+        result.diagnostics.append(Diagnostic(str(e.target), 0, 0, "write", str(e)))
+        result.reports = []
+    return result
+
+
+def _stage(staging: Staging, locks, jobs, result: BuildResult) -> None:
+    """Stage the lock files first, then the packages: the commit renames them in this order.
+
+    Why locks first: a lock records the time each note last changed, and a package shows
+    those times to Anki, which only takes a note that is newer than its copy. If the renames
+    stop part-way and nobody finishes them, the locks must not be behind a package anyone
+    may already have imported. Locks first, a cut leaves new locks beside old packages: the
+    old packages are what users had anyway, and the next build writes the packages from the
+    new locks, times moving only forward. Packages first, a cut would leave a new package
+    beside old locks; after a user imports it, editing the note back would give it its old,
+    lower time, and Anki would ignore the edit. (The commit journal finishes cut commits at
+    the next run; this order is what holds when it cannot.)
+    """
+    from .ankifiles import package
+
+    for path, text in locks:
+        staging.add(path, lambda f, text=text: f.write(text.encode("utf-8")))
     for target, job in jobs:
         started = time.perf_counter()
-        package.write(target, job)
+        try:
+            package.stage(staging, target, job)
+        except Exception as e:
+            if not out_of_memory(e):
+                raise
+            raise WriteFailed(target, "out of memory") from None
         result.timings.append((str(target), "write", time.perf_counter() - started))
-    for path, text in pending_locks:
-        atomic_write(path, lambda f, text=text: f.write(text.encode("utf-8")))
-    return result
+
+
+def _file_key(path: Path) -> tuple:
+    """What identifies a file: its inode when it exists (so symlinks, `./`, hard links and a
+    case-folding file system all compare equal), else its absolute path."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return ("path", os.path.normcase(os.path.abspath(path)))
+    return ("inode", st.st_dev, st.st_ino)
+
+
+def refuse_clashes(decks: list[Path], packages: list[Path], media: list[Path] = ()) -> None:
+    """Raise UsageError when an output (a package, a lock) would overwrite an input or another output."""
+    inputs: dict[tuple, str] = {}
+    for deck in decks:
+        inputs.setdefault(_file_key(deck), f"the deck file {deck}")
+    for src in media:
+        inputs.setdefault(_file_key(src), f"the image {src}")
+    locks = {_file_key(lockfile.lock_path(d)): (d, lockfile.lock_path(d)) for d in decks}
+    for key, (deck, lock) in locks.items():
+        if key in inputs:
+            raise UsageError(
+                f"the lock file of {deck} would be {lock}, which is {inputs[key]}; rename the deck file"
+            )
+    seen: dict[tuple, str] = {}
+    for pkg in packages:
+        key = _file_key(pkg)
+        if key in inputs:
+            raise UsageError(f"the output {pkg} is {inputs[key]}; choose another output")
+        if key in locks:
+            raise UsageError(f"the output {pkg} is the lock file {locks[key][1]}; choose another output")
+        other = seen.setdefault(key, str(pkg))
+        if other != str(pkg):
+            raise UsageError(f"the outputs {other} and {pkg} are the same file")
 
 
 def _clashing_notetypes(decks: list[BuiltDeck]) -> list[Diagnostic]:

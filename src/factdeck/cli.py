@@ -2,28 +2,40 @@
 
 from __future__ import annotations
 
-import errno
 import json
+import signal
 import sys
 from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 
 from . import build as pipeline
 from . import lock as lockfile
 from .diagnostics import Diagnostic
+from .terminal import escape_surrogates, escape_surrogates_data
 
 EXIT_INPUT = 1
 EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
 BUG_URL = "https://github.com/factdeck/factdeck/issues"
 
 PATHS = click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 
 
+def echo(text: str = "", err: bool = False, nl: bool = True) -> None:
+    """click.echo for any text: file names that are not UTF-8 are shown escaped, never an error."""
+    click.echo(escape_surrogates(text), err=err, nl=nl)
+
+
+def as_json(data: Any, **options: Any) -> str:
+    return json.dumps(escape_surrogates_data(data), indent=2, **options)
+
+
 def report(diags: list[Diagnostic]) -> None:
     """Every problem, sorted by file and line, then a count; on stderr."""
     for d in sorted(diags):
-        click.echo(d.format(), err=True)
+        echo(d.format(), err=True)
     report_summary(diags)
 
 
@@ -35,16 +47,7 @@ def report_summary(diags: list[Diagnostic]) -> None:
         parts = [f"{errors} error{'s' * (errors != 1)}"] if errors else []
         if warnings:
             parts.append(f"{warnings} warning{'s' * (warnings != 1)}")
-        click.echo(", ".join(parts), err=True)
-
-
-def write_error(e: OSError, target: Path) -> Diagnostic:
-    """An output that cannot be written, named by the path that failed."""
-    failed = str(e.filename or target)
-    reason = e.strerror or str(e)
-    if e.errno == errno.EEXIST or e.errno == errno.ENOTDIR:
-        reason = "a file is in the way of a folder this needs"
-    return Diagnostic(failed, 0, 0, "write", f"cannot write {target}: {reason}")
+        echo(", ".join(parts), err=True)
 
 
 class _progress:
@@ -94,31 +97,26 @@ def build(paths: tuple[str, ...], output: Path | None, locked: bool, quiet: bool
     if output is not None and output.suffix != ".apkg":
         raise click.BadParameter("the output file must end in .apkg", param_hint="-o/--output")
     try:
-        pipeline.build_time()
-    except ValueError:
-        raise click.UsageError("SOURCE_DATE_EPOCH must be a whole number of seconds") from None
-    try:
         with _progress(enabled=not quiet) as progress:
             result = pipeline.build(list(paths) or ["decks"], output=output, locked=locked, progress=progress)
-    except OSError as e:
-        report([write_error(e, output or Path("dist"))])
-        sys.exit(EXIT_INPUT)
+    except pipeline.UsageError as e:
+        raise click.UsageError(escape_surrogates(str(e))) from None
     report(result.diagnostics)
     if result.errors:
         sys.exit(EXIT_INPUT)
     if locked and result.stale:
         for line in result.stale:
-            click.echo(f"{line}", err=True)
-        click.echo("the lock files are stale: run `factdeck build` and commit the .lock files", err=True)
+            echo(f"{line}", err=True)
+        echo("the lock files are stale: run `factdeck build` and commit the .lock files", err=True)
         sys.exit(EXIT_INPUT)
     if verbose:
         for path, stage, seconds in result.timings:
-            click.echo(f"  {stage:6} {seconds:8.3f} s  {path}", err=True)
+            echo(f"  {stage:6} {seconds:8.3f} s  {path}", err=True)
     if quiet:
         return
     for r in result.reports:
         built, ch = r.deck, r.changes
-        click.echo(f"{built.deck.id}: {len(built.notes)} notes, {built.card_count} cards -> {r.output}")
+        echo(f"{built.deck.id}: {len(built.notes)} notes, {built.card_count} cards -> {r.output}")
         details = []
         if ch.new:
             details.append(f"{len(ch.new)} new")
@@ -132,9 +130,9 @@ def build(paths: tuple[str, ...], output: Path | None, locked: bool, quiet: bool
         if ch.restyled:
             details.append(f"restyled: {', '.join(ch.restyled)}")
         for line in details:
-            click.echo(f"  {line}")
+            echo(f"  {line}")
         for line in ch.field_changes:
-            click.echo(f"  warning: {line}")
+            echo(f"  warning: {line}")
 
 
 @cli.command()
@@ -151,18 +149,18 @@ def check(paths: tuple[str, ...], fmt: str) -> None:
     """Validate PATHS without writing anything."""
     result = pipeline.check(list(paths) or ["decks"])
     if fmt == "json":
-        click.echo(json.dumps([d.as_json() for d in result.diagnostics], indent=2))
+        echo(as_json([d.as_json() for d in result.diagnostics]))
     else:
         if fmt == "github":
             for d in sorted(result.diagnostics):
-                click.echo(d.as_github())
+                echo(d.as_github())
             report_summary(result.diagnostics)
         else:
             report(result.diagnostics)
         if not result.errors:
             notes = sum(len(d.notes) for d in result.decks)
             cards = sum(d.card_count for d in result.decks)
-            click.echo(
+            echo(
                 f"ok: {len(result.decks)} deck{'s' * (len(result.decks) != 1)}, {notes} notes, {cards} cards"
             )
     if result.errors:
@@ -181,6 +179,7 @@ def check(paths: tuple[str, ...], fmt: str) -> None:
 )
 def preview(paths: tuple[str, ...], output: Path) -> None:
     """Write a static HTML site showing every card of PATHS (default decks/) as Anki renders it."""
+    from .output import WriteFailed
     from .preview import write_site
 
     result = pipeline.check(list(paths) or ["decks"])
@@ -189,11 +188,13 @@ def preview(paths: tuple[str, ...], output: Path) -> None:
         sys.exit(EXIT_INPUT)
     try:
         index = write_site(result.decks, output)
-    except OSError as e:
-        report([write_error(e, output)])
+    except pipeline.UsageError as e:
+        raise click.UsageError(escape_surrogates(str(e))) from None
+    except WriteFailed as e:
+        report([Diagnostic(str(e.target), 0, 0, "write", str(e))])
         sys.exit(EXIT_INPUT)
     cards, decks = sum(d.card_count for d in result.decks), len(result.decks)
-    click.echo(f"{cards} card{'s' * (cards != 1)} from {decks} deck{'s' * (decks != 1)} -> {index}")
+    echo(f"{cards} card{'s' * (cards != 1)} from {decks} deck{'s' * (decks != 1)} -> {index}")
 
 
 @cli.command("schema", short_help="Print the JSON Schema of deck files, for editors.")
@@ -201,7 +202,7 @@ def schema_command() -> None:
     """Print the JSON Schema of deck files (the one in schema/factdeck-deck.schema.json)."""
     from .schema import schema_text
 
-    click.echo(schema_text(), nl=False)
+    echo(schema_text(), nl=False)
 
 
 def _deck_id_argument(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -234,7 +235,7 @@ def new_command(deck_id: str, directory: Path) -> None:
     if problems:
         report(problems)
         sys.exit(EXIT_INPUT)
-    click.echo(f"created {path}: edit it, then run `factdeck check {path}`")
+    echo(f"created {path}: edit it, then run `factdeck check {path}`")
 
 
 @cli.command("stats", short_help="Count notes and cards by type and tag; list notes without sources.")
@@ -250,9 +251,9 @@ def stats_command(paths: tuple[str, ...], fmt: str) -> None:
         sys.exit(EXIT_INPUT)
     decks = [stats.deck_stats(d) for d in result.decks]
     if fmt == "json":
-        click.echo(json.dumps(stats.as_json(decks), indent=2, ensure_ascii=False))
+        echo(as_json(stats.as_json(decks), ensure_ascii=False))
     else:
-        click.echo(stats.format_text(decks))
+        echo(stats.format_text(decks))
 
 
 @cli.command("diff", short_help="List notes added, changed and removed since a package or git revision.")
@@ -296,9 +297,25 @@ def diff_command(args: tuple[str, ...], rev: str | None, fmt: str) -> None:
         sys.exit(EXIT_INPUT)
     changes = diff.compare(old, diff.built_side(result.decks))
     if fmt == "json":
-        click.echo(json_printable(json.dumps(diff.as_json(changes, old_name), indent=2, ensure_ascii=False)))
+        echo(json_printable(as_json(diff.as_json(changes, old_name), ensure_ascii=False)))
     else:
-        click.echo(diff.format_text(changes))
+        echo(diff.format_text(changes))
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM: unwinds like KeyboardInterrupt, so every temporary file is removed,
+    but is not KeyboardInterrupt, which click would turn into "Aborted!" and exit 1."""
+
+
+def _interrupt(signum: int, frame: object) -> NoReturn:
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_IGN)  # once is enough: let the cleanup finish
+    raise Interrupted
+
+
+def fail(message: str, code: int) -> NoReturn:
+    echo(f"factdeck: {message}", err=True)
+    sys.exit(code)
 
 
 @cli.command("sync", short_help="Update an Anki collection field by field, keeping the learner's edits.")
@@ -365,21 +382,28 @@ def sync_command(
     report(diagnostics)
     if result is None:
         sys.exit(EXIT_INPUT)
-    click.echo(result.json_text() if fmt == "json" else result.text())
+    echo(result.json_text() if fmt == "json" else result.text())
 
 
 def main() -> None:
-    """Entry point: any unexpected failure is one line and exit 70, never a traceback."""
+    """Entry point, and the one place failures that are not the input's become messages.
+
+    Interrupted (SIGINT, SIGTERM): one line, exit 130, nothing left behind. Out of memory, or
+    a file the system refuses: one line, exit 1. Anything else is a bug: one line, exit 70,
+    never a traceback.
+    """
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, _interrupt)
     try:
         cli.main(standalone_mode=True)
     except SystemExit:
         raise
-    except KeyboardInterrupt:
-        click.echo("factdeck: interrupted", err=True)
-        sys.exit(130)
+    except (Interrupted, KeyboardInterrupt):
+        fail("interrupted", EXIT_INTERRUPTED)
+    except OSError as e:
+        where = f"{e.filename}: " if e.filename is not None else ""
+        fail(f"{where}{e.strerror or e}", EXIT_INPUT)
     except BaseException as e:
-        click.echo(
-            f"factdeck: internal error ({type(e).__name__}: {e}); please report this bug at {BUG_URL}",
-            err=True,
-        )
-        sys.exit(EXIT_INTERNAL)
+        if pipeline.out_of_memory(e):
+            fail("out of memory", EXIT_INPUT)
+        fail(f"internal error ({type(e).__name__}: {e}); please report this bug at {BUG_URL}", EXIT_INTERNAL)

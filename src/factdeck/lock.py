@@ -14,6 +14,9 @@ a note counts as shipped once.
 from __future__ import annotations
 
 import json
+import os
+import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +32,33 @@ HEADER = (
     "# factdeck lock file: commit it with the deck. Written by `factdeck build`; do not edit.\n"
     "# notetype <type> <definition hash> <time> <fields> | note <id> <content hash> <time> <added> <history>\n"
 )
+
+
+# Every time in a lock dates notes in a zip and in Anki; a zip's dates end with the year 2107.
+MAX_TIME = 4354819199  # 2107-12-31 23:59:59 UTC
+TIME_RANGE = "between 0 (1970) and 4354819199 (the end of 2107, the last year a zip file can date)"
+_TIME = re.compile(r"-?[0-9]+")
+
+
+def parse_time(text: str) -> int:
+    """Whole seconds since 1970 in the range a package can hold; ValueError otherwise
+    (_OutOfRange, a ValueError, when it is a number but out of range)."""
+    if not _TIME.fullmatch(text):
+        raise ValueError(text)
+    if text.startswith("-") or len(text) > len(str(MAX_TIME)) or int(text) > MAX_TIME:
+        raise _OutOfRange(text)
+    return int(text)
+
+
+class _OutOfRange(ValueError):
+    pass
+
+
+def _word(text: str) -> str:
+    """A note id, note type key or hash: printable, no spaces (it reaches the terminal)."""
+    if not text or not text.isprintable() or any(c.isspace() for c in text):
+        raise ValueError
+    return text
 
 
 @dataclass
@@ -94,43 +124,52 @@ def lock_path(deck_path: str | Path) -> Path:
 def read(path: Path, out: Collector) -> tuple[Lock, str | None]:
     """The lock and its text (None when there is no lock file, which counts as an empty lock).
 
-    A damaged lock is an error, never silently reset.
+    A damaged lock is an error, never silently reset. Lock files are untrusted input: any
+    content gives a located error, never an exception.
     """
     lock = Lock()
     try:
-        text = path.read_text(encoding="utf-8")
+        data = _read_regular(path)
     except FileNotFoundError:
         return lock, None
-    except (OSError, UnicodeDecodeError) as e:
-        out.error(None, "lock", f"cannot read lock file {path}: {e}")
+    except OSError as e:
+        out.error(None, "lock", f"cannot read lock file {path}: {e.strerror or e}")
+        return lock, None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        out.error((line, 1), "lock", f"lock file {path.name} is not UTF-8 text")
         return lock, None
     tokens: dict[str, int] = {}  # note id -> line number, checked once every note type is known
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.split("\n"), 1):
+        line = line.removesuffix("\r")
         if not line.strip() or line.startswith("#"):
             continue
         parts = line.split(" ", 4)
+        problem = "a line factdeck does not understand"
         try:
             if parts[0] == "note" and len(parts) >= 5:
                 added, _, token = parts[4].partition(" ")
                 if token or " " not in parts[4]:
-                    lock.notes[parts[1]] = (parts[2], int(parts[3]), int(added))
+                    note = (_word(parts[2]), parse_time(parts[3]), parse_time(added))
+                    lock.notes[_word(parts[1])] = note
                     if token:
                         lock.history[parts[1]] = token
                         tokens[parts[1]] = number
                     continue
             if parts[0] == "notetype" and len(parts) == 5:
                 fields = json.loads(parts[4])
-                if isinstance(fields, list) and all(isinstance(f, str) for f in fields):
-                    lock.notetypes[parts[1]] = (parts[2], int(parts[3]), tuple(fields))
+                if isinstance(fields, list) and all(isinstance(f, str) and f.isprintable() for f in fields):
+                    lock.notetypes[_word(parts[1])] = (_word(parts[2]), parse_time(parts[3]), tuple(fields))
                     continue
-        except ValueError:
+        except _OutOfRange:
+            problem = f"a time out of range (times must be {TIME_RANGE})"
+        except (ValueError, RecursionError):
             pass
-        hint = (
-            "an unresolved merge conflict; keep the newer time of each note or delete the lock"
-            if line.startswith(("<<<<<<<", "=======", ">>>>>>>"))
-            else "a line factdeck does not understand"
-        )
-        out.error((number, 1), "lock", f"lock file {path.name} has {hint}")
+        if line.startswith(("<<<<<<<", "=======", ">>>>>>>")):
+            problem = "an unresolved merge conflict; keep the newer time of each note or delete the lock"
+        out.error((number, 1), "lock", f"lock file {path.name} has {problem}")
     fields_of = {key: entry[2] for key, entry in lock.notetypes.items()}
     for note_id, number in tokens.items():
         problem = histories.check_token(lock.history[note_id], fields_of)
@@ -138,6 +177,15 @@ def read(path: Path, out: Collector) -> tuple[Lock, str | None]:
             del lock.history[note_id]
             out.error((number, 1), "lock", f"lock file {path.name} has a damaged note history ({problem})")
     return lock, text
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of a regular file; a FIFO or device is refused instead of waited on."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(0, "not a regular file")
+        return f.read()
 
 
 def advance(

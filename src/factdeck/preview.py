@@ -31,7 +31,7 @@ from pathlib import Path
 from . import templates
 from .assemble import Built, BuiltDeck
 from .notetypes import NoteType
-from .output import atomic_write
+from .output import Staging, WriteFailed, recover
 
 # --- clozes -------------------------------------------------------------------------------
 
@@ -454,24 +454,42 @@ def page(decks: list[BuiltDeck]) -> str:
 def write_site(decks: list[BuiltDeck], output: Path) -> Path:
     """Write index.html and the media it shows into ``output`` (created if missing).
 
-    Media first, the page last, each file through a rename: a reader never sees a page
-    pointing at an image that is not there yet.
+    All files are staged, then committed together, media before the page (see ``output``):
+    a reader never sees a page pointing at an image that is not there yet. Raises WriteFailed,
+    or build.UsageError when a file of the site would overwrite an input.
     """
+    from .build import refuse_clashes
+
     output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
     media: dict[str, str] = {}
     for built in decks:
         media.update(built.media)
-    for name, src in sorted(media.items()):
+    for name in media:
         if os.path.basename(name) != name or name in ("", ".", "..", "index.html"):
             raise ValueError(f"unexpected media name {name!r}")
-        target = output / name
-        with open(src, "rb") as f:
-            data = f.read()
-        if target.is_file() and target.read_bytes() == data:
-            continue
-        atomic_write(target, lambda f, data=data: f.write(data))
     index = output / "index.html"
-    text = page(decks).encode("utf-8")
-    atomic_write(index, lambda f: f.write(text))
+    refuse_clashes(
+        [Path(b.deck.path) for b in decks],
+        [index, *(output / n for n in media)],
+        [Path(s) for s in media.values()],
+    )
+    recover([output])
+    with Staging() as staging:
+        for name, src in sorted(media.items()):
+            target = output / name
+            try:
+                with open(src, "rb") as f:
+                    data = f.read()
+                if target.is_file() and target.read_bytes() == data:
+                    continue
+            except OSError as e:
+                raise WriteFailed(target, f"cannot read {src}: {e.strerror or e}") from e
+            staging.add(target, lambda f, data=data: f.write(data))
+        # A file name that is not UTF-8 (a surrogate) shows as U+FFFD: the page is valid UTF-8.
+        try:
+            text = page(decks).encode("utf-8", "surrogatepass").decode("utf-8", "replace").encode("utf-8")
+        except MemoryError:  # the page holds every card: the largest thing a preview makes
+            raise WriteFailed(index, "out of memory") from None
+        staging.add(index, lambda f: f.write(text))
+        staging.commit()
     return index

@@ -16,10 +16,12 @@ on this path (tests/test_shards.py compares the two).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import marshal
 import os
 import re
+import signal
 from dataclasses import astuple
 
 from .assemble import Built, BuiltDeck, NoteAssembler, deck_anki_id, deck_renderer, describe
@@ -110,6 +112,8 @@ def _fork(path: str, piece, deck) -> tuple[int, int]:
     pid = os.fork()
     if pid == 0:  # the child: work, send the result down the pipe, leave without cleanup
         try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends us
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.close(read_end)
             with os.fdopen(write_end, "wb") as pipe:
                 pipe.write(_in_child((path, piece, deck)) or b"")
@@ -126,6 +130,16 @@ def _collect(child: tuple[int, int]) -> bytes:
         blob = pipe.read()
     _, status = os.waitpid(pid, 0)
     return blob if status == 0 else b""
+
+
+def _end(children: list[tuple[int, int]], kill: bool = False) -> None:
+    """Reap every child (killed first when their work is no longer wanted)."""
+    for pid, _ in children:
+        if kill:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    for child in children:
+        _collect(child)
 
 
 def _in_child(args) -> bytes | None:
@@ -178,12 +192,22 @@ def compile_file(path: str, text: str, pieces: int = 2) -> tuple[BuiltDeck | Non
     deck, notes_list = header
     global _TEXT
     _TEXT = text
+    children: list[tuple[int, int]] = []
     try:
-        children = [_fork(path, doc, deck) for doc in docs[1:]]
         try:
+            for doc in docs[1:]:
+                children.append(_fork(path, doc, deck))
             results = [_compile_piece(path, docs[0], deck)]
-        finally:
-            packed = [_collect(child) for child in children]  # always reap, even on Fallback
+        except OSError:  # no memory or processes left to fork: the one-pass read does it all
+            _end(children)
+            raise Fallback from None
+        except Fallback:
+            _end(children)
+            raise
+        except BaseException:  # interrupted, out of memory: the children must not outlive us
+            _end(children, kill=True)
+            raise
+        packed = [_collect(child) for child in children]
     finally:
         _TEXT = ""
     if any(not blob for blob in packed):

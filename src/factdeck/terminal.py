@@ -39,3 +39,34 @@ def json_printable(text: str) -> str:
     """
     unsafe = _UNSAFE_IN_JSON
     return unsafe.sub(lambda m: f"\\u{ord(m.group()):04x}", text) if unsafe.search(text) else text
+
+
+def escape_surrogates(text: str) -> str:
+    """``text`` with any lone surrogate shown as an escape, so it can be printed or encoded.
+
+    A file name that is not UTF-8 reaches Python with each undecodable byte as a surrogate
+    (``\\udcff``); it is shown as ``\\xff``, as Python itself shows such bytes.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join(
+            c
+            if not "\ud800" <= c <= "\udfff"
+            else f"\\x{ord(c) - 0xDC00:02x}"
+            if c >= "\udc80" and c <= "\udcff"
+            else f"\\u{ord(c):04x}"
+            for c in text
+        )
+    return text
+
+
+def escape_surrogates_data(data):
+    """JSON-like ``data`` with every string passed through ``escape_surrogates`` (before json.dumps)."""
+    if isinstance(data, str):
+        return escape_surrogates(data)
+    if isinstance(data, dict):
+        return {escape_surrogates_data(k): escape_surrogates_data(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [escape_surrogates_data(v) for v in data]
+    return data

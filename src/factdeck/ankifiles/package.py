@@ -17,6 +17,7 @@ import sqlite3
 import tempfile
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from .. import templates
 from ..assemble import BuiltDeck, subdeck_anki_id
 from ..lock import Lock
 from ..notetypes import NoteType
-from ..output import atomic_write
+from ..output import Staging, WriteFailed, private_workdir
 from . import zipwriter
 
 _TAGS = re.compile(r"<[^>]*>")
@@ -241,34 +242,62 @@ def _model_json(nt: NoteType, mod: int, deck_id: int) -> dict:
 
 
 def write(path: Path, parts: list[Part]) -> None:
-    """Write the package atomically; two builds racing for one path each rename a whole file."""
+    """Write one package atomically; two builds racing for one path each rename a whole file."""
+    with Staging() as staging:
+        stage(staging, path, parts)
+        staging.commit()
+
+
+def stage(staging: Staging, path: Path, parts: list[Part]) -> None:
+    """Build the package and stage it at ``path`` (committed with the rest of ``staging``).
+
+    The collection is built in a private working folder in TMPDIR, removed when done (or by
+    the next build, if this one is killed). Raises WriteFailed naming ``path``.
+    """
     stamp = package_time(parts)
     date = time.gmtime(max(stamp, 315532800))[:6]
     media = {}
     for part in parts:
         media.update(part.deck.media)
     names = sorted(media)
-    with tempfile.TemporaryDirectory(prefix="factdeck-") as tmp:
-        db_path = os.path.join(tmp, "collection.anki2")
-        write_collection(db_path, parts)
+    try:
+        with private_workdir() as tmp:
+            db_path = os.path.join(tmp, "collection.anki2")
+            write_collection(db_path, parts)
 
-        entries = [
-            ("collection.anki2", db_path),
-            ("media", json.dumps({str(i): n for i, n in enumerate(names)}).encode()),
-        ]
-        entries += [(str(i), media[name]) for i, name in enumerate(names)]
+            entries = [
+                ("collection.anki2", db_path),
+                ("media", json.dumps({str(i): n for i, n in enumerate(names)}).encode()),
+            ]
+            entries += [(str(i), media[name]) for i, name in enumerate(names)]
 
-        def fill(raw) -> None:
-            try:
-                zipwriter.write_zip(raw, entries, date)
-            except zipwriter.TooLarge:  # past 4 GiB: the zipfile module writes zip64
-                raw.seek(0)
-                raw.truncate()
-                with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
-                    for name, source in entries:
-                        _add(zf, name, source, date)
+            def fill(raw) -> None:
+                try:
+                    zipwriter.write_zip(raw, entries, date)
+                except zipwriter.TooLarge:  # past 4 GiB: the zipfile module writes zip64
+                    raw.seek(0)
+                    raw.truncate()
+                    with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+                        for name, source in entries:
+                            _add(zf, name, source, date)
 
-        atomic_write(path, fill)
+            staging.add(path, fill)
+    except sqlite3.Error as e:
+        full = "full" in str(e)
+        raise WriteFailed(path, _in_tmpdir("no space left" if full else f"SQLite failed ({e})")) from e
+    except zlib.error as e:
+        raise MemoryError from e  # deflate fails only for want of memory
+    except OSError as e:  # the working folder or a media file; the package's own file is WriteFailed
+        if e.filename is not None and not os.fspath(e.filename).startswith(tempfile.gettempdir()):
+            raise WriteFailed(path, f"cannot read {os.fsdecode(e.filename)}: {e.strerror or e}") from e
+        raise WriteFailed(path, _in_tmpdir(e.strerror or str(e))) from e
+
+
+def _in_tmpdir(what: str) -> str:
+    return (
+        f"{what} in the temporary folder {tempfile.gettempdir()} "
+        "(set TMPDIR to a folder with room for the collection, about 750 bytes a note)"
+    )
 
 
 def _add(zf: zipfile.ZipFile, name: str, data: bytes | str, date) -> None:

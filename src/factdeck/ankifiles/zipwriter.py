@@ -90,8 +90,12 @@ def _deflate(source) -> tuple[int, int, list[bytes]]:
         f.seek(middle - 32768)
         primer = f.read(32768)
     with ThreadPoolExecutor(2) as pool:
-        first = pool.submit(_deflate_range, source, 0, middle, None, False)
-        second = pool.submit(_deflate_range, source, middle, size, primer, True)
+        try:
+            first = pool.submit(_deflate_range, source, 0, middle, None, False)
+            second = pool.submit(_deflate_range, source, middle, size, primer, True)
+        except RuntimeError:  # no thread can start (a memory limit): deflate it here, in one piece
+            pool.shutdown(wait=True, cancel_futures=True)
+            return _deflate_range(source, 0, size, None, True)
         crc_a, _, chunks_a = first.result()
         crc_b, _, chunks_b = second.result()
     return _crc_combine(crc_a, crc_b, size - middle), size, chunks_a + chunks_b

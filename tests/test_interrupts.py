@@ -1,0 +1,255 @@
+"""SIGINT, SIGTERM and SIGKILL at every step of a real build: the old outputs or the new ones,
+never a mix, nothing left behind, and what a killed build leaves is removed by the next run.
+
+Each build runs in a child process that pauses at one point of the pipeline (a function of
+factdeck wrapped by the child script below) until the test has sent its signal and lets it go.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import SIMPLE_DECK
+
+CHILD = r"""
+import os, sys, time
+point, go = sys.argv[1], sys.argv[2]
+
+def pause():
+    print("paused", flush=True)
+    for _ in range(2400):
+        if os.path.exists(go):
+            return
+        time.sleep(0.05)
+
+def wrap(owner, name, when="after", nth=1):
+    original = getattr(owner, name)
+    calls = [0]
+    def wrapped(*args, **kwargs):
+        calls[0] += 1
+        if when == "before" and calls[0] == nth:
+            pause()
+        result = original(*args, **kwargs)
+        if when == "after" and calls[0] == nth:
+            pause()
+        return result
+    setattr(owner, name, wrapped)
+
+import factdeck.build as build, factdeck.output as output, factdeck.shards as shards
+import factdeck.ankifiles.package as package, factdeck.ankifiles.zipwriter as zipwriter
+kind, _, n = point.partition(":")
+if kind == "compile":
+    wrap(build, "compile_deck", "before")
+elif kind == "collection":
+    wrap(package, "write_collection", nth=int(n or 1))
+elif kind == "zip":
+    wrap(zipwriter, "_deflate", nth=int(n or 1))
+elif kind == "staged":
+    wrap(output.Staging, "commit", "before")
+elif kind == "journal":
+    wrap(output.Staging, "_write_journals")
+elif kind == "rename":  # after the n-th rename of an output (journals' own renames not counted)
+    real, count = os.replace, [0]
+    def replace(src, dst):
+        real(src, dst)
+        if not os.path.basename(dst).startswith(".factdeck-commit-"):
+            count[0] += 1
+            if count[0] == int(n):
+                pause()
+    output.os.replace = replace
+elif kind == "shards":  # the parent, reading its own piece while the forked child reads the other
+    parent = os.getpid()
+    real_fork = os.fork
+    def fork():
+        pid = real_fork()
+        if pid:
+            print(f"child {pid}", flush=True)
+        return pid
+    shards.os.fork = fork
+    real_piece = shards._compile_piece
+    def piece(*args):
+        if os.getpid() == parent:
+            pause()
+        return real_piece(*args)
+    shards._compile_piece = piece
+sys.argv = ["factdeck", *sys.argv[3:]]
+from factdeck.cli import main
+main()
+"""
+
+BEFORE_COMMIT = ["compile", "collection:1", "collection:2", "zip:1", "zip:3", "staged"]
+DURING_COMMIT = ["journal", "rename:1", "rename:2", "rename:3"]
+SDE = "1700000000"
+
+
+class Project:
+    """Two decks in decks/, built into dist/, with TMPDIR of its own; an old build made,
+    the decks edited, and the new pair a complete build of the edits gives."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.tmp = root / "tmp"
+        self.tmp.mkdir()
+        self.env = {**os.environ, "TMPDIR": str(self.tmp), "SOURCE_DATE_EPOCH": SDE}
+        self.write(SIMPLE_DECK, SIMPLE_DECK.replace("id: demo", "id: other"))
+        assert self.factdeck("build", "-q", "decks").returncode == 0
+        self.old = self.state()
+        self.write(
+            SIMPLE_DECK.replace("Tizanidine\n", "Tizanidine (edited)\n"),
+            SIMPLE_DECK.replace("id: demo", "id: other").replace("GABA-B receptor", "GABA-B (edited)"),
+        )
+        twin = root / "twin"
+        shutil.copytree(root / "decks", twin / "decks")
+        env = {**self.env, "TMPDIR": str(twin)}
+        subprocess.run(
+            [sys.executable, "-m", "factdeck", "build", "-q", "decks"], cwd=twin, env=env, check=True
+        )
+        self.new = self.state(twin)
+
+    def write(self, a: str, b: str) -> None:
+        (self.root / "decks").mkdir(exist_ok=True)
+        (self.root / "decks" / "a.yaml").write_text(a, encoding="utf-8")
+        (self.root / "decks" / "b.yaml").write_text(b, encoding="utf-8")
+
+    def factdeck(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "factdeck", *args],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+        )
+
+    def state(self, root: Path | None = None) -> dict[str, bytes]:
+        root = root or self.root
+        names = ["dist/demo.apkg", "dist/other.apkg", "decks/a.lock", "decks/b.lock"]
+        return {n: (root / n).read_bytes() for n in names}
+
+    def litter(self) -> list[str]:
+        """Every file that is neither an input nor an output."""
+        expected = {"decks/a.yaml", "decks/b.yaml", *self.old}
+        found = []
+        for folder in ("decks", "dist", "tmp"):
+            for path in (self.root / folder).rglob("*"):
+                rel = path.relative_to(self.root).as_posix()
+                if rel not in expected:
+                    found.append(rel)
+        return found
+
+    def start(self, point: str, *args: str) -> subprocess.Popen[str]:
+        self.go = self.root / "go"
+        proc = subprocess.Popen(
+            [sys.executable, "-c", CHILD, point, str(self.go), *args],
+            cwd=self.root,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        line = proc.stdout.readline()
+        while line.startswith("child "):
+            self.children = [*getattr(self, "children", []), int(line.split()[1])]
+            line = proc.stdout.readline()
+        assert line == "paused\n", proc.communicate()
+        return proc
+
+
+@pytest.fixture
+def project(tmp_path):
+    return Project(tmp_path)
+
+
+@pytest.mark.parametrize("point", BEFORE_COMMIT + DURING_COMMIT)
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_an_interrupted_build_leaves_the_old_or_the_new_outputs_and_nothing_else(project, point, signum):
+    proc = project.start(point, "build", "decks")
+    proc.send_signal(signum)
+    project.go.touch()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert err == "factdeck: interrupted\n"
+    # a commit under way is finished first; before it, nothing was touched
+    assert project.state() == (project.new if point in DURING_COMMIT else project.old)
+    project.go.unlink()
+    assert project.litter() == []
+
+
+@pytest.mark.parametrize("point", BEFORE_COMMIT + DURING_COMMIT)
+def test_what_a_killed_build_leaves_is_finished_or_removed_by_the_next_run(project, point):
+    proc = project.start(point, "build", "decks")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    project.go.touch()
+    if point in BEFORE_COMMIT:
+        assert project.state() == project.old
+    # `build --locked` writes nothing when a lock is stale: it passes here only if the killed
+    # build's commit was finished (all locks new) or never started (then it is stale: exit 1)
+    locked = project.factdeck("build", "--locked", "-q", "decks")
+    if point in DURING_COMMIT:
+        assert locked.returncode == 0, locked.stderr
+        assert project.state() == project.new
+    else:
+        assert locked.returncode == 1 and project.state() == project.old
+        assert project.factdeck("build", "-q", "decks").returncode == 0
+        assert project.state() == project.new
+    project.go.unlink()
+    assert project.litter() == []
+
+
+def test_a_cut_commit_is_rolled_forward_before_anything_else(project):
+    """Killed between renames, the files on disk are a mix; the next run finishes the commit."""
+    from factdeck.output import recover
+
+    proc = project.start("rename:1", "build", "decks")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    mixed = project.state()
+    assert mixed not in (project.old, project.new)
+    # the locks go first: a cut leaves new locks beside old packages, never the reverse
+    assert mixed["dist/demo.apkg"] == project.old["dist/demo.apkg"]
+    assert mixed["decks/a.lock"] == project.new["decks/a.lock"]
+    recover([project.root / "decks", project.root / "dist"])
+    assert project.state() == project.new
+    assert project.litter() == []
+
+
+def test_the_cleanup_of_a_next_build_never_touches_a_live_build(project):
+    proc = project.start("zip:1", "build", "decks")  # mid-write: temp files beside outputs, TMPDIR in use
+    live = project.litter()
+    assert any(name.startswith("tmp/factdeck-") for name in live)
+    assert any(name.endswith(".tmp") for name in live)
+    other = project.root / "decks2"
+    other.mkdir()
+    (other / "c.yaml").write_text(SIMPLE_DECK.replace("id: demo", "id: third"), encoding="utf-8")
+    assert project.factdeck("build", "-q", "decks2").returncode == 0  # also writes into dist/
+    assert set(live) <= set(project.litter())
+    project.go.touch()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert project.state() == project.new
+
+
+def test_sigterm_while_a_large_deck_is_read_on_two_cores_ends_the_child_too(tmp_path):
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from bench_build import generate
+
+    generate(tmp_path / "big.yaml", 8000)  # past shards.MIN_BYTES: the notes are read in two processes
+    (tmp_path / "tmp").mkdir()
+    project = Project.__new__(Project)
+    project.root, project.env = tmp_path, {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
+    proc = project.start("shards", "build", "big.yaml", "-o", "big.apkg")
+    assert project.children
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert (proc.returncode, err) == (130, "factdeck: interrupted\n")
+    for pid in project.children:  # killed and reaped before the parent left
+        assert not Path(f"/proc/{pid}").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.yaml", "tmp"]
+    assert list((tmp_path / "tmp").iterdir()) == []
