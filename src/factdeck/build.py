@@ -9,7 +9,8 @@ from __future__ import annotations
 import gc
 import os
 import time
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,6 +75,19 @@ def compile_deck(path: Path) -> tuple[BuiltDeck | None, list[Diagnostic]]:
         if not out_of_memory(e):
             raise
         return None, [Diagnostic(str(path), 0, 0, "memory", "out of memory while reading this file")]
+
+
+@contextmanager
+def naming(path: str | Path) -> Iterator[None]:
+    """Running out of memory inside the block names ``path`` (a note on the exception), so the
+    one message the CLI prints says which file was being processed."""
+    try:
+        yield
+    except BaseException as e:
+        if out_of_memory(e) and not getattr(e, "__notes__", None):
+            with suppress(MemoryError):
+                e.add_note(str(path))
+        raise
 
 
 def out_of_memory(e: BaseException) -> bool:
@@ -171,7 +185,8 @@ def _check(files: list[Path], diags: list[Diagnostic], progress) -> Checked:
     first_file: dict[str, str] = {}
     for path, size in zip(files, sizes):
         started = time.perf_counter()
-        built, found = compile_deck(path)
+        with naming(path):
+            built, found = compile_deck(path)
         result.timings.append((str(path), "read", time.perf_counter() - started))
         result.diagnostics.extend(found)
         done += size
@@ -269,27 +284,28 @@ def _build(paths, output, locked, dist, now, progress) -> BuildResult:
     parts, pending_locks = [], []
     for built in checked.decks:
         path = lockfile.lock_path(built.deck.path)
-        out = Collector(str(path))
-        old, old_text = lockfile.read(path, out)
-        notetypes = {
-            nt.key: (nt.name, nt.definition_hash(), nt.field_names) for nt in built.notetypes().values()
-        }
-        new, changes = lockfile.advance(old, {n.id: n.hash for n in built.notes}, notetypes, now)
-        lockfile.advance_history(old, new, built.notes)
-        if not out.items and new.newest() > lockfile.MAX_TIME:
-            out.error(
-                None,
-                "lock",
-                f"a note's next time would pass the end of 2107 (times must be {lockfile.TIME_RANGE})",
-            )
-        result.diagnostics.extend(out.items)
-        text = new.format()
-        if text != old_text:
-            pending_locks.append((path, text))
-            result.stale.append(_describe_stale(built.deck.path, changes))
-        parts.append(package.Part(built, new))
-        target = output if output is not None else dist / f"{built.deck.id}.apkg"
-        result.reports.append(DeckReport(built, target, changes))
+        with naming(path):
+            out = Collector(str(path))
+            old, old_text = lockfile.read(path, out)
+            notetypes = {
+                nt.key: (nt.name, nt.definition_hash(), nt.field_names) for nt in built.notetypes().values()
+            }
+            new, changes = lockfile.advance(old, {n.id: n.hash for n in built.notes}, notetypes, now)
+            lockfile.advance_history(old, new, built.notes)
+            if not out.items and new.newest() > lockfile.MAX_TIME:
+                out.error(
+                    None,
+                    "lock",
+                    f"a note's next time would pass the end of 2107 (times must be {lockfile.TIME_RANGE})",
+                )
+            result.diagnostics.extend(out.items)
+            text = new.format()
+            if text != old_text:
+                pending_locks.append((path, text))
+                result.stale.append(_describe_stale(built.deck.path, changes))
+            parts.append(package.Part(built, new))
+            target = output if output is not None else dist / f"{built.deck.id}.apkg"
+            result.reports.append(DeckReport(built, target, changes))
     if output is not None:
         result.diagnostics.extend(_clashing_notetypes(checked.decks))
     if not result.errors:
@@ -309,7 +325,8 @@ def _build(paths, output, locked, dist, now, progress) -> BuildResult:
         with Staging() as staging:
             _stage(staging, pending_locks, jobs, result)
             started = time.perf_counter()
-            staging.commit()
+            with naming(jobs[0][0]):
+                staging.commit()
             result.timings.append(("(all outputs)", "commit", time.perf_counter() - started))
     except WriteFailed as e:
         result.diagnostics.append(Diagnostic(str(e.target), 0, 0, "write", str(e)))

@@ -405,5 +405,6 @@ def main() -> None:
         fail(f"{where}{e.strerror or e}", EXIT_INPUT)
     except BaseException as e:
         if pipeline.out_of_memory(e):
-            fail("out of memory", EXIT_INPUT)
+            where = getattr(e, "__notes__", None)
+            fail(f"out of memory while processing {where[0]}" if where else "out of memory", EXIT_INPUT)
         fail(f"internal error ({type(e).__name__}: {e}); please report this bug at {BUG_URL}", EXIT_INTERNAL)
