@@ -238,9 +238,9 @@ class ShippedNote(Protocol):
 def advance_history(old: Lock, new: Lock, notes: Iterable[ShippedNote]) -> None:
     """Each note's history in ``new``: the old one, plus the current version if it changed.
 
-    An unchanged note's history is copied as text. A note a pre-history lock knew in another
-    version gets the current version and an "unknown earlier version" mark, so that `sync`
-    reports a difference from it as a conflict instead of guessing.
+    An unchanged note's history is copied as text. A note of a pre-history lock that has been
+    shipped in other versions gets the current version and an "unknown earlier version" mark,
+    so that `sync` reports a difference from it as a conflict instead of guessing.
     """
     fields_of = {key: entry[2] for key, entry in old.notetypes.items()}
     for note in notes:
@@ -251,7 +251,9 @@ def advance_history(old: Lock, new: Lock, notes: Iterable[ShippedNote]) -> None:
             new.history[note.id] = token or ""
             continue
         if token is None:
-            unknown = prev is not None and prev[0] != note.hash
+            # a pre-history lock: a note that changed since it was added (its time is past its
+            # added time), or changes now, had versions nobody recorded
+            unknown = prev is not None and (prev[0] != note.hash or prev[1] != prev[2])
             new.history[note.id] = ("?" if unknown else "") + histories.first_token(key, note.flds, note.tags)
             continue
         try:

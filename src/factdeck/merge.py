@@ -97,9 +97,13 @@ def merge_tags(theirs: Iterable[str], ours: Iterable[str], shipped: Iterable[str
     ours = list(ours)
     wanted = {t.casefold() for t in ours}
     once = set(shipped)
-    kept = [t for t in theirs if t.casefold() in wanted or tag_hash(t) not in once]
-    have = {t.casefold() for t in kept}
-    return kept + [t for t in ours if t.casefold() not in have]
+    result: list[str] = []
+    have: set[str] = set()
+    for tag in [*(t for t in theirs if t.casefold() in wanted or tag_hash(t) not in once), *ours]:
+        if tag.casefold() not in have:
+            have.add(tag.casefold())
+            result.append(tag)
+    return result
 
 
 def merge_note(

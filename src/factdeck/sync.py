@@ -20,6 +20,7 @@ from . import merge
 from .assemble import note_guid
 from .diagnostics import Diagnostic
 from .history import NoteHistory
+from .notetypes import ID_KEY
 from .terminal import json_printable, printable
 
 Removal = Literal["tag", "suspend", "delete"]
@@ -536,7 +537,7 @@ def release_from_decks(paths: list[str], tmp: Path) -> tuple[Release | None, lis
         parts.append(package.Part(built, new))
         release.deck_ids[built.anki_id] = built.deck.id
         for nt in built.notetypes().values():
-            id_field = next((f.name for f in nt.fields if f.key == "id"), None)
+            id_field = next((f.name for f in nt.fields if f.key in ("id", ID_KEY)), None)
             release.notetypes[nt.id] = ShippedNotetype(
                 nt.id, nt.name, nt.field_names, nt.templates, nt.css, nt.cloze, id_field
             )

@@ -29,7 +29,7 @@ from .. import history as histories
 from .. import templates
 from ..assemble import BuiltDeck, subdeck_anki_id
 from ..lock import Lock
-from ..notetypes import NoteType
+from ..notetypes import ID_KEY, NoteType
 from ..output import Staging, WriteFailed, private_workdir
 from . import zipwriter
 
@@ -129,7 +129,7 @@ def _write_history(db: sqlite3.Connection, parts: list[Part]) -> None:
         for part in parts
         for nt in part.deck.notetypes().values()
         for f in nt.fields
-        if f.key == "id"
+        if f.key in ("id", ID_KEY)
     }
     db.executemany(
         "INSERT INTO factdeck_meta VALUES (?, ?)",

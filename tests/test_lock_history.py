@@ -1,0 +1,98 @@
+"""Note histories in the lock and in packages: old locks still read, nothing else changes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import zipfile
+
+from factdeck.build import build
+from test_sync import T0, V1, V2
+
+
+def _strip_histories(lock):
+    """The lock as factdeck wrote it before histories."""
+    lines = lock.read_text().splitlines(keepends=True)
+    lock.write_text(
+        "".join(
+            " ".join(line.split(" ")[:5]).rstrip("\n") + "\n" if line.startswith("note ") else line
+            for line in lines
+        )
+    )
+
+
+def _entries(lock):
+    return [
+        line.split(" ")[:5]
+        for line in lock.read_text().splitlines()
+        if line.startswith(("note ", "notetype "))
+    ]
+
+
+def test_an_old_lock_reads_and_keeps_every_hash_and_time(write_deck, tmp_path):
+    deck = write_deck(V1)
+    assert not build([str(deck)], output=tmp_path / "v1.apkg", now=T0).errors
+    lock = deck.with_suffix(".lock")
+    _strip_histories(lock)
+    old = _entries(lock)
+    result = build([str(deck)], output=tmp_path / "again.apkg", now=T0 + 500)
+    assert not result.errors and not result.reports[0].changes.any()
+    assert _entries(lock) == old  # users see no update for an unchanged note
+    notes = [line for line in lock.read_text().splitlines() if line.startswith("note ")]
+    assert all(len(line.split(" ")) == 6 and not line.split(" ")[5].startswith("?") for line in notes)
+
+
+def test_a_note_an_old_lock_saw_change_gets_an_unknown_earlier_version(write_deck, tmp_path):
+    deck = write_deck(V1)
+    assert not build([str(deck)], output=tmp_path / "v1.apkg", now=T0).errors
+    deck.write_text(V1.replace("A's first answer", "A's second answer"))
+    assert not build([str(deck)], output=tmp_path / "v2.apkg", now=T0 + 10).errors
+    lock = deck.with_suffix(".lock")
+    _strip_histories(lock)
+    deck.write_text(V1.replace("A's first answer", "A's third answer"))
+    assert not build([str(deck)], output=tmp_path / "v3.apkg", now=T0 + 20).errors
+    token = {
+        line.split(" ")[1]: line.split(" ")[5]
+        for line in lock.read_text().splitlines()
+        if line.startswith("note ")
+    }
+    assert token["a"].startswith("?basic:") and not token["b"].startswith("?")
+
+
+def test_histories_grow_by_one_hash_per_changed_field_and_rebuilds_are_identical(write_deck, tmp_path):
+    deck = write_deck(V1)
+    assert not build([str(deck)], output=tmp_path / "v1.apkg", now=T0).errors
+    lock = deck.with_suffix(".lock")
+    before = lock.read_text()
+    deck.write_text(V1.replace("A's first answer", "A's second answer"))
+    assert not build([str(deck)], output=tmp_path / "v2.apkg", now=T0 + 10).errors
+    after = lock.read_text()
+    changed = [(a, b) for a, b in zip(before.splitlines(), after.splitlines()) if a != b]
+    assert len(changed) == 1 and changed[0][0].startswith("note a ")
+    assert len(changed[0][1]) - len(changed[0][0]) == len(",12345678")  # Back's new hash
+    first = (tmp_path / "v2.apkg").read_bytes()
+    assert not build([str(deck)], output=tmp_path / "v2.apkg", now=T0 + 99).errors
+    assert (tmp_path / "v2.apkg").read_bytes() == first and lock.read_text() == after
+    lines = [line for line in after.splitlines() if not line.startswith("#")]
+    assert lines == sorted(lines, key=lambda line: (not line.startswith("notetype "), line))
+
+
+def test_anki_imports_a_package_with_histories_cleanly_and_ignores_them(write_deck, tmp_path, anki):
+    deck = write_deck(V1)
+    assert not build([str(deck)], output=tmp_path / "v1.apkg", now=T0).errors
+    deck.write_text(V2)
+    assert not build([str(deck)], output=tmp_path / "v2.apkg", now=T0 + 10).errors
+    with zipfile.ZipFile(tmp_path / "v2.apkg") as zf:
+        (tmp_path / "v2.anki2").write_bytes(zf.read("collection.anki2"))
+    db = sqlite3.connect(tmp_path / "v2.anki2")
+    rows = dict(db.execute("SELECT guid, history FROM factdeck_history"))
+    meta = dict(db.execute("SELECT key, value FROM factdeck_meta"))
+    db.close()
+    assert len(rows) == 3  # a, b and c changed; no other note has an earlier version
+    assert json.loads(meta["decks"]) and meta["format"] == "1"
+    col = anki()
+    log = col.import_package(tmp_path / "v2.apkg")
+    assert len(log.new) == 8 and not log.updated and not log.conflicting and not log.missing_notetype
+    tables = col.col.db.list("SELECT name FROM sqlite_master WHERE name LIKE 'factdeck%'")
+    assert tables == []
+    assert col.col.get_config("factdeck-sync", None) is None
