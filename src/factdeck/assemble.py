@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from . import cloze
-from .diagnostics import Collector
+from .diagnostics import Collector, Diagnostic
 from .model import Deck, Note
 from .notetypes import BY_KEY, ID_KEY, SOURCES_KEY, NoteType, card_ords
 from .render import Renderer, html_field, sources_html, text_field
@@ -67,6 +67,29 @@ def subdeck_anki_id(deck_id: str, subdeck: str) -> int:
     return deck_anki_id(f"{deck_id}::{subdeck}")
 
 
+def duplicate_guids(decks: list[BuiltDeck]) -> list[Diagnostic]:
+    """Two notes with one GUID would be one note in Anki. Derived GUIDs never clash (ids are
+    unique per deck); explicit ones (`guid:`) can, also across decks and across the pieces of
+    a large file, so the check runs once every note is known."""
+    seen: dict[str, tuple[str, str]] = {}
+    found = []
+    for built in decks:
+        for note in built.notes:
+            first = seen.setdefault(note.guid, (built.deck.path, note.id))
+            if first != (built.deck.path, note.id):
+                where = "" if first[0] == built.deck.path else f" in {first[0]}"
+                found.append(
+                    Diagnostic(
+                        built.deck.path,
+                        0,
+                        0,
+                        "duplicate-guid",
+                        f"note `{note.id}` has the guid `{note.guid}` of note `{first[1]}`{where}",
+                    )
+                )
+    return found
+
+
 def deck_anki_id(deck_id: str) -> int:
     """A stable Anki deck ID from the deck's id (below 2**53, never Anki's Default deck 1)."""
     return int(hashlib.sha256(f"factdeck-deck:{deck_id}".encode()).hexdigest()[:13], 16) | (1 << 40)
@@ -104,11 +127,14 @@ def assemble(deck: Deck, out: Collector) -> BuiltDeck:
 
 
 def deck_renderer(deck: Deck) -> Renderer:
-    return Renderer(os.path.dirname(os.path.abspath(deck.path)))
+    root = os.path.dirname(os.path.abspath(deck.path))
+    return Renderer(root, os.path.join(root, deck.media) if deck.media else None)
 
 
 def describe(deck: Deck, renderer: Renderer, out: Collector) -> str:
-    """The deck description as HTML."""
+    """The deck description as HTML; problems with the deck's media folder are reported here too."""
+    for problem in renderer.media_problems:
+        out.error(deck.media_pos, "media", problem)
     if not deck.description:
         return ""
     description, problems = renderer.field(deck.description)
@@ -159,7 +185,7 @@ class NoteAssembler:
         self.built.append(
             Built(
                 note.id,
-                note_guid(deck.id, note.id),
+                note.guid or note_guid(deck.id, note.id),
                 notetype,
                 "\x1f".join(fields),
                 tags,
@@ -227,7 +253,7 @@ class NoteAssembler:
         self.built.append(
             Built(
                 note.id,
-                note_guid(deck.id, note.id),
+                note.guid or note_guid(deck.id, note.id),
                 notetype,
                 "\x1f".join(fields),
                 tags,

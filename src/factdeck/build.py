@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import lock as lockfile
 from . import shards
-from .assemble import BuiltDeck, assemble
+from .assemble import BuiltDeck, assemble, duplicate_guids
 from .diagnostics import Collector, Diagnostic, errors_in
 from .output import Staging, WriteFailed, recover
 from .validate import NoteReader, validate
@@ -206,6 +206,7 @@ def _check(files: list[Path], diags: list[Diagnostic], progress) -> Checked:
         elif deck.id:
             first_file[deck.id] = deck.path
         result.decks.append(built)
+    result.diagnostics.extend(duplicate_guids(result.decks))
     # a note-type file included by several decks reports its problems once
     result.diagnostics = sorted(set(result.diagnostics))
     return result

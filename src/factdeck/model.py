@@ -30,6 +30,7 @@ class Note:
     sources_pos: list[Pos] = field(default_factory=list)
     locators: list[str] = field(default_factory=list)  # per cited source: "§5.1", or "" for none
     subdeck: str = ""  # "A::B": the cards go to "<deck name>::A::B"
+    guid: str | None = None  # an explicit Anki GUID (imported notes keep theirs); else derived
 
 
 @dataclass
@@ -45,3 +46,5 @@ class Deck:
     description_pos: Pos = (0, 0)
     notetypes: dict[str, NoteType] = field(default_factory=dict)  # custom types by key, included ones too
     unusable_types: set[str] = field(default_factory=set)  # declared with errors (already reported)
+    media: str = ""  # a folder of media bundled under their own names, relative to the deck file
+    media_pos: Pos = (0, 0)

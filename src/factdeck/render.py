@@ -77,15 +77,27 @@ _SPECIAL = re.compile(r"[\\`*_\[\]<>&~\n\r\t]")  # `~`: ~~strikethrough~~
 _BLOCK_START = re.compile(r"[-+#>=~:|]|\d{1,9}[.)](?:\s|$)")
 _MATH = re.compile(r"\\\(.*?\\\)|\\\[.*?\\\]", re.S)
 _TAG = re.compile(r"<\s*/?\s*([A-Za-z][A-Za-z0-9-]*)")
+_CONTROL_OR_SEPARATOR = re.compile(r"[\x00-\x1f\x7f/\\]")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 class Renderer:
-    """Renders the fields of one deck file; images resolve against that file's folder."""
+    """Renders the fields of one deck file; images resolve against that file's folder.
 
-    def __init__(self, deck_dir: str):
+    A deck may also name a media folder (``deck: media:``, as ``factdeck import`` writes):
+    every file in it is bundled under its own name, and a field that uses one by that name
+    (``<img src="x.png">``, ``[sound:x.mp3]``, a template's ``_font.woff``) is left as it is,
+    so the cards of an imported deck keep working in users' collections.
+    """
+
+    def __init__(self, deck_dir: str, media_dir: str | None = None):
         self.root = os.path.realpath(deck_dir)
         self.media: dict[str, str] = {}  # package name -> path on disk
+        self.media_dir = os.path.realpath(media_dir) if media_dir else None
+        self.media_problems: list[str] = []  # about the media folder itself
+        self.folder_media: set[str] = set()  # names of the files in the media folder
+        if self.media_dir is not None:
+            self._add_media_folder(self.media_dir)
         self._cache: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._problems: list[str] = []
         self._markdown = None
@@ -173,9 +185,37 @@ class Renderer:
         token.attrSet("alt", self._md.renderer.renderInlineAsText(token.children or [], options, env))
         return self._md.renderer.renderToken(tokens, idx, options, env)
 
+    def _add_media_folder(self, folder: str) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except FileNotFoundError:
+            self.media_problems.append(f"media folder {folder} not found")
+            return
+        except OSError as e:
+            self.media_problems.append(f"media folder {folder} cannot be read: {e.strerror}")
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = os.path.realpath(entry.path)
+            if _CONTROL_OR_SEPARATOR.search(entry.name):
+                self.media_problems.append(f"media file name {entry.name!r} is not a name Anki accepts")
+            elif os.path.dirname(path) != folder and os.path.commonpath([path, self.root]) != self.root:
+                self.media_problems.append(f"media file {entry.name} links outside the deck's folder")
+            elif not os.path.isfile(path):
+                self.media_problems.append(f"media file {entry.name} is not a regular file")
+            else:
+                self.media[entry.name] = path
+                self.folder_media.add(entry.name)
+
     def _bundle(self, src: str) -> str | None:
-        """Name a local image by its content hash so it never clashes with a user's media."""
+        """Name a local image by its content hash so it never clashes with a user's media.
+
+        A name found in the deck's media folder keeps its name (and ``src`` stays as written).
+        """
         rel = unquote(src)
+        if src in self.folder_media or rel in self.folder_media:
+            return src
         path = os.path.realpath(os.path.join(self.root, rel))
         if os.path.commonpath([path, self.root]) != self.root:
             self._problems.append(f"image `{src}` is outside the deck's folder")

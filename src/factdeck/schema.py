@@ -175,6 +175,14 @@ def _note() -> dict:
             },
             "extra": _text("Optional: more detail shown below the answer (Markdown).", required=False),
             "tags": _tags("Tags for this note, added to the deck's `tags`."),
+            "guid": {
+                "description": "Optional: the note's Anki GUID, kept by `factdeck import` so that users' "
+                "copies of an imported deck update in place. Without it the GUID comes from the deck id "
+                "and the note id.",
+                "type": "string",
+                "pattern": "^[!-~]{1,64}$",
+                "patternErrorMessage": "1 to 64 printable ASCII characters without spaces.",
+            },
             "sources": {
                 "description": "Keys of entries under the deck's `sources` that back this note, each "
                 "optionally followed by a space and a locator (`fda-baclofen §5.1`, `nice-ng220 1.5.27`); "
@@ -342,6 +350,11 @@ def deck_schema() -> dict:
                     | {"patternErrorMessage": "Must not be empty, nor have an empty part between `::`."},
                     "description": _text(
                         "Optional: shown on the deck's overview screen in Anki (Markdown).", required=False
+                    ),
+                    "media": _text(
+                        "Optional: a folder, relative to the deck file, whose files are bundled under "
+                        "their own names (`factdeck import` writes one). Fields use them by name: "
+                        '`<img src="heart.png">`, `[sound:heart.mp3]`.'
                     ),
                 },
                 "examples": [{"id": "spanish-verbs", "name": "Languages::Spanish verbs"}],

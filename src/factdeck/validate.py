@@ -20,10 +20,11 @@ SOURCE_KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 MAX_ID = 100
 
 TOP_KEYS = ("version", "deck", "include", "notetypes", "tags", "sources", "notes")
-DECK_KEYS = ("id", "name", "description")
+DECK_KEYS = ("id", "name", "description", "media")
 SOURCE_KEYS = ("title", "url")
-NOTE_KEYS = ("id", "type", "front", "back", "text", "extra", "fields", "tags", "sources", "subdeck")
-CUSTOM_NOTE_KEYS = ("id", "type", "fields", "tags", "sources", "subdeck")
+NOTE_KEYS = ("id", "type", "front", "back", "text", "extra", "fields", "tags", "sources", "subdeck", "guid")
+CUSTOM_NOTE_KEYS = ("id", "type", "fields", "tags", "sources", "subdeck", "guid")
+GUID_RE = re.compile(r"[!-~]{1,64}\Z")  # Anki's are base91 (genanki, Anki 2.1) or base62 (Anki 2.0)
 _NOTE_KEY_SET = frozenset(NOTE_KEYS)
 _HAS_SPACE = re.compile(r"\s").search
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]").search
@@ -136,6 +137,7 @@ class NoteReader:
         self.emit = emit or self.notes.append
         self.count = 0
         self.id_positions: dict[str, tuple[int, int]] = {}  # of accepted notes
+        self.guid_notes: dict[str, str] = {}  # explicit guid -> note id
         # The deck's own note types; None while the header is not read yet (the one-pass read).
         self.deck = deck
         self.deferred: list[tuple[object, tuple[int, int]]] = []
@@ -175,6 +177,15 @@ class NoteReader:
             )
             return
         self.id_positions[note.id] = node.val_pos["id"]
+        if note.guid is not None:
+            other = self.guid_notes.setdefault(note.guid, note.id)
+            if other != note.id:
+                self.check.out.error(
+                    node.val_pos["guid"],
+                    "duplicate-guid",
+                    f"guid `{note.guid}` of note `{note.id}` is also the guid of note `{other}`",
+                )
+                return
         self.emit(note)
 
 
@@ -283,6 +294,18 @@ def _deck_header(check: _Checker, value, pos, deck: Deck) -> None:
             check.text(node["description"], node.val_pos["description"], "deck description") or ""
         )
         deck.description_pos = node.val_pos["description"]
+    if "media" in node:
+        folder = check.text(node["media"], node.val_pos["media"], "deck media folder", required=True)
+        parts = folder.replace("\\", "/").split("/") if folder else []
+        if folder and (folder.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]):
+            check.out.error(
+                node.val_pos["media"],
+                "media-folder",
+                f"media folder `{folder}` must be a folder inside the deck file's folder, "
+                "given relative to it",
+            )
+        elif folder:
+            deck.media, deck.media_pos = folder, node.val_pos["media"]
 
 
 def _sources(check: _Checker, value, pos) -> dict[str, Source]:
@@ -455,7 +478,8 @@ def _note(check: _Checker, node: YMap, deck: Deck | None = None) -> Note | None:
         subdeck = _subdeck(check, node, what)
         ok = ok and subdeck is not None
 
-    if note_id is None or not ok:
+    guid = _guid(check, node, what) if "guid" in node else None
+    if note_id is None or not ok or guid == "":
         return None
     return Note(
         note_id,
@@ -469,6 +493,7 @@ def _note(check: _Checker, node: YMap, deck: Deck | None = None) -> Note | None:
         cited_pos,
         locators,
         subdeck or "",
+        guid,
     )
 
 
@@ -578,8 +603,35 @@ def _custom_note(check: _Checker, node: YMap, note_id: str | None, what: str, nt
     if "subdeck" in node:
         subdeck = _subdeck(check, node, what)
         ok = ok and subdeck is not None
-    if note_id is None or not ok:
+    guid = _guid(check, node, what) if "guid" in node else None
+    if note_id is None or not ok or guid == "":
         return None
     return Note(
-        note_id, nt.key, content, content_pos, tags, cited, node.pos, (), cited_pos, locators, subdeck or ""
+        note_id,
+        nt.key,
+        content,
+        content_pos,
+        tags,
+        cited,
+        node.pos,
+        (),
+        cited_pos,
+        locators,
+        subdeck or "",
+        guid,
     )
+
+
+def _guid(check: _Checker, node: YMap, what: str) -> str:
+    """An explicit Anki GUID (kept by `factdeck import`); "" after reporting a bad one."""
+    value = check.text(node["guid"], node.val_pos["guid"], f"`guid` of {what}", required=True)
+    if value is None:
+        return ""
+    if not GUID_RE.match(value):
+        check.out.error(
+            node.val_pos["guid"],
+            "invalid-guid",
+            f"`guid` of {what} is invalid: Anki GUIDs are 1 to 64 printable ASCII characters without spaces",
+        )
+        return ""
+    return value
