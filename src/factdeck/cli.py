@@ -385,6 +385,36 @@ def sync_command(
     echo(result.json_text() if fmt == "json" else result.text())
 
 
+@cli.command("import", short_help="Turn an Anki package into deck files that rebuild it exactly.")
+@click.argument("package", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("decks"),
+    show_default=True,
+    help="The folder to write the deck files, locks and media into (created if missing).",
+)
+@click.option("--dry-run", is_flag=True, help="Check and summarise the import; write nothing.")
+def import_command(package: Path, out_dir: Path, dry_run: bool) -> None:
+    """Write PACKAGE (.apkg or .colpkg, any Anki version) as deck files: one per top-level deck,
+    with its note types, media and a lock, so that building them and importing the result over
+    the collection the package came from changes nothing.
+
+    Never overwrites a file. Needs Anki's own library: pip install 'factdeck[anki]'.
+    """
+    from .deckimport import import_package, summary
+
+    if package.suffix.lower() not in (".apkg", ".colpkg"):
+        raise click.BadParameter("give an Anki package: a .apkg or .colpkg file", param_hint="PACKAGE")
+    result = import_package(package, out_dir, dry_run=dry_run)
+    report(result.diagnostics)
+    if result.errors:
+        sys.exit(EXIT_INPUT)
+    click.echo(summary(result, dry_run))
+
+
 def main() -> None:
     """Entry point, and the one place failures that are not the input's become messages.
 

@@ -90,6 +90,7 @@ class Contents:
     deck_descriptions: dict[str, str] = field(default_factory=dict)  # full deck name -> HTML
     media: dict[str, Path] = field(default_factory=dict)  # file name -> unpacked file
     missing_media: set[str] = field(default_factory=set)  # used by a field, absent from the package
+    media_total: int = 0  # files in the package, used or not
     reviewed_cards: int = 0
     reviews: int = 0  # entries of review history
     deck_options: int = 0  # option presets beyond Anki's default
@@ -255,7 +256,12 @@ def _contents(col: Any) -> Contents:
     for nid, ord_, did, odid in col.db.all("SELECT nid, ord, did, odid FROM cards ORDER BY nid, ord"):
         cards.setdefault(nid, []).append(Card(ord_, deck_names.get(odid or did, "Default")))
     media_dir = Path(col.media.dir())
-    present = {entry.name for entry in os.scandir(media_dir) if entry.is_file(follow_symlinks=False)}
+    present = (
+        {entry.name for entry in os.scandir(media_dir) if entry.is_file(follow_symlinks=False)}
+        if media_dir.is_dir()
+        else set()
+    )
+    contents.media_total = len(present)
     for nid, guid, mid, mod, flds, tags in col.db.all(
         "SELECT id, guid, mid, mod, flds, tags FROM notes ORDER BY id"
     ):

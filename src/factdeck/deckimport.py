@@ -1,0 +1,528 @@
+"""`factdeck import`: an Anki package turned into deck files that rebuild it exactly.
+
+Anki reads the package (``ankifiles.collection``); this module decides what the deck files
+say: one file per top-level deck (its subdecks as ``subdeck:``), the note types with their
+Anki IDs, each note with its GUID, its fields (HTML kept byte for byte; Markdown only where
+rendering the Markdown gives the same HTML back) and its tags, the media the notes use in a
+folder beside the deck file, and a lock holding each note's time from the package.
+
+The proof is a build: before anything is written, the files are compiled by factdeck itself
+in a staging folder and every note is compared with the package (fields, tags, GUID, cards).
+Only then are the files moved into place, none over an existing file.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import shutil
+import tempfile
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import lock as lockfile
+from .ankifiles.collection import IMAGE_OCCLUSION, Contents, Notetype, read_package
+from .ankifiles.read import PackageError
+from .diagnostics import Diagnostic
+from .render import Renderer
+from .terminal import printable
+from .validate import GUID_RE, MAX_ID, NOTE_TYPES
+from .yamlwrite import Flow, dump
+
+MAX_SLUG = 60
+HEADER = (
+    "# Imported from {source} by `factdeck import`. Notes keep their Anki GUIDs (`guid:`) and\n"
+    "# note types their Anki IDs, so users' copies update in place: keep both as they are.\n"
+)
+_TAG = re.compile(r"<[^>]*>")
+_CLOZE = re.compile(r"\{\{c\d+::(.*?)(?:::[^}]*)?\}\}", re.S)
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+_UNSAFE_MEDIA = re.compile(r"[\x00-\x1f\x7f/\\]")
+
+
+@dataclass
+class ImportedNotetype:
+    key: str  # what notes name in `type:`
+    source: Notetype
+    formats: list[str]  # per field: markdown | html
+    notes: int = 0
+
+
+@dataclass
+class ImportedNote:
+    id: str
+    guid: str
+    type: str  # the note type's key
+    subdeck: str  # "" for the deck itself
+    fields: dict[str, str]  # field name -> text as written in YAML (empty fields left out)
+    tags: list[str]
+    mod: int
+    added: int  # seconds
+    original: tuple[str, ...]  # the fields as the package has them
+    ords: tuple[int, ...]  # the cards the package has
+
+
+@dataclass
+class ImportedDeck:
+    id: str
+    name: str
+    path: Path  # the deck file, where it will be written
+    description: str = ""
+    notetypes: dict[str, ImportedNotetype] = field(default_factory=dict)  # key -> type
+    notes: list[ImportedNote] = field(default_factory=list)
+    media: dict[str, Path] = field(default_factory=dict)  # name -> unpacked file
+    subdecks: set[str] = field(default_factory=set)
+
+    @property
+    def media_folder(self) -> str:
+        return f"{self.id}-media"
+
+
+@dataclass
+class ImportResult:
+    source: Path
+    decks: list[ImportedDeck] = field(default_factory=list)
+    notetypes: dict[str, int] = field(default_factory=dict)  # note type name -> notes
+    left_out: list[str] = field(default_factory=list)  # sentences
+    warnings: list[str] = field(default_factory=list)  # sentences
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+
+# --- ids -----------------------------------------------------------------------------------------
+
+
+def slug(text: str, limit: int = MAX_SLUG) -> str:
+    """`<b>Baclofen</b>: mechanism?` -> `baclofen-mechanism`: lowercase ASCII words joined by '-'."""
+    text = html.unescape(_TAG.sub(" ", _CLOZE.sub(r"\1", text)))
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    words = _NOT_SLUG.sub("-", text).strip("-")
+    if len(words) > limit:
+        cut = words[:limit]
+        words = cut.rsplit("-", 1)[0] if "-" in cut[limit // 2 :] else cut
+    return words.strip("-")
+
+
+def unique(base: str, taken: set[str], fallback: str) -> str:
+    """``base``, or ``base-2``, ``base-3``... : the first not in ``taken`` (which it joins)."""
+    base = base or fallback
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base[: MAX_ID - len(str(n)) - 1]}-{n}"
+    taken.add(name)
+    return name
+
+
+# --- fields --------------------------------------------------------------------------------------
+
+
+class FieldText:
+    """Chooses how each field is written: as Markdown when that renders to the very same HTML."""
+
+    def __init__(self) -> None:
+        self.renderer = Renderer(tempfile.gettempdir())
+
+    def markdown_for(self, value: str) -> str | None:
+        """Markdown that renders to exactly ``value``, or None when there is none this can find."""
+        candidates = [value]
+        if "<" not in value and "&" in value:
+            candidates.append(html.unescape(value))  # `a &amp; b` is written `a & b`
+        for text in candidates:
+            rendered, problems = self.renderer.field(text)
+            if rendered == value and not problems:
+                return text
+        return None
+
+
+# --- planning ------------------------------------------------------------------------------------
+
+
+def plan(contents: Contents, out_dir: Path, source: Path) -> ImportResult:
+    """What the import writes, decided from the package alone (nothing is written here)."""
+    result = ImportResult(source)
+    top_of: dict[str, str] = {}
+    decks: dict[str, ImportedDeck] = {}
+    deck_ids: set[str] = set()
+    for note in contents.notes:
+        home = note.cards[0].deck if note.cards else "Default"
+        top = home.split("::")[0]
+        if top not in decks:
+            deck_id = unique(slug(top), deck_ids, "deck")
+            decks[top] = ImportedDeck(deck_id, top, out_dir / f"{deck_id}.yaml")
+            description = contents.deck_descriptions.get(top, "")
+            if description:
+                decks[top].description = description
+        top_of[home] = top
+    fields = FieldText()
+    formats = {nt_id: _formats(nt, contents, fields) for nt_id, nt in contents.notetypes.items()}
+    ids_per_deck: dict[str, set[str]] = {name: set() for name in decks}
+    spread = 0
+    bad_guids = []
+    for note in contents.notes:
+        home = note.cards[0].deck if note.cards else "Default"
+        deck = decks[top_of[home]]
+        if len({card.deck for card in note.cards}) > 1:
+            spread += 1
+        source_type = contents.notetypes[note.notetype]
+        notetype = deck.notetypes.get(_key_of(deck, source_type))
+        if notetype is None:
+            key = _new_key(deck, source_type)
+            notetype = deck.notetypes[key] = ImportedNotetype(key, source_type, formats[source_type.id])
+        notetype.notes += 1
+        if not GUID_RE.match(note.guid):
+            bad_guids.append(note.guid)
+        values: dict[str, str] = {}
+        for name, value, fmt in zip(source_type.fields, note.fields, notetype.formats):
+            if value:
+                values[name] = (fields.markdown_for(value) or value) if fmt == "markdown" else value
+        sort_value = note.fields[source_type.sort_field] if note.fields else ""
+        note_id = unique(slug(sort_value), ids_per_deck[deck.name], "note")
+        subdeck = home[len(deck.name) + 2 :] if home != deck.name else ""
+        if subdeck:
+            deck.subdecks.add(subdeck)
+        deck.notes.append(
+            ImportedNote(
+                note_id,
+                note.guid,
+                notetype.key,
+                subdeck,
+                values,
+                list(note.tags),
+                note.mod,
+                note.id // 1000,
+                note.fields,
+                tuple(card.ord for card in note.cards),
+            )
+        )
+        for name in note.media:
+            deck.media[name] = contents.media[name]
+    for deck in decks.values():
+        for notetype in deck.notetypes.values():
+            for name in notetype.source.static_media:
+                if name in contents.media:
+                    deck.media[name] = contents.media[name]
+        for name in [n for n in deck.media if n.startswith(".") or _UNSAFE_MEDIA.search(n)]:
+            del deck.media[name]
+            result.warnings.append(f"media file {name!r} has a name factdeck cannot bundle; it is left out")
+    result.decks = list(decks.values())
+    used_types = Counter(contents.notetypes[n.notetype].name for n in contents.notes)
+    result.notetypes = dict(sorted(used_types.items()))
+    if bad_guids:
+        result.diagnostics.append(
+            Diagnostic(
+                str(source),
+                0,
+                0,
+                "import",
+                f"{len(bad_guids)} notes have GUIDs factdeck cannot keep (1 to 64 printable ASCII "
+                f"characters without spaces), for example {bad_guids[0]!r}",
+            )
+        )
+    _notes_on_the_package(contents, result, spread)
+    return result
+
+
+def _formats(notetype: Notetype, contents: Contents, fields: FieldText) -> list[str]:
+    """Per field of a note type: markdown when every note's value has an exact Markdown form."""
+    if notetype.stock_kind == IMAGE_OCCLUSION:
+        return ["html"] * len(notetype.fields)
+    exact = [True] * len(notetype.fields)
+    for note in contents.notes:
+        if note.notetype != notetype.id:
+            continue
+        for i, value in enumerate(note.fields[: len(exact)]):
+            if exact[i] and value and fields.markdown_for(value) is None:
+                exact[i] = False
+    return ["markdown" if ok else "html" for ok in exact]
+
+
+def _key_of(deck: ImportedDeck, notetype: Notetype) -> str:
+    return next((k for k, nt in deck.notetypes.items() if nt.source.id == notetype.id), "")
+
+
+def _new_key(deck: ImportedDeck, notetype: Notetype) -> str:
+    base = slug(notetype.name, 40) or "notetype"
+    if base in NOTE_TYPES:  # factdeck's own `basic`, `cloze`: keep those names for them
+        base = f"anki-{base}"
+    return unique(base, set(deck.notetypes), "notetype")
+
+
+def _notes_on_the_package(contents: Contents, result: ImportResult, spread: int) -> None:
+    if contents.reviewed_cards or contents.reviews:
+        result.left_out.append(
+            f"scheduling and review history ({contents.reviewed_cards} studied cards, "
+            f"{contents.reviews} reviews): users keep their own; a shared deck carries none"
+        )
+    if contents.deck_options:
+        result.left_out.append(
+            f"deck options ({contents.deck_options} presets): each user's own settings, not part of a shared deck"
+        )
+    unused = contents.media_total - len(contents.media)
+    if unused > 0:
+        result.left_out.append(f"{unused} media files no note or note type uses")
+    if contents.missing_media:
+        names = sorted(contents.missing_media)
+        result.warnings.append(
+            f"{len(names)} media files the notes use are not in the package: {', '.join(names[:5])}"
+            + (" ..." if len(names) > 5 else "")
+        )
+    if spread:
+        result.warnings.append(
+            f"{spread} notes have cards in more than one deck; each note's cards go to the deck of its "
+            "first card in a new collection (cards already in users' collections stay where they are)"
+        )
+    for notetype in contents.notetypes.values():
+        if notetype.stock_kind == IMAGE_OCCLUSION:
+            result.warnings.append(
+                f"note type '{notetype.name}' is Anki's Image Occlusion, which factdeck cannot express: "
+                "it is imported as a cloze type with every field kept as html; its cards show as "
+                "before, but Anki's occlusion editor will not offer to edit notes of the rebuilt type"
+            )
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def deck_text(deck: ImportedDeck, source: str) -> str:
+    """The deck file of one imported deck."""
+    head: dict[str, Any] = {"id": deck.id, "name": deck.name}
+    if deck.description:
+        head["description"] = deck.description
+    if deck.media:
+        head["media"] = deck.media_folder
+    notetypes = {key: _notetype_yaml(nt) for key, nt in deck.notetypes.items()}
+    notes = [_note_yaml(note) for note in deck.notes]
+    body = dump({"deck": head, "notetypes": notetypes, "notes": notes})
+    return HEADER.format(source=_comment_safe(source)) + body
+
+
+def _comment_safe(text: str) -> str:
+    return re.sub(r"[\x00-\x1f\x7f\u0085\u2028\u2029]", "?", text)
+
+
+def _notetype_yaml(nt: ImportedNotetype) -> dict[str, Any]:
+    src = nt.source
+    out: dict[str, Any] = {"name": src.name, "id": src.id}
+    if src.cloze:
+        out["kind"] = "cloze"
+    out["fields"] = [
+        name if fmt == "markdown" else {"name": name, "format": fmt}
+        for name, fmt in zip(src.fields, nt.formats)
+    ]
+    if src.sort_field:
+        out["sort-field"] = src.fields[src.sort_field]
+    out["templates"] = [{"name": t.name, "front": t.front, "back": t.back} for t in src.templates]
+    out["css"] = src.css
+    return out
+
+
+def _note_yaml(note: ImportedNote) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": note.id, "guid": note.guid, "type": note.type}
+    if note.subdeck:
+        out["subdeck"] = note.subdeck
+    out["fields"] = note.fields
+    if note.tags:
+        out["tags"] = Flow(note.tags)
+    return out
+
+
+# --- the import ----------------------------------------------------------------------------------
+
+
+def import_package(path: Path, out_dir: Path, dry_run: bool = False) -> ImportResult:
+    """Read ``path``, write its decks into ``out_dir`` (unless ``dry_run``), proven by a build.
+
+    Nothing is written when anything fails, and nothing that exists is overwritten.
+    """
+    result = ImportResult(path)
+    try:
+        with read_package(path) as contents:
+            result = plan(contents, out_dir, path)
+            if not result.errors:
+                _refuse_existing(result)
+            if result.errors:
+                return result
+            if dry_run:
+                with tempfile.TemporaryDirectory(prefix="factdeck-import-") as stage:
+                    _stage_and_prove(result, Path(stage))
+                return result
+            out_dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix=".factdeck-import-", dir=out_dir) as stage:
+                if _stage_and_prove(result, Path(stage)):
+                    _move_into_place(result, Path(stage))
+    except PackageError as e:
+        result.diagnostics.append(Diagnostic(str(path), 0, 0, "package", printable(str(e))))
+    except OSError as e:
+        result.diagnostics.append(
+            Diagnostic(
+                str(e.filename or out_dir), 0, 0, "write", f"cannot write the import: {e.strerror or e}"
+            )
+        )
+        result.written = []
+    return result
+
+
+def _outputs(deck: ImportedDeck) -> list[Path]:
+    """What one deck writes, relative to the output folder."""
+    names = [Path(deck.path.name), lockfile.lock_path(deck.path.name)]
+    if deck.media:
+        names.append(Path(deck.media_folder))
+    return names
+
+
+def _refuse_existing(result: ImportResult) -> None:
+    for deck in result.decks:
+        for name in _outputs(deck):
+            target = deck.path.parent / name
+            if target.exists() or target.is_symlink():
+                result.diagnostics.append(
+                    Diagnostic(
+                        str(target),
+                        0,
+                        0,
+                        "exists",
+                        "already exists; factdeck import never overwrites: "
+                        "move it away or import into another folder with -o DIR",
+                    )
+                )
+
+
+def _stage_and_prove(result: ImportResult, stage: Path) -> bool:
+    """Write every file into ``stage``, build it, compare with the package, write the locks.
+
+    Returns False (with diagnostics) when the files do not build.
+    """
+    from . import build as pipeline
+
+    for deck in result.decks:
+        (stage / deck.path.name).write_text(deck_text(deck, result.source.name), encoding="utf-8")
+        if deck.media:
+            folder = stage / deck.media_folder
+            folder.mkdir()
+            for name, source in sorted(deck.media.items()):
+                shutil.copyfile(source, folder / name)
+    checked = pipeline.check([str(stage / deck.path.name) for deck in result.decks])
+    prefix = str(stage) + os.sep
+    by_path = {str(stage / deck.path.name): deck for deck in result.decks}
+    for d in checked.diagnostics:
+        deck = by_path.get(d.path)
+        final = str(deck.path) if deck else d.path
+        result.diagnostics.append(
+            Diagnostic(final, d.line, d.col, d.code, d.message.replace(prefix, ""), d.severity)
+        )
+    if checked.errors:
+        result.diagnostics.append(
+            Diagnostic(
+                str(result.source),
+                0,
+                0,
+                "import",
+                "the imported deck files do not build (errors above); nothing was written",
+            )
+        )
+        return False
+    for built in checked.decks:
+        deck = by_path[built.deck.path]
+        _compare(deck, built, result)
+        lock = lockfile.Lock()
+        mods = {note.id: note for note in deck.notes}
+        for note in built.notes:
+            lock.notes[note.id] = (note.hash, mods[note.id].mod, mods[note.id].added)
+        for key, nt in built.notetypes().items():
+            source = deck.notetypes[key].source if key in deck.notetypes else None
+            lock.notetypes[key] = (nt.definition_hash(), source.mod if source else 0, nt.field_names)
+        lock_file = stage / lockfile.lock_path(deck.path.name)
+        lock_file.write_text(lock.format(), encoding="utf-8")
+    return True
+
+
+def _compare(deck: ImportedDeck, built: Any, result: ImportResult) -> None:
+    """Every built note against the package: fields byte for byte, tags, GUID, cards."""
+    by_id = {note.id: note for note in deck.notes}
+    changed: list[str] = []
+    cards: list[str] = []
+    for note in built.notes:
+        source = by_id[note.id]
+        if tuple(note.fields) != source.original or note.guid != source.guid or note.tags != source.tags:
+            names = [
+                name
+                for name, a, b in zip(deck.notetypes[source.type].source.fields, source.original, note.fields)
+                if a != b
+            ]
+            changed.append(f"{note.id} ({', '.join(names) or 'tags'})")
+        if sorted(note.ords) != sorted(source.ords):
+            cards.append(note.id)
+    if changed:
+        result.warnings.append(
+            f"{deck.path.name}: {len(changed)} notes will differ from the package when built "
+            f"(factdeck removes unsafe HTML such as scripts): {lockfile.shorten(changed, 5)}"
+        )
+    if cards:
+        result.warnings.append(
+            f"{deck.path.name}: {len(cards)} notes get other cards than the package has (Anki keeps "
+            f"cards for templates that are empty now; factdeck makes only those Anki would make): "
+            f"{lockfile.shorten(cards, 5)}"
+        )
+
+
+def _move_into_place(result: ImportResult, stage: Path) -> None:
+    """Rename each staged output into place, never over an existing one; undo all on failure."""
+    moved: list[Path] = []
+    try:
+        for deck in result.decks:
+            for name in _outputs(deck):
+                staged, final = stage / name, deck.path.parent / name
+                if staged.is_dir():
+                    if final.exists() or final.is_symlink():
+                        raise FileExistsError(17, "File exists", str(final))
+                    os.rename(staged, final)
+                else:
+                    os.link(staged, final)  # fails if ``final`` exists, even if made meanwhile
+                moved.append(final)
+    except BaseException:
+        for path in reversed(moved):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        raise
+    result.written = moved
+
+
+# --- the summary ---------------------------------------------------------------------------------
+
+
+def summary(result: ImportResult, dry_run: bool) -> str:
+    """What was (or would be) written and what was left out, for the terminal."""
+    lines = [f"{'would import' if dry_run else 'imported'} {printable(str(result.source))}:"]
+    for deck in result.decks:
+        notes = len(deck.notes)
+        subdecks = f", {len(deck.subdecks)} subdecks" if deck.subdecks else ""
+        media = (
+            f", {len(deck.media)} media files in {deck.path.parent / deck.media_folder}" if deck.media else ""
+        )
+        lines.append(
+            f"  {deck.path}: deck '{printable(deck.name)}'{subdecks}, {notes} note{'s' * (notes != 1)}, "
+            f"{len(deck.notetypes)} note type{'s' * (len(deck.notetypes) != 1)}{media}"
+        )
+    lines.append(
+        "  note types: "
+        + ", ".join(f"{printable(name)} ({count} notes)" for name, count in result.notetypes.items())
+    )
+    for what in result.left_out:
+        lines.append(f"  left out: {printable(what)}")
+    for what in result.warnings:
+        lines.append(f"  warning: {printable(what)}")
+    if result.decks and not dry_run:
+        paths = " ".join(str(deck.path) for deck in result.decks)
+        lines.append(f"next: `factdeck build {paths}`, then commit the deck, lock and media files")
+    return "\n".join(lines)

@@ -1,0 +1,399 @@
+"""`factdeck import`: packages made by Anki (modern and legacy, .apkg and .colpkg) and by genanki
+become deck files that rebuild them exactly, checked against real Anki collections."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from factdeck.build import build
+
+T0 = 1_700_000_000
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15"
+    b"\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00"
+    b"\x00\x00IEND\xaeB`\x82"
+)
+TABLE = "<table><tbody><tr><td><b>Drug</b></td><td>Site</td></tr><tr><td>baclofen</td><td>spinal cord</td></tr></tbody></table>"
+
+
+def make_collection(col):
+    """Step 1 of the issue: stock Basic, Basic (and reversed card) and Cloze, a custom type with
+    three fields and two templates, subdecks, hierarchical tags, formatted HTML, an image and
+    some reviewed cards."""
+    c = col.col
+    models = c.models
+    custom = models.new("Drug profile")
+    for name in ("Drug", "Mechanism", "Notes"):
+        models.add_field(custom, models.new_field(name))
+    for name, front, back in (
+        ("Mechanism", "{{Drug}}: mechanism?", "{{FrontSide}}<hr id=answer>{{Mechanism}}"),
+        ("Notes", "{{#Notes}}{{Drug}}: what else?{{/Notes}}", "{{FrontSide}}<hr id=answer>{{Notes}}"),
+    ):
+        template = models.new_template(name)
+        template["qfmt"], template["afmt"] = front, back
+        models.add_template(custom, template)
+    custom["css"] = ".card { font-family: serif; }\n"
+    models.add(custom)
+    c.media.write_data("heart.png", PNG)
+    c.media.write_data("unused.png", PNG + b"x")
+    top = c.decks.id("Pharmacology")
+    relaxants = c.decks.id("Pharmacology::Muscle relaxants")
+    other = c.decks.id("Physiology")
+
+    def add(type_name, deck, tags, **fields):
+        note = c.new_note(models.by_name(type_name))
+        for key, value in fields.items():
+            note[key] = value
+        note.tags = tags
+        c.add_note(note, deck)
+        return note
+
+    add(
+        "Basic",
+        relaxants,
+        ["pharm::gaba", "spasticity"],
+        Front="<div><b>Baclofen</b>: mechanism?</div>",
+        Back="GABA-B agonist<br>at the&nbsp;spinal cord",
+    )
+    add("Basic", relaxants, ["pharm::gaba"], Front="Baclofen: mechanism?", Back="duplicate sort field")
+    add("Basic", top, [], Front="Tizanidine class", Back="alpha-2 agonist")
+    add("Basic (and reversed card)", top, ["pharm"], Front="Dantrolene", Back="ryanodine receptor")
+    add(
+        "Cloze",
+        top,
+        ["pharm::gaba::intrathecal"],
+        Text="{{c1::Intrathecal}} baclofen via a {{c2::pump::device}} &amp; {{c3::catheter}}",
+        **{"Back Extra": TABLE},
+    )
+    add(
+        "Drug profile",
+        relaxants,
+        [],
+        Drug="Baclofen",
+        Mechanism='<div>GABA-B</div><div><img src="heart.png"></div>',
+        Notes="Oral &lt;or&gt; intrathecal",
+    )
+    add("Drug profile", other, ["physio"], Drug="Muscle spindle", Mechanism="stretch receptor")
+    col.review_all()
+    return c
+
+
+def export(c, path, legacy):
+    from anki.collection import ExportAnkiPackageOptions
+
+    options = ExportAnkiPackageOptions(
+        with_scheduling=True, with_deck_configs=True, with_media=True, legacy=legacy
+    )
+    c.export_anki_package(out_path=str(path), options=options, limit=None)
+    return path
+
+
+def notes_of(col):
+    """guid -> (note type name, fields, tags) of every note."""
+    c = col.col
+    out = {}
+    for nid in c.find_notes(""):
+        note = c.get_note(nid)
+        out[note.guid] = (note.note_type()["name"], list(note.fields), sorted(note.tags))
+    return out
+
+
+def cards_of(col):
+    """guid -> sorted (ord, deck name) of every note's cards."""
+    c = col.col
+    out: dict[str, list] = {}
+    for cid in c.find_cards(""):
+        card = c.get_card(cid)
+        out.setdefault(c.get_note(card.nid).guid, []).append((card.ord, c.decks.name(card.did)))
+    return {guid: sorted(cards) for guid, cards in out.items()}
+
+
+def scheduling_of(col):
+    c = col.col
+    cards = c.db.all("SELECT id, type, queue, due, ivl, factor, reps, lapses FROM cards ORDER BY id")
+    return cards, c.db.scalar("SELECT count() FROM revlog")
+
+
+def media_of(col):
+    folder = Path(col.col.media.dir())
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir() if p.is_file()}
+
+
+def notetypes_of(col):
+    return sorted((m.id, m.name) for m in col.col.models.all_names_and_ids())
+
+
+def import_cli(run, package, out):
+    result = run("import", package, "-o", out)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture(params=["modern", "legacy"])
+def original(request, anki, tmp_path):
+    """The collection of step 1 and its export (step 2) in Anki's modern or legacy format."""
+    col = anki()
+    make_collection(col)
+    package = export(col.col, tmp_path / f"{request.param}.apkg", legacy=request.param == "legacy")
+    with zipfile.ZipFile(package) as zf:
+        names = set(zf.namelist())
+    assert ("collection.anki21b" in names) == (request.param == "modern")
+    return col, package
+
+
+def test_building_an_import_and_importing_it_over_the_original_changes_nothing(original, run, tmp_path):
+    col, package = original
+    out = tmp_path / "decks"
+    summary = import_cli(run, package, out).stdout
+    assert sorted(p.name for p in out.iterdir()) == [
+        "pharmacology-media",
+        "pharmacology.lock",
+        "pharmacology.yaml",
+        "physiology.lock",
+        "physiology.yaml",
+    ]
+    assert sorted(p.name for p in (out / "pharmacology-media").iterdir()) == ["heart.png"]
+    assert "left out: scheduling and review history" in summary
+    before = (notes_of(col), cards_of(col), scheduling_of(col), notetypes_of(col))
+
+    built = build([str(out)], output=tmp_path / "rebuilt.apkg", now=T0)
+    assert not built.errors, built.diagnostics
+    assert not any(r.changes.any() for r in built.reports)  # the lock the import wrote is current
+    log = col.import_package(tmp_path / "rebuilt.apkg")
+    assert len(log.new) == 0 and len(log.updated) == 0
+    assert (notes_of(col), cards_of(col), scheduling_of(col), notetypes_of(col)) == before
+
+
+def test_editing_one_field_after_an_import_updates_exactly_that_note(original, run, tmp_path):
+    col, package = original
+    out = tmp_path / "decks"
+    import_cli(run, package, out)
+    deck = out / "pharmacology.yaml"
+    text = deck.read_text(encoding="utf-8")
+    assert text.count("alpha-2 agonist") == 1
+    deck.write_text(text.replace("alpha-2 agonist", "central alpha-2 agonist"), encoding="utf-8")
+    history = scheduling_of(col)[1]
+
+    built = build([str(out)], output=tmp_path / "edited.apkg", now=T0)
+    assert not built.errors, built.diagnostics
+    assert [r.changes.changed for r in built.reports] == [["tizanidine-class"], []]
+    log = col.import_package(tmp_path / "edited.apkg")
+    assert len(log.new) == 0 and len(log.updated) == 1
+    backs = [fields[1] for _, fields, _ in notes_of(col).values() if fields[0] == "Tizanidine class"]
+    assert backs == ["central alpha-2 agonist"]
+    assert scheduling_of(col)[1] == history
+
+
+def test_a_fresh_collection_gets_from_the_rebuilt_deck_what_the_original_package_gives(
+    original, run, tmp_path, anki
+):
+    _, package = original
+    out = tmp_path / "decks"
+    import_cli(run, package, out)
+    built = build([str(out)], output=tmp_path / "rebuilt.apkg", now=T0)
+    assert not built.errors, built.diagnostics
+    from_original, from_rebuilt = anki(), anki()
+    from_original.import_package(package)
+    from_rebuilt.import_package(tmp_path / "rebuilt.apkg")
+    assert notes_of(from_rebuilt) == notes_of(from_original)
+    assert cards_of(from_rebuilt) == cards_of(from_original)
+    assert media_of(from_rebuilt) == {
+        name: digest for name, digest in media_of(from_original).items() if name != "unused.png"
+    }
+    for name in ("Drug profile", "Cloze", "Basic (and reversed card)"):
+        a, b = from_original.col.models.by_name(name), from_rebuilt.col.models.by_name(name)
+        assert b["id"] == a["id"]
+        assert [f["name"] for f in b["flds"]] == [f["name"] for f in a["flds"]]
+        assert [(t["name"], t["qfmt"], t["afmt"]) for t in b["tmpls"]] == [
+            (t["name"], t["qfmt"], t["afmt"]) for t in a["tmpls"]
+        ]
+        assert b["css"] == a["css"] and b["type"] == a["type"]
+
+
+def test_import_writes_readable_deck_files(original, run, tmp_path):
+    _, package = original
+    out = tmp_path / "decks"
+    import_cli(run, package, out)
+    text = (out / "pharmacology.yaml").read_text(encoding="utf-8")
+    assert "  name: Pharmacology\n  media: pharmacology-media\n" in text
+    assert "- id: baclofen-mechanism\n" in text and "- id: baclofen-mechanism-2\n" in text
+    assert "subdeck: Muscle relaxants\n" in text
+    assert "    Back: GABA-B agonist<br>at the&nbsp;spinal cord\n" in text
+    assert "tags: ['pharm::gaba', spasticity]" in text
+    assert "{{c1::Intrathecal}} baclofen via a {{c2::pump::device}}" in text
+    assert "Notes: Oral <or> intrathecal" not in text  # would render as a tag: kept as HTML
+    physiology = (out / "physiology.yaml").read_text(encoding="utf-8")
+    assert "  name: Physiology\n" in physiology and "- id: muscle-spindle\n" in physiology
+
+
+# --- other packages ------------------------------------------------------------------------------
+
+
+def test_a_collection_package_imports_like_an_apkg(anki, run, tmp_path):
+    col = anki()
+    c = make_collection(col)
+    apkg = export(c, tmp_path / "deck.apkg", legacy=False)
+    colpkg = tmp_path / "all.colpkg"
+    c.export_collection_package(str(colpkg), include_media=True, legacy=False)
+    c.reopen()
+    import_cli(run, apkg, tmp_path / "from-apkg")
+    import_cli(run, colpkg, tmp_path / "from-colpkg")
+    for name in ("pharmacology.yaml", "pharmacology.lock", "physiology.yaml", "pharmacology-media/heart.png"):
+        assert (tmp_path / "from-colpkg" / name).read_bytes() == (tmp_path / "from-apkg" / name).read_bytes()
+
+
+def test_a_package_made_by_genanki_rebuilds_exactly(run, tmp_path, anki):
+    import genanki
+
+    model = genanki.Model(
+        1607392319,
+        "Simple Model",
+        fields=[{"name": "Question"}, {"name": "Answer"}],
+        templates=[
+            {"name": "Card 1", "qfmt": "{{Question}}", "afmt": "{{FrontSide}}<hr id=answer>{{Answer}}"}
+        ],
+    )
+    deck = genanki.Deck(2059400110, "Country Capitals::Europe")
+    for question, answer in (("Capital of <i>France</i>?", "Paris"), ("Capital of Spain?", "Madrid<br>")):
+        deck.add_note(genanki.Note(model=model, fields=[question, answer], tags=["geo"]))
+    package = tmp_path / "genanki.apkg"
+    genanki.Package(deck).write_to_file(package)
+    col = anki()
+    col.import_package(package)
+    before = notes_of(col)
+
+    import_cli(run, package, tmp_path / "decks")
+    text = (tmp_path / "decks" / "country-capitals.yaml").read_text(encoding="utf-8")
+    assert "subdeck: Europe" in text and "id: 1607392319" in text
+    built = build([str(tmp_path / "decks")], output=tmp_path / "rebuilt.apkg", now=T0)
+    assert not built.errors, built.diagnostics
+    log = col.import_package(tmp_path / "rebuilt.apkg")
+    assert len(log.new) == 0 and len(log.updated) == 0
+    assert notes_of(col) == before
+    fresh = anki()
+    fresh.import_package(tmp_path / "rebuilt.apkg")
+    assert notes_of(fresh) == before
+
+
+def test_image_occlusion_notes_are_imported_with_their_fields_verbatim(anki, run, tmp_path):
+    col = anki()
+    c = col.col
+    c.media.write_data("scan.png", PNG)
+    io = c.models.by_name("Image Occlusion")
+    note = c.new_note(io)
+    note["Occlusion"] = "{{c1::image-occlusion:rect:left=.1:top=.2:width=.3:height=.4:oi=1}}"
+    note["Image"] = '<img src="scan.png">'
+    note["Header"] = "Knee"
+    c.add_note(note, c.decks.id("Anatomy"))
+    package = export(c, tmp_path / "io.apkg", legacy=False)
+    before = notes_of(col)
+    result = import_cli(run, package, tmp_path / "decks")
+    assert "note type 'Image Occlusion' is Anki's Image Occlusion" in result.stdout
+    text = (tmp_path / "decks" / "anatomy.yaml").read_text(encoding="utf-8")
+    assert "{name: Occlusion, format: html}" in text or "name: Occlusion\n      format: html" in text
+    built = build([str(tmp_path / "decks")], output=tmp_path / "rebuilt.apkg", now=T0)
+    assert not built.errors, built.diagnostics
+    fresh = anki()
+    fresh.import_package(tmp_path / "rebuilt.apkg")
+    assert [fields for _, fields, _ in notes_of(fresh).values()] == [f for _, f, _ in before.values()]
+    assert (Path(fresh.col.media.dir()) / "scan.png").read_bytes() == PNG
+
+
+# --- what import refuses ---------------------------------------------------------------------------
+
+
+def small_collection(anki):
+    col = anki()
+    c = col.col
+    note = c.new_note(c.models.by_name("Basic"))
+    note["Front"], note["Back"] = "Question", "Answer"
+    c.add_note(note, c.decks.id("Small"))
+    return c
+
+
+@pytest.fixture
+def small_package(anki, tmp_path):
+    return export(small_collection(anki), tmp_path / "small.apkg", legacy=False)
+
+
+def test_dry_run_prints_the_summary_and_writes_nothing(small_package, run, tmp_path):
+    result = run("import", small_package, "-o", tmp_path / "decks", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"would import {small_package}:\n")
+    assert f"  {tmp_path / 'decks' / 'small.yaml'}: deck 'Small', 1 note, 1 note type" in result.stdout
+    assert "note types: Basic (1 notes)" in result.stdout
+    assert not (tmp_path / "decks").exists()
+
+
+def test_import_never_overwrites_and_writes_nothing_when_one_output_exists(small_package, run, tmp_path):
+    out = tmp_path / "decks"
+    out.mkdir()
+    (out / "small.lock").write_text("mine\n")
+    result = run("import", small_package, "-o", out)
+    assert result.exit_code == 1
+    assert f"{out / 'small.lock'}: error: already exists; factdeck import never overwrites" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["small.lock"]
+    assert (out / "small.lock").read_text() == "mine\n"
+
+
+def test_import_without_the_anki_library_says_how_to_install_it(small_package, run, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "anki", None)
+    monkeypatch.setitem(sys.modules, "anki.collection", None)
+    result = run("import", small_package, "-o", tmp_path / "decks")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"{small_package}: error: ")
+    assert "pip install 'factdeck[anki]'" in result.stderr
+    assert not (tmp_path / "decks").exists()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"not a zip", "not an Anki package (not a zip file)"),
+        ("no collection", "not an Anki package: it holds no collection.anki2"),
+        ("garbage", "Anki could not read the package"),
+        ("missing", "no such file"),
+    ],
+)
+def test_an_unreadable_package_is_one_error(run, tmp_path, content, message):
+    bad = tmp_path / "bad.apkg"
+    if isinstance(content, bytes):
+        bad.write_bytes(content)
+    elif content != "missing":
+        with zipfile.ZipFile(bad, "w") as zf:
+            zf.writestr("media", "{}")
+            if content == "garbage":
+                zf.writestr("collection.anki2", b"SQLite format 3\0" + b"\xff" * 300)
+    result = run("import", bad, "-o", tmp_path / "decks")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"{bad}: error: ") and message in result.stderr
+    assert not (tmp_path / "decks").exists()
+
+
+def test_import_needs_a_package_file_name(run, tmp_path):
+    result = run("import", tmp_path / "deck.yaml")
+    assert result.exit_code == 2
+    assert "give an Anki package: a .apkg or .colpkg file" in result.stderr
+
+
+def test_odd_media_names_in_a_legacy_media_map_never_leave_the_output_folder(anki, run, tmp_path):
+    with zipfile.ZipFile(export(small_collection(anki), tmp_path / "small.apkg", legacy=True)) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    legacy = tmp_path / "legacy.apkg"
+    with zipfile.ZipFile(legacy, "w") as zf:
+        for name, data in members.items():
+            if name not in ("media", "0"):
+                zf.writestr(name, data)
+        zf.writestr("media", '{"0": "../../escaped.png", "1": "ok.png"}')
+        zf.writestr("0", PNG)
+        zf.writestr("1", PNG)
+    result = run("import", legacy, "-o", tmp_path / "decks")
+    assert "internal error" not in result.output
+    assert not (tmp_path / "escaped.png").exists() and not (tmp_path.parent / "escaped.png").exists()
+    shutil.rmtree(tmp_path / "decks", ignore_errors=True)
