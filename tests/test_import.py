@@ -125,6 +125,23 @@ def media_of(col):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir() if p.is_file()}
 
 
+def definitions_of(col):
+    """guid -> what Anki stores for the note's type: id, kind, fields, templates, CSS, sort field."""
+    out = {}
+    for nid in col.col.find_notes(""):
+        note = col.col.get_note(nid)
+        m = note.note_type()
+        out[note.guid] = (
+            m["id"],
+            m["type"],
+            [f["name"] for f in m["flds"]],
+            [(t["name"], t["qfmt"], t["afmt"]) for t in m["tmpls"]],
+            m["css"],
+            m["sortf"],
+        )
+    return out
+
+
 def notetypes_of(col):
     return sorted((m.id, m.name) for m in col.col.models.all_names_and_ids())
 
@@ -152,6 +169,7 @@ def test_building_an_import_and_importing_it_over_the_original_changes_nothing(o
     out = tmp_path / "decks"
     summary = import_cli(run, package, out).stdout
     assert sorted(p.name for p in out.iterdir()) == [
+        "anki-notetypes.yaml",  # Drug profile: used by both decks, declared once
         "pharmacology-media",
         "pharmacology.lock",
         "pharmacology.yaml",
@@ -206,14 +224,7 @@ def test_a_fresh_collection_gets_from_the_rebuilt_deck_what_the_original_package
     assert media_of(from_rebuilt) == {
         name: digest for name, digest in media_of(from_original).items() if name != "unused.png"
     }
-    for name in ("Drug profile", "Cloze", "Basic (and reversed card)"):
-        a, b = from_original.col.models.by_name(name), from_rebuilt.col.models.by_name(name)
-        assert b["id"] == a["id"]
-        assert [f["name"] for f in b["flds"]] == [f["name"] for f in a["flds"]]
-        assert [(t["name"], t["qfmt"], t["afmt"]) for t in b["tmpls"]] == [
-            (t["name"], t["qfmt"], t["afmt"]) for t in a["tmpls"]
-        ]
-        assert b["css"] == a["css"] and b["type"] == a["type"]
+    assert definitions_of(from_rebuilt) == definitions_of(from_original)
 
 
 def test_import_writes_readable_deck_files(original, run, tmp_path):
@@ -229,7 +240,10 @@ def test_import_writes_readable_deck_files(original, run, tmp_path):
     assert "{{c1::Intrathecal}} baclofen via a {{c2::pump::device}}" in text
     assert "Notes: Oral <or> intrathecal" not in text  # would render as a tag: kept as HTML
     physiology = (out / "physiology.yaml").read_text(encoding="utf-8")
-    assert "  name: Physiology\n" in physiology and "- id: muscle-spindle\n" in physiology
+    assert "  name: Physiology\ninclude:\n- anki-notetypes.yaml\nnotes:\n" in physiology
+    assert "- id: muscle-spindle\n" in physiology
+    shared = (out / "anki-notetypes.yaml").read_text(encoding="utf-8")
+    assert "\nid: anki-notetypes\nnotetypes:\n  drug-profile:\n    name: Drug profile\n" in shared
 
 
 # --- other packages ------------------------------------------------------------------------------
@@ -244,8 +258,20 @@ def test_a_collection_package_imports_like_an_apkg(anki, run, tmp_path):
     c.reopen()
     import_cli(run, apkg, tmp_path / "from-apkg")
     import_cli(run, colpkg, tmp_path / "from-colpkg")
-    for name in ("pharmacology.yaml", "pharmacology.lock", "physiology.yaml", "pharmacology-media/heart.png"):
-        assert (tmp_path / "from-colpkg" / name).read_bytes() == (tmp_path / "from-apkg" / name).read_bytes()
+    for name in (
+        "pharmacology.yaml",
+        "pharmacology.lock",
+        "physiology.yaml",
+        "anki-notetypes.yaml",
+        "pharmacology-media/heart.png",
+    ):
+        a, b = (tmp_path / "from-colpkg" / name).read_bytes(), (tmp_path / "from-apkg" / name).read_bytes()
+        if name.endswith(".yaml"):  # the first line names the package it came from
+            assert a.startswith(b"# Imported from all.colpkg ") and b.startswith(
+                b"# Imported from deck.apkg "
+            )
+            a, b = a.split(b"\n", 1)[1], b.split(b"\n", 1)[1]
+        assert a == b
 
 
 def test_a_package_made_by_genanki_rebuilds_exactly(run, tmp_path, anki):

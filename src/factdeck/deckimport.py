@@ -13,6 +13,7 @@ Only then are the files moved into place, none over an existing file.
 
 from __future__ import annotations
 
+import errno
 import html
 import os
 import re
@@ -83,9 +84,19 @@ class ImportedDeck:
 
 
 @dataclass
+class SharedTypes:
+    """Note types used by several decks: declared once, in a note-type file the decks include."""
+
+    id: str
+    path: Path
+    notetypes: dict[str, ImportedNotetype]
+
+
+@dataclass
 class ImportResult:
     source: Path
     decks: list[ImportedDeck] = field(default_factory=list)
+    shared: SharedTypes | None = None
     notetypes: dict[str, int] = field(default_factory=dict)  # note type name -> notes
     left_out: list[str] = field(default_factory=list)  # sentences
     warnings: list[str] = field(default_factory=list)  # sentences
@@ -163,7 +174,11 @@ def plan(contents: Contents, out_dir: Path, source: Path) -> ImportResult:
                 decks[top].description = description
         top_of[home] = top
     fields = FieldText()
-    formats = {nt_id: _formats(nt, contents, fields) for nt_id, nt in contents.notetypes.items()}
+    keys: set[str] = set()
+    imported = {
+        nt_id: ImportedNotetype(_new_key(nt, keys), nt, _formats(nt, contents, fields))
+        for nt_id, nt in sorted(contents.notetypes.items(), key=lambda item: item[1].name)
+    }
     ids_per_deck: dict[str, set[str]] = {name: set() for name in decks}
     spread = 0
     bad_guids = []
@@ -173,10 +188,8 @@ def plan(contents: Contents, out_dir: Path, source: Path) -> ImportResult:
         if len({card.deck for card in note.cards}) > 1:
             spread += 1
         source_type = contents.notetypes[note.notetype]
-        notetype = deck.notetypes.get(_key_of(deck, source_type))
-        if notetype is None:
-            key = _new_key(deck, source_type)
-            notetype = deck.notetypes[key] = ImportedNotetype(key, source_type, formats[source_type.id])
+        notetype = imported[note.notetype]
+        deck.notetypes[notetype.key] = notetype
         notetype.notes += 1
         if not GUID_RE.match(note.guid):
             bad_guids.append(note.guid)
@@ -214,6 +227,11 @@ def plan(contents: Contents, out_dir: Path, source: Path) -> ImportResult:
             del deck.media[name]
             result.warnings.append(f"media file {name!r} has a name factdeck cannot bundle; it is left out")
     result.decks = list(decks.values())
+    users = Counter(key for deck in result.decks for key in deck.notetypes)
+    shared = {key: nt for nt in imported.values() if users[(key := nt.key)] > 1}
+    if shared:
+        file_id = unique("anki-notetypes", deck_ids, "notetypes")
+        result.shared = SharedTypes(file_id, out_dir / f"{file_id}.yaml", shared)
     used_types = Counter(contents.notetypes[n.notetype].name for n in contents.notes)
     result.notetypes = dict(sorted(used_types.items()))
     if bad_guids:
@@ -245,15 +263,11 @@ def _formats(notetype: Notetype, contents: Contents, fields: FieldText) -> list[
     return ["markdown" if ok else "html" for ok in exact]
 
 
-def _key_of(deck: ImportedDeck, notetype: Notetype) -> str:
-    return next((k for k, nt in deck.notetypes.items() if nt.source.id == notetype.id), "")
-
-
-def _new_key(deck: ImportedDeck, notetype: Notetype) -> str:
+def _new_key(notetype: Notetype, taken: set[str]) -> str:
     base = slug(notetype.name, 40) or "notetype"
     if base in NOTE_TYPES:  # factdeck's own `basic`, `cloze`: keep those names for them
         base = f"anki-{base}"
-    return unique(base, set(deck.notetypes), "notetype")
+    return unique(base, taken, "notetype")
 
 
 def _notes_on_the_package(contents: Contents, result: ImportResult, spread: int) -> None:
@@ -292,17 +306,28 @@ def _notes_on_the_package(contents: Contents, result: ImportResult, spread: int)
 # --- writing -------------------------------------------------------------------------------------
 
 
-def deck_text(deck: ImportedDeck, source: str) -> str:
-    """The deck file of one imported deck."""
+def deck_text(deck: ImportedDeck, source: str, shared: SharedTypes | None = None) -> str:
+    """The deck file of one imported deck; it includes the shared note-type file if it uses one."""
     head: dict[str, Any] = {"id": deck.id, "name": deck.name}
     if deck.description:
         head["description"] = deck.description
     if deck.media:
         head["media"] = deck.media_folder
-    notetypes = {key: _notetype_yaml(nt) for key, nt in deck.notetypes.items()}
-    notes = [_note_yaml(note) for note in deck.notes]
-    body = dump({"deck": head, "notetypes": notetypes, "notes": notes})
-    return HEADER.format(source=_comment_safe(source)) + body
+    data: dict[str, Any] = {"deck": head}
+    shared_keys = set(shared.notetypes) if shared else set()
+    if shared and shared_keys & set(deck.notetypes):
+        data["include"] = [shared.path.name]
+    own = {key: _notetype_yaml(nt) for key, nt in deck.notetypes.items() if key not in shared_keys}
+    if own:
+        data["notetypes"] = own
+    data["notes"] = [_note_yaml(note) for note in deck.notes]
+    return HEADER.format(source=_comment_safe(source)) + dump(data)
+
+
+def notetype_file_text(shared: SharedTypes, source: str) -> str:
+    """The note-type file holding the note types several imported decks use."""
+    data = {"id": shared.id, "notetypes": {key: _notetype_yaml(nt) for key, nt in shared.notetypes.items()}}
+    return HEADER.format(source=_comment_safe(source)) + dump(data)
 
 
 def _comment_safe(text: str) -> str:
@@ -379,10 +404,16 @@ def _outputs(deck: ImportedDeck) -> list[Path]:
     return names
 
 
+def _all_outputs(result: ImportResult) -> list[Path]:
+    """Every path the import writes, relative to the output folder."""
+    names = [Path(result.shared.path.name)] if result.shared else []
+    return names + [name for deck in result.decks for name in _outputs(deck)]
+
+
 def _refuse_existing(result: ImportResult) -> None:
-    for deck in result.decks:
-        for name in _outputs(deck):
-            target = deck.path.parent / name
+    for deck in result.decks[:1]:
+        for name in _all_outputs(result):
+            target = deck.path.parent / name  # every output is in the one output folder
             if target.exists() or target.is_symlink():
                 result.diagnostics.append(
                     Diagnostic(
@@ -403,8 +434,13 @@ def _stage_and_prove(result: ImportResult, stage: Path) -> bool:
     """
     from . import build as pipeline
 
+    if result.shared:
+        text = notetype_file_text(result.shared, result.source.name)
+        (stage / result.shared.path.name).write_text(text, encoding="utf-8")
     for deck in result.decks:
-        (stage / deck.path.name).write_text(deck_text(deck, result.source.name), encoding="utf-8")
+        (stage / deck.path.name).write_text(
+            deck_text(deck, result.source.name, result.shared), encoding="utf-8"
+        )
         if deck.media:
             folder = stage / deck.media_folder
             folder.mkdir()
@@ -458,7 +494,8 @@ def _compare(deck: ImportedDeck, built: Any, result: ImportResult) -> None:
                 for name, a, b in zip(deck.notetypes[source.type].source.fields, source.original, note.fields)
                 if a != b
             ]
-            changed.append(f"{note.id} ({', '.join(names) or 'tags'})")
+            names += ["tags"] * (note.tags != source.tags) + ["guid"] * (note.guid != source.guid)
+            changed.append(f"{note.id} ({', '.join(names)})")
         if sorted(note.ords) != sorted(source.ords):
             cards.append(note.id)
     if changed:
@@ -478,16 +515,16 @@ def _move_into_place(result: ImportResult, stage: Path) -> None:
     """Rename each staged output into place, never over an existing one; undo all on failure."""
     moved: list[Path] = []
     try:
-        for deck in result.decks:
-            for name in _outputs(deck):
-                staged, final = stage / name, deck.path.parent / name
-                if staged.is_dir():
-                    if final.exists() or final.is_symlink():
-                        raise FileExistsError(17, "File exists", str(final))
-                    os.rename(staged, final)
-                else:
-                    os.link(staged, final)  # fails if ``final`` exists, even if made meanwhile
-                moved.append(final)
+        out_dir = result.decks[0].path.parent
+        for name in _all_outputs(result):
+            staged, final = stage / name, out_dir / name
+            if staged.is_dir():
+                if final.exists() or final.is_symlink():
+                    raise FileExistsError(errno.EEXIST, "File exists", str(final))
+                os.rename(staged, final)
+            else:
+                os.link(staged, final)  # fails if ``final`` exists, even if made meanwhile
+            moved.append(final)
     except BaseException:
         for path in reversed(moved):
             if path.is_dir() and not path.is_symlink():
