@@ -423,3 +423,29 @@ def test_odd_media_names_in_a_legacy_media_map_never_leave_the_output_folder(ank
     assert "internal error" not in result.output
     assert not (tmp_path / "escaped.png").exists() and not (tmp_path.parent / "escaped.png").exists()
     shutil.rmtree(tmp_path / "decks", ignore_errors=True)
+
+
+def test_notes_factdeck_cannot_build_are_left_out_and_named(anki, run, tmp_path):
+    col = anki()
+    c = col.col
+    deck = c.decks.id("Odd")
+    for type_name, fields in (
+        ("Basic", {"Front": "Kept", "Back": "fine"}),
+        ("Cloze", {"Text": "a cloze note without any cloze"}),
+        ("Basic", {"Front": "", "Back": "a blank front"}),
+    ):
+        note = c.new_note(c.models.by_name(type_name))
+        for key, value in fields.items():
+            note[key] = value
+        c.add_note(note, deck)
+    package = export(c, tmp_path / "odd.apkg", legacy=False)
+    result = import_cli(run, package, tmp_path / "decks")
+    assert (
+        "warning: left out note a-cloze-note-without-any-cloze of odd.yaml, which factdeck cannot build"
+        in (result.stdout)
+    )
+    assert "warning: left out note note of odd.yaml" in result.stdout
+    assert "note types: Basic (1 notes)" in result.stdout
+    built = build([str(tmp_path / "decks")], output=tmp_path / "rebuilt.apkg", now=T0)
+    assert not built.errors, built.diagnostics
+    assert [n.id for n in built.reports[0].deck.notes] == ["kept"]

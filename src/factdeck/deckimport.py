@@ -430,39 +430,28 @@ def _refuse_existing(result: ImportResult) -> None:
 def _stage_and_prove(result: ImportResult, stage: Path) -> bool:
     """Write every file into ``stage``, build it, compare with the package, write the locks.
 
-    Returns False (with diagnostics) when the files do not build.
+    Notes that factdeck cannot build (a cloze note left without a cloze, a note whose every
+    card would be blank, text factdeck refuses) are left out, with a warning naming each.
+    Returns False (with diagnostics) when the files still do not build.
     """
-    from . import build as pipeline
-
-    if result.shared:
-        text = notetype_file_text(result.shared, result.source.name)
-        (stage / result.shared.path.name).write_text(text, encoding="utf-8")
-    for deck in result.decks:
-        (stage / deck.path.name).write_text(
-            deck_text(deck, result.source.name, result.shared), encoding="utf-8"
-        )
-        if deck.media:
-            folder = stage / deck.media_folder
-            folder.mkdir()
-            for name, source in sorted(deck.media.items()):
-                shutil.copyfile(source, folder / name)
-    checked = pipeline.check([str(stage / deck.path.name) for deck in result.decks])
-    prefix = str(stage) + os.sep
-    by_path = {str(stage / deck.path.name): deck for deck in result.decks}
-    for d in checked.diagnostics:
-        deck = by_path.get(d.path)
-        final = str(deck.path) if deck else d.path
-        result.diagnostics.append(
-            Diagnostic(final, d.line, d.col, d.code, d.message.replace(prefix, ""), d.severity)
-        )
+    checked, by_path = _stage(result, stage)
+    if checked.errors and _leave_out_unbuildable(result, checked, by_path):
+        checked, by_path = _stage(result, stage)
     if checked.errors:
+        prefix, out_dir = str(stage) + os.sep, result.decks[0].path.parent
+        for d in checked.diagnostics:
+            final = str(out_dir / d.path[len(prefix) :]) if d.path.startswith(prefix) else d.path
+            result.diagnostics.append(
+                Diagnostic(final, d.line, d.col, d.code, d.message.replace(prefix, ""), d.severity)
+            )
         result.diagnostics.append(
             Diagnostic(
                 str(result.source),
                 0,
                 0,
                 "import",
-                "the imported deck files do not build (errors above); nothing was written",
+                "the deck files this package would give do not build (errors above, at the lines of "
+                "the files the import would write); nothing was written",
             )
         )
         return False
@@ -478,6 +467,51 @@ def _stage_and_prove(result: ImportResult, stage: Path) -> bool:
             lock.notetypes[key] = (nt.definition_hash(), source.mod if source else 0, nt.field_names)
         lock_file = stage / lockfile.lock_path(deck.path.name)
         lock_file.write_text(lock.format(), encoding="utf-8")
+    return True
+
+
+def _stage(result: ImportResult, stage: Path) -> tuple[Any, dict[str, ImportedDeck]]:
+    """Write the files into ``stage`` and check them as `factdeck check` would."""
+    from . import build as pipeline
+
+    if result.shared:
+        text = notetype_file_text(result.shared, result.source.name)
+        (stage / result.shared.path.name).write_text(text, encoding="utf-8")
+    for deck in result.decks:
+        text = deck_text(deck, result.source.name, result.shared)
+        (stage / deck.path.name).write_text(text, encoding="utf-8")
+        if deck.media:
+            folder = stage / deck.media_folder
+            folder.mkdir(exist_ok=True)
+            for name, source in sorted(deck.media.items()):
+                shutil.copyfile(source, folder / name)
+    by_path = {str(stage / deck.path.name): deck for deck in result.decks}
+    return pipeline.check(list(by_path)), by_path
+
+
+_NAMED_NOTE = re.compile(r"note `([a-z0-9-]+)`")
+
+
+def _leave_out_unbuildable(result: ImportResult, checked: Any, by_path: dict[str, ImportedDeck]) -> bool:
+    """Drop the notes the errors name; False (dropping nothing) when an error names no note."""
+    doomed: dict[str, dict[str, str]] = {}
+    for d in checked.errors:
+        deck = by_path.get(d.path)
+        found = _NAMED_NOTE.search(d.message)
+        if deck is None or found is None or all(n.id != found.group(1) for n in deck.notes):
+            return False
+        doomed.setdefault(d.path, {}).setdefault(found.group(1), d.message)
+    for path, notes in doomed.items():
+        deck = by_path[path]
+        deck.notes = [note for note in deck.notes if note.id not in notes]
+        for note_id, message in notes.items():
+            result.warnings.append(
+                f"left out note {note_id} of {deck.path.name}, which factdeck cannot build: {message}"
+            )
+    counts = Counter(
+        nt.source.name for deck in result.decks for note in deck.notes for nt in [deck.notetypes[note.type]]
+    )
+    result.notetypes = dict(sorted(counts.items()))
     return True
 
 
