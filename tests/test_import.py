@@ -39,6 +39,7 @@ def make_collection(col):
         template["qfmt"], template["afmt"] = front, back
         models.add_template(custom, template)
     custom["css"] = ".card { font-family: serif; }\n"
+    custom["sortf"] = 1  # Mechanism
     models.add(custom)
     c.media.write_data("heart.png", PNG)
     c.media.write_data("unused.png", PNG + b"x")
@@ -177,7 +178,8 @@ def test_building_an_import_and_importing_it_over_the_original_changes_nothing(o
         "physiology.yaml",
     ]
     assert sorted(p.name for p in (out / "pharmacology-media").iterdir()) == ["heart.png"]
-    assert "left out: scheduling and review history" in summary
+    assert "left out: scheduling, review history and deck options: each user's own" in summary
+    assert "(this package has 11 studied cards, 11 reviews, 0 option presets of its own)" in summary
     before = (notes_of(col), cards_of(col), scheduling_of(col), notetypes_of(col))
 
     built = build([str(out)], output=tmp_path / "rebuilt.apkg", now=T0)
@@ -241,9 +243,10 @@ def test_import_writes_readable_deck_files(original, run, tmp_path):
     assert "Notes: Oral <or> intrathecal" not in text  # would render as a tag: kept as HTML
     physiology = (out / "physiology.yaml").read_text(encoding="utf-8")
     assert "  name: Physiology\ninclude:\n- anki-notetypes.yaml\nnotes:\n" in physiology
-    assert "- id: muscle-spindle\n" in physiology
+    assert "- id: stretch-receptor\n" in physiology  # from the sort field, Mechanism
     shared = (out / "anki-notetypes.yaml").read_text(encoding="utf-8")
     assert "\nid: anki-notetypes\nnotetypes:\n  drug-profile:\n    name: Drug profile\n" in shared
+    assert "    sort-field: Mechanism\n" in shared
 
 
 # --- other packages ------------------------------------------------------------------------------
@@ -297,6 +300,7 @@ def test_a_package_made_by_genanki_rebuilds_exactly(run, tmp_path, anki):
     import_cli(run, package, tmp_path / "decks")
     text = (tmp_path / "decks" / "country-capitals.yaml").read_text(encoding="utf-8")
     assert "subdeck: Europe" in text and "id: 1607392319" in text
+    assert "- id: capital-of-france\n" in text and "- id: capital-of-spain\n" in text
     built = build([str(tmp_path / "decks")], output=tmp_path / "rebuilt.apkg", now=T0)
     assert not built.errors, built.diagnostics
     log = col.import_package(tmp_path / "rebuilt.apkg")
@@ -305,6 +309,7 @@ def test_a_package_made_by_genanki_rebuilds_exactly(run, tmp_path, anki):
     fresh = anki()
     fresh.import_package(tmp_path / "rebuilt.apkg")
     assert notes_of(fresh) == before
+    assert definitions_of(fresh) == definitions_of(col)
 
 
 def test_image_occlusion_notes_are_imported_with_their_fields_verbatim(anki, run, tmp_path):
@@ -353,7 +358,7 @@ def test_dry_run_prints_the_summary_and_writes_nothing(small_package, run, tmp_p
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"would import {small_package}:\n")
     assert f"  {tmp_path / 'decks' / 'small.yaml'}: deck 'Small', 1 note, 1 note type" in result.stdout
-    assert "note types: Basic (1 notes)" in result.stdout
+    assert "note types: Basic (1 note)" in result.stdout
     assert not (tmp_path / "decks").exists()
 
 
@@ -444,8 +449,8 @@ def test_notes_factdeck_cannot_build_are_left_out_and_named(anki, run, tmp_path)
         "warning: left out note a-cloze-note-without-any-cloze of odd.yaml, which factdeck cannot build"
         in (result.stdout)
     )
-    assert "warning: left out note note of odd.yaml" in result.stdout
-    assert "note types: Basic (1 notes)" in result.stdout
+    assert "warning: left out note a-blank-front of odd.yaml" in result.stdout  # id from its Back
+    assert "note types: Basic (1 note)" in result.stdout
     built = build([str(tmp_path / "decks")], output=tmp_path / "rebuilt.apkg", now=T0)
     assert not built.errors, built.diagnostics
     assert [n.id for n in built.reports[0].deck.notes] == ["kept"]

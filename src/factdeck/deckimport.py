@@ -197,8 +197,7 @@ def plan(contents: Contents, out_dir: Path, source: Path) -> ImportResult:
         for name, value, fmt in zip(source_type.fields, note.fields, notetype.formats):
             if value:
                 values[name] = (fields.markdown_for(value) or value) if fmt == "markdown" else value
-        sort_value = note.fields[source_type.sort_field] if note.fields else ""
-        note_id = unique(slug(sort_value), ids_per_deck[deck.name], "note")
+        note_id = unique(_id_base(note.fields, source_type.sort_field), ids_per_deck[deck.name], "note")
         subdeck = home[len(deck.name) + 2 :] if home != deck.name else ""
         if subdeck:
             deck.subdecks.add(subdeck)
@@ -249,6 +248,15 @@ def plan(contents: Contents, out_dir: Path, source: Path) -> ImportResult:
     return result
 
 
+def _id_base(fields: tuple[str, ...], sort_field: int) -> str:
+    """A readable id from the sort field, or from the first field with words when that is empty.
+
+    The id is written into the deck file, so it never changes when the field later does.
+    """
+    order = [sort_field] + [i for i in range(len(fields)) if i != sort_field]
+    return next((s for s in (slug(fields[i]) for i in order if i < len(fields)) if s), "")
+
+
 def _formats(notetype: Notetype, contents: Contents, fields: FieldText) -> list[str]:
     """Per field of a note type: markdown when every note's value has an exact Markdown form."""
     if notetype.stock_kind == IMAGE_OCCLUSION:
@@ -271,15 +279,14 @@ def _new_key(notetype: Notetype, taken: set[str]) -> str:
 
 
 def _notes_on_the_package(contents: Contents, result: ImportResult, spread: int) -> None:
-    if contents.reviewed_cards or contents.reviews:
-        result.left_out.append(
-            f"scheduling and review history ({contents.reviewed_cards} studied cards, "
-            f"{contents.reviews} reviews): users keep their own; a shared deck carries none"
-        )
-    if contents.deck_options:
-        result.left_out.append(
-            f"deck options ({contents.deck_options} presets): each user's own settings, not part of a shared deck"
-        )
+    studied = (
+        f"{_count(contents.reviewed_cards, 'studied card')}, {_count(contents.reviews, 'review')}, "
+        f"{_count(contents.deck_options, 'option preset')} of its own"
+    )
+    result.left_out.append(
+        "scheduling, review history and deck options: each user's own, not part of a shared deck "
+        f"(this package has {studied})"
+    )
     unused = contents.media_total - len(contents.media)
     if unused > 0:
         result.left_out.append(f"{unused} media files no note or note type uses")
@@ -572,22 +579,29 @@ def _move_into_place(result: ImportResult, stage: Path) -> None:
 # --- the summary ---------------------------------------------------------------------------------
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'s' * (n != 1)}"
+
+
 def summary(result: ImportResult, dry_run: bool) -> str:
     """What was (or would be) written and what was left out, for the terminal."""
     lines = [f"{'would import' if dry_run else 'imported'} {printable(str(result.source))}:"]
     for deck in result.decks:
-        notes = len(deck.notes)
-        subdecks = f", {len(deck.subdecks)} subdecks" if deck.subdecks else ""
-        media = (
-            f", {len(deck.media)} media files in {deck.path.parent / deck.media_folder}" if deck.media else ""
-        )
-        lines.append(
-            f"  {deck.path}: deck '{printable(deck.name)}'{subdecks}, {notes} note{'s' * (notes != 1)}, "
-            f"{len(deck.notetypes)} note type{'s' * (len(deck.notetypes) != 1)}{media}"
-        )
+        parts = [f"deck '{printable(deck.name)}'"]
+        if deck.subdecks:
+            parts.append(_count(len(deck.subdecks), "subdeck"))
+        parts += [_count(len(deck.notes), "note"), _count(len(deck.notetypes), "note type")]
+        if deck.media:
+            parts.append(f"{_count(len(deck.media), 'media file')} in {deck.path.parent / deck.media_folder}")
+        lines.append(f"  {deck.path}: {', '.join(parts)}")
+    if result.shared:
+        names = ", ".join(printable(nt.source.name) for nt in result.shared.notetypes.values())
+        lines.append(f"  {result.shared.path}: the note types several decks use ({names})")
     lines.append(
         "  note types: "
-        + ", ".join(f"{printable(name)} ({count} notes)" for name, count in result.notetypes.items())
+        + ", ".join(
+            f"{printable(name)} ({_count(count, 'note')})" for name, count in result.notetypes.items()
+        )
     )
     for what in result.left_out:
         lines.append(f"  left out: {printable(what)}")
