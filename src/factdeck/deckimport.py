@@ -29,7 +29,7 @@ from . import lock as lockfile
 from .ankifiles.collection import IMAGE_OCCLUSION, Contents, Notetype, read_package
 from .ankifiles.read import PackageError
 from .diagnostics import Diagnostic
-from .render import Renderer
+from .render import Renderer, html_field, text_field
 from .terminal import printable
 from .validate import GUID_RE, MAX_ID, NOTE_TYPES
 from .yamlwrite import Flow, dump
@@ -137,21 +137,39 @@ def unique(base: str, taken: set[str], fallback: str) -> str:
 
 
 class FieldText:
-    """Chooses how each field is written: as Markdown when that renders to the very same HTML."""
+    """How a field's HTML is written in YAML so that the build gives the very same bytes back.
 
-    def __init__(self) -> None:
+    ``markdown`` is tried first (it reads best), then ``html`` (kept as written after the
+    safety sanitising, which re-serialises HTML), then ``text`` (escaped): a value Anki stores
+    as a raw U+00A0 survives only as text, since sanitised HTML spells it `&nbsp;`.
+    """
+
+    FORMATS = ("markdown", "html", "text")
+
+    def __init__(self, media: set[str]) -> None:
         self.renderer = Renderer(tempfile.gettempdir())
+        self.renderer.folder_media = set(media)  # the package's media keep their names, as built
+        self._html: dict[str, bool] = {}
 
-    def markdown_for(self, value: str) -> str | None:
-        """Markdown that renders to exactly ``value``, or None when there is none this can find."""
-        candidates = [value]
-        if "<" not in value and "&" in value:
-            candidates.append(html.unescape(value))  # `a &amp; b` is written `a & b`
-        for text in candidates:
-            rendered, problems = self.renderer.field(text)
-            if rendered == value and not problems:
-                return text
-        return None
+    def written(self, value: str, fmt: str) -> str | None:
+        """The YAML text that renders to exactly ``value`` in format ``fmt``, or None."""
+        if fmt == "markdown":
+            candidates = [value]
+            if "<" not in value and "&" in value:
+                candidates.append(html.unescape(value))  # `a &amp; b` is written `a & b`
+            for text in candidates:
+                rendered, problems = self.renderer.field(text)
+                if rendered == value and not problems:
+                    return text
+            return None
+        if fmt == "html":
+            exact = self._html.get(value)
+            if exact is None:
+                rendered, problems = html_field(self.renderer, value)
+                exact = self._html[value] = rendered == value and not problems
+            return value if exact else None
+        text = html.unescape(value.replace("<br>", "\n")) if "&" in value or "<br>" in value else value
+        return text if text_field(text) == value else None
 
 
 # --- planning ------------------------------------------------------------------------------------
@@ -173,7 +191,7 @@ def plan(contents: Contents, out_dir: Path, source: Path) -> ImportResult:
             if description:
                 decks[top].description = description
         top_of[home] = top
-    fields = FieldText()
+    fields = FieldText(set(contents.media))
     keys: set[str] = set()
     imported = {
         nt_id: ImportedNotetype(_new_key(nt, keys), nt, _formats(nt, contents, fields))
@@ -196,7 +214,7 @@ def plan(contents: Contents, out_dir: Path, source: Path) -> ImportResult:
         values: dict[str, str] = {}
         for name, value, fmt in zip(source_type.fields, note.fields, notetype.formats):
             if value:
-                values[name] = (fields.markdown_for(value) or value) if fmt == "markdown" else value
+                values[name] = fields.written(value, fmt) or value  # if None: named by the check
         note_id = unique(_id_base(note.fields, source_type.sort_field), ids_per_deck[deck.name], "note")
         subdeck = home[len(deck.name) + 2 :] if home != deck.name else ""
         if subdeck:
@@ -258,17 +276,27 @@ def _id_base(fields: tuple[str, ...], sort_field: int) -> str:
 
 
 def _formats(notetype: Notetype, contents: Contents, fields: FieldText) -> list[str]:
-    """Per field of a note type: markdown when every note's value has an exact Markdown form."""
+    """Per field of a note type: the first format that gives every note's value back exactly,
+    or, when none does, the one that gives most back (the import names the rest)."""
     if notetype.stock_kind == IMAGE_OCCLUSION:
         return ["html"] * len(notetype.fields)
-    exact = [True] * len(notetype.fields)
+    values: list[list[str]] = [[] for _ in notetype.fields]
     for note in contents.notes:
-        if note.notetype != notetype.id:
-            continue
-        for i, value in enumerate(note.fields[: len(exact)]):
-            if exact[i] and value and fields.markdown_for(value) is None:
-                exact[i] = False
-    return ["markdown" if ok else "html" for ok in exact]
+        if note.notetype == notetype.id:
+            for i, value in enumerate(note.fields[: len(values)]):
+                if value:
+                    values[i].append(value)
+    chosen = []
+    for column in values:
+        exact: dict[str, int] = {}
+        for fmt in FieldText.FORMATS:
+            exact[fmt] = sum(fields.written(v, fmt) is not None for v in column)
+            if exact[fmt] == len(column):
+                chosen.append(fmt)
+                break
+        else:
+            chosen.append(max(FieldText.FORMATS, key=lambda f: (exact[f], f == "html")))
+    return chosen
 
 
 def _new_key(notetype: Notetype, taken: set[str]) -> str:
@@ -541,8 +569,9 @@ def _compare(deck: ImportedDeck, built: Any, result: ImportResult) -> None:
             cards.append(note.id)
     if changed:
         result.warnings.append(
-            f"{deck.path.name}: {len(changed)} notes will differ from the package when built "
-            f"(factdeck removes unsafe HTML such as scripts): {lockfile.shorten(changed, 5)}"
+            f"{deck.path.name}: {len(changed)} notes will not build byte for byte as the package has "
+            "them (factdeck removes unsafe HTML such as scripts, and spells sanitised HTML its own way): "
+            f"{lockfile.shorten(changed, 5)}"
         )
     if cards:
         result.warnings.append(
