@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from factdeck.assemble import note_guid
 from factdeck.build import build
 
 T0 = 1_790_000_000
@@ -174,6 +175,7 @@ def _check_v2_outcome(path, reviews):
 def test_sync_from_deck_files_merges_field_by_field_and_keeps_reviews(learner, run):
     deck, path, reviews = learner
     deck.write_text(V2, encoding="utf-8")
+    untouched = {row[1]: row for row in _state(path)["notes"]}  # w1's type is only restyled
     result = _sync(run, deck, "--collection", path, "--yes", "--format", "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -191,6 +193,10 @@ def test_sync_from_deck_files_merges_field_by_field_and_keeps_reviews(learner, r
     assert data["full_sync_required"] is True
     assert Path(data["backup"]).is_file() and Path(data["backup"]).parent == path.parent / "backups"
     _check_v2_outcome(path, reviews)
+    after = {row[1]: row for row in _state(path)["notes"]}
+    for note_id in ("w1", "cl"):  # w1's type was only restyled: not even its time moved
+        guid = note_guid("sync-demo", note_id)
+        assert after[guid] == untouched[guid]
 
     before = _state(path)
     again = _sync(run, deck, "--collection", path, "--yes")
@@ -568,3 +574,9 @@ def test_images_in_updated_and_added_notes_reach_the_collections_media(learner, 
     used = [n for n in names if n in notes["c"]["Extra"]]
     assert len(used) == 1 and (media / used[0]).read_bytes() == PNG
     assert used[0] in notes["e"]["Back"]
+
+
+def test_theirs_and_ours_together_are_a_usage_error(learner, run):
+    deck, path, _ = learner
+    result = _sync(run, deck, "--collection", path, "--theirs", "--ours")
+    assert result.exit_code == 2 and "give one of them" in result.stderr

@@ -336,10 +336,8 @@ def fail(message: str, code: int) -> NoReturn:
     help="What to do with notes the deck removed: tag them factdeck::removed, also suspend their cards, or delete them.",
 )
 @click.option("--yes", is_flag=True, help="Do not ask before deleting notes or changing note type schemas.")
-@click.option(
-    "--theirs", "prefer", flag_value="theirs", help="Settle every conflict by keeping the collection's text."
-)
-@click.option("--ours", "prefer", flag_value="ours", help="Settle every conflict by taking the new text.")
+@click.option("--theirs", is_flag=True, help="Settle every conflict by keeping the collection's text.")
+@click.option("--ours", is_flag=True, help="Settle every conflict by taking the new text.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def sync_command(
     sources: tuple[str, ...],
@@ -347,7 +345,8 @@ def sync_command(
     dry_run: bool,
     removed: str,
     yes: bool,
-    prefer: str | None,
+    theirs: bool,
+    ours: bool,
     fmt: str,
 ) -> None:
     """Merge the decks of PATHS (default decks/), or a package factdeck built, into an Anki
@@ -358,6 +357,10 @@ def sync_command(
     import tempfile
 
     from . import sync
+
+    if theirs and ours:
+        raise click.UsageError("--theirs and --ours settle conflicts in opposite ways; give one of them")
+    prefer = "theirs" if theirs else "ours" if ours else None
 
     def confirm(asks: list[str]) -> bool:
         if yes:

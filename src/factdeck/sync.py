@@ -515,6 +515,7 @@ def release_from_decks(paths: list[str], tmp: Path) -> tuple[Release | None, lis
     from . import lock as lockfile
     from .ankifiles import package
     from .diagnostics import Collector
+    from .output import WriteFailed
 
     checked = pipeline.check(paths)
     diagnostics: list[Diagnostic] = list(checked.diagnostics)
@@ -554,7 +555,10 @@ def release_from_decks(paths: list[str], tmp: Path) -> tuple[Release | None, lis
                 )
             )
         release.media.update({name: Path(path) for name, path in built.media.items()})
-    package.write(release.package, parts)
+    try:
+        package.write(release.package, parts)
+    except WriteFailed as e:
+        return None, [*diagnostics, Diagnostic(str(e.target), 0, 0, "write", str(e))]
     return release, diagnostics
 
 
