@@ -172,10 +172,10 @@ def read(path: Path, out: Collector) -> tuple[Lock, str | None]:
         out.error((number, 1), "lock", f"lock file {path.name} has {problem}")
     fields_of = {key: entry[2] for key, entry in lock.notetypes.items()}
     for note_id, number in tokens.items():
-        problem = histories.check_token(lock.history[note_id], fields_of)
-        if problem is not None:
+        damage = histories.check_token(lock.history[note_id], fields_of)
+        if damage is not None:
             del lock.history[note_id]
-            out.error((number, 1), "lock", f"lock file {path.name} has a damaged note history ({problem})")
+            out.error((number, 1), "lock", f"lock file {path.name} has a damaged note history ({damage})")
     return lock, text
 
 

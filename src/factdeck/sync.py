@@ -423,10 +423,13 @@ class Report:
 
     def text(self) -> str:
         p, c = self.plan, self.counts()
-        lines = [
-            f"{'dry run: would sync' if self.dry_run else 'synced'} {printable(p.release.source)} "
-            f"into {printable(str(p.collection.path))}"
-        ]
+        source, target = printable(p.release.source), printable(str(p.collection.path))
+        if self.dry_run:
+            lines = [f"dry run: would sync {source} into {target}"]
+        elif p.writes:
+            lines = [f"synced {source} into {target}"]
+        else:
+            lines = [f"compared {source} with {target}"]
         if self.backup:
             lines.append(f"backup: {printable(self.backup)}")
         elif self.backup_note:
@@ -436,12 +439,15 @@ class Report:
             "suspend": "tagged and suspended",
             "delete": "deleted",
         }
+        removed_words = (
+            removal[p.removal] if p.removed_changes or not p.removed else f"already {removal[p.removal]}"
+        )
         rows = [
             ("added", c["added"], f"note{'s' * (c['added'] != 1)}", [n.id for n in p.added]),
             ("updated", c["updated_fields"], "fields", [f"{i} ({', '.join(f)})" for i, f in p.updated]),
             ("kept", c["kept_user_edits"], "of your edits", [f"{i} ({', '.join(f)})" for i, f in p.kept]),
             ("conflicts", c["conflicts"], _conflict_words(p), []),
-            ("removed", c["removed"], f"({removal[p.removal]})", [i for i, _ in p.removed]),
+            ("removed", c["removed"], f"({removed_words})", [i for i, _ in p.removed]),
             ("note types", c["notetypes_changed"], "changed", []),
         ]
         for label, count, unit, ids in rows:
@@ -621,8 +627,8 @@ def run(
         if packages:
             return None, [Diagnostic(packages[0], 0, 0, "usage", "give one package alone, or deck files")]
         release, found = release_from_decks(sources, tmp)
-        if release is None:
-            return None, found
+    if release is None:
+        return None, found
     try:
         col = target.open_collection(collection_path)
     except target.SyncError as e:

@@ -17,7 +17,17 @@ from typing import Any
 from urllib.parse import quote
 
 from .. import merge
-from ..sync import STATE_KEY, Collection, Plan, Release, TheirNote, TheirNotetype, read_state, state_value
+from ..sync import (
+    STATE_KEY,
+    Collection,
+    NotetypeChange,
+    Plan,
+    Release,
+    TheirNote,
+    TheirNotetype,
+    read_state,
+    state_value,
+)
 from .collection import INSTALL_HINT, anki_available
 
 OPEN_BY_ANKI = (
@@ -131,8 +141,8 @@ def backup(col: Any, path: Path) -> Path:
 def apply(col: Any, plan: Plan) -> None:
     """Write the plan: note types first (notes need their new fields), then notes, new notes,
     removed notes, and what the next sync must remember."""
-    for change in plan.notetypes:
-        _update_notetype(col, change)
+    for notetype in plan.notetypes:
+        _update_notetype(col, notetype)
     for name in plan.media:
         if not col.media.have(name):
             col.media.write_data(name, plan.release.media[name].read_bytes())
@@ -159,7 +169,7 @@ def apply(col: Any, plan: Plan) -> None:
         col.set_config(STATE_KEY, state_value(plan.seen))
 
 
-def _update_notetype(col: Any, change: Any) -> None:
+def _update_notetype(col: Any, change: NotetypeChange) -> None:
     """Anki's own in-place note type update: fields and card types added, the release's order,
     templates and CSS; no note is copied and no "NAME+" note type made."""
     model = col.models.get(change.id)
