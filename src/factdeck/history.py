@@ -82,8 +82,14 @@ def first_token(notetype_key: str, flds: str, tags: Iterable[str]) -> str:
     if not unicodedata.is_normalized("NFC", flds):
         flds = unicodedata.normalize("NFC", flds)
     groups = "/".join([_blake2b(f.encode(), digest_size=4).hexdigest() for f in flds.split("\x1f")])
-    tag_hashes = list(dict.fromkeys(tag_hash(t) for t in tags))
-    return f"{notetype_key}:{groups};{','.join(tag_hashes)}" if tag_hashes else f"{notetype_key}:{groups}"
+    return f"{notetype_key}:{groups}{_tag_group(tuple(tags))}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _tag_group(tags: tuple[str, ...]) -> str:
+    """``;hash,hash`` for a tag list (notes of a deck share a few tag lists), or ""."""
+    hashes = list(dict.fromkeys(tag_hash(t) for t in tags))
+    return f";{','.join(hashes)}" if hashes else ""
 
 
 def single_version(token: str) -> bool:

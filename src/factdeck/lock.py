@@ -70,6 +70,9 @@ class Lock:
     # note id -> the history token at the end of its line (kept as text: most notes never change,
     # so most tokens are only copied from one lock to the next)
     history: dict[str, str] = field(default_factory=dict)
+    # note ids whose history this build started (only the current version): a package needs no
+    # row for them, and finding that out from the token would cost a 100,000-note build time
+    fresh: set[str] = field(default_factory=set, compare=False)
 
     def note_history(self, note_id: str) -> histories.NoteHistory | None:
         """The note's shipped versions; None when the lock has none (written before histories)."""
@@ -255,6 +258,8 @@ def advance_history(old: Lock, new: Lock, notes: Iterable[ShippedNote]) -> None:
             # added time), or changes now, had versions nobody recorded
             unknown = prev is not None and (prev[0] != note.hash or prev[1] != prev[2])
             new.history[note.id] = ("?" if unknown else "") + histories.first_token(key, note.flds, note.tags)
+            if not unknown:
+                new.fresh.add(note.id)
             continue
         try:
             earlier = histories.parse_token(token, fields_of)

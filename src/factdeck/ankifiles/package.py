@@ -142,7 +142,10 @@ def _write_history(db: sqlite3.Connection, parts: list[Part]) -> None:
     rows = []
     for part in parts:
         fields_of = {key: entry[2] for key, entry in part.lock.notetypes.items()}
+        fresh = part.lock.fresh
         for note in part.deck.notes:
+            if note.id in fresh:
+                continue
             token = part.lock.history.get(note.id)
             row = histories.package_row(token, fields_of, note.flds, note.tags) if token else None
             if row is not None:
