@@ -580,3 +580,60 @@ def test_theirs_and_ours_together_are_a_usage_error(learner, run):
     deck, path, _ = learner
     result = _sync(run, deck, "--collection", path, "--theirs", "--ours")
     assert result.exit_code == 2 and "give one of them" in result.stderr
+
+
+def test_text_from_the_collection_cannot_drive_the_terminal(learner, run):
+    deck, path, _ = learner
+    col = _open(path)
+    note = col.notes()["b"]
+    note["Back"] = "mine \x1b[2J\x9b2J and \u202e reversed\u2028line"
+    col.col.update_note(note)
+    stored = col.notes()["b"]["Back"]  # Anki drops some control characters itself
+    col.close()
+    deck.write_text(V2, encoding="utf-8")
+    result = _sync(run, deck, "--collection", path, "--dry-run")
+    assert result.exit_code == 0, result.output
+    for raw in ("\x1b", "\x9b", "\u202e", "\u2028"):
+        assert raw not in result.stdout
+    assert "\\u202e reversed line" in result.stdout  # shown escaped; the line separator is a space
+    data = _sync(run, deck, "--collection", path, "--dry-run", "--format", "json").stdout
+    assert "\u202e" not in data and json.loads(data)["conflicts"][0]["yours"] == stored
+
+
+def test_a_damaged_sync_record_in_the_collection_counts_as_none(learner, run):
+    deck, path, _ = learner
+    col = _open(path)
+    col.col.set_config(
+        "factdeck-sync", {"version": 1, "seen": {"x": [1, 2], "y": {"Back": 3}, "z": "not a mapping"}}
+    )
+    col.close()
+    deck.write_text(V2, encoding="utf-8")
+    result = _sync(run, deck, "--collection", path, "--yes", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["counts"]["conflicts"] == 1
+    col = _open(path)
+    record = col.col.get_config("factdeck-sync", None)
+    col.close()
+    # the damaged entries are gone; what is remembered: the fields shipped in two versions
+    assert set(record["seen"]) == {note_guid("sync-demo", n) for n in "abc"}
+
+
+def test_a_package_from_before_histories_makes_every_difference_a_conflict(learner, run, tmp_path):
+    deck, path, _ = learner
+    deck.write_text(V2, encoding="utf-8")
+    apkg = tmp_path / "old.apkg"
+    assert not build([str(deck)], output=apkg, now=T0 + 100).errors
+    _rewrite_package(
+        apkg, lambda db: db.executescript("DROP TABLE factdeck_history; DROP TABLE factdeck_meta;")
+    )
+    result = _sync(run, apkg, "--collection", path, "--dry-run", "--format", "json")
+    data = json.loads(result.stdout)
+    assert data["source_has_history"] is False and data["removed"] == []
+    assert sorted((c["id"], c["field"]) for c in data["conflicts"]) == [
+        ("a", "Back"),
+        ("a", "Extra"),
+        ("b", "Back"),
+        ("c", "Extra"),
+    ]
+    text = _sync(run, apkg, "--collection", path, "--dry-run").stdout
+    assert "built before factdeck kept histories" in text

@@ -415,6 +415,7 @@ class Report:
             ],
             "added_notetypes": p.added_notetypes,
             "full_sync_required": p.schema_change,
+            "source_has_history": p.release.with_history,
             "other_notetype": p.other_notetype,
         }
 
@@ -463,6 +464,11 @@ class Report:
             lines.append(
                 f"  {len(p.other_notetype)} note(s) use another note type in your collection; only "
                 f"fields with the same name were merged: {printable(_shorten(p.other_notetype))}"
+            )
+        if not p.release.with_history:
+            lines.append(
+                "  this package was built before factdeck kept histories: every field that differs "
+                "from it counts as a conflict, and notes it no longer has cannot be recognised"
             )
         if p.conflicts:
             lines.append("")
