@@ -637,3 +637,31 @@ def test_a_package_from_before_histories_makes_every_difference_a_conflict(learn
     ]
     text = _sync(run, apkg, "--collection", path, "--dry-run").stdout
     assert "built before factdeck kept histories" in text
+
+
+def test_a_collection_package_or_a_package_with_decks_is_a_usage_error(learner, run, tmp_path):
+    deck, path, _ = learner
+    backup = _sync(run, tmp_path / "backup.colpkg", "--collection", path)
+    assert backup.exit_code == 2 and "not a release" in backup.stderr
+    mixed = _sync(run, tmp_path / "v1.apkg", deck, "--collection", path)
+    assert mixed.exit_code == 2 and "one package alone" in mixed.stderr
+
+
+def test_a_first_sync_into_an_empty_collection_adds_everything_once(write_deck, run, tmp_path):
+    from conftest import AnkiCollection
+
+    deck = write_deck(V1)
+    path = tmp_path / "fresh" / "collection.anki2"
+    path.parent.mkdir()
+    AnkiCollection(path).close()
+    first = json.loads(_sync(run, deck, "--collection", path, "--format", "json").stdout)
+    assert first["counts"]["added"] == 8 and first["counts"]["conflicts"] == 0
+    assert sorted(first["added_notetypes"]) == ["Drug profile", "Word", "factdeck Basic", "factdeck Cloze"]
+    col = _open(path)
+    notes, cards = col.notes(), col.cards()
+    col.close()
+    assert set(notes) == {"a", "b", "c", "d", "cl", "p1", "p2", "w1"}
+    assert len(cards) == 9  # 7 one-card notes and a cloze with two gaps
+    before = _state(path)
+    again = _sync(run, deck, "--collection", path)
+    assert "nothing to change" in again.stdout and _state(path) == before

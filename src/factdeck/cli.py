@@ -360,6 +360,13 @@ def sync_command(
 
     if theirs and ours:
         raise click.UsageError("--theirs and --ours settle conflicts in opposite ways; give one of them")
+    suffixes = [Path(s).suffix.lower() for s in sources]
+    if ".colpkg" in suffixes:
+        raise click.UsageError(
+            "a .colpkg is a whole collection (an Anki backup), not a release: give the deck's .apkg"
+        )
+    if ".apkg" in suffixes and len(sources) > 1:
+        raise click.UsageError("give one package alone, or deck files and folders")
     prefer = "theirs" if theirs else "ours" if ours else None
 
     def confirm(asks: list[str]) -> bool:

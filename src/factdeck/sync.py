@@ -531,7 +531,8 @@ def release_from_decks(paths: list[str], tmp: Path) -> tuple[Release | None, lis
 
     checked = pipeline.check(paths)
     diagnostics: list[Diagnostic] = list(checked.diagnostics)
-    if checked.errors:
+    diagnostics.extend(pipeline._clashing_notetypes(checked.decks))  # one package holds every deck
+    if any(d.severity == "error" for d in diagnostics):
         return None, diagnostics
     now = pipeline.build_time()
     parts = []
@@ -620,7 +621,7 @@ def run(
         target.require_anki()
     except target.SyncError as e:
         return None, [Diagnostic(where, 0, 0, "sync", str(e))]
-    if len(sources) == 1 and Path(sources[0]).suffix.lower() in (".apkg", ".colpkg"):
+    if len(sources) == 1 and Path(sources[0]).suffix.lower() == ".apkg":
         from .ankifiles.release import read_release
 
         try:
@@ -629,9 +630,6 @@ def run(
             return None, [Diagnostic(sources[0], 0, 0, "package", str(e))]
         found: list[Diagnostic] = []
     else:
-        packages = [s for s in sources if Path(s).suffix.lower() in (".apkg", ".colpkg")]
-        if packages:
-            return None, [Diagnostic(packages[0], 0, 0, "usage", "give one package alone, or deck files")]
         release, found = release_from_decks(sources, tmp)
     if release is None:
         return None, found
