@@ -150,3 +150,30 @@ def test_tag_merging_keeps_the_decks_tags_and_the_learners_own_and_is_idempotent
     )
     assert merge_tags(merged, ours, shipped) == merged
     assert len(folded) == len(merged)  # no tag twice, whatever its case
+
+
+field_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x1f"), max_size=8)
+
+
+@given(st.lists(st.tuples(field_text, field_text, st.lists(tag, max_size=3)), min_size=1, max_size=6))
+def test_every_version_a_lock_records_can_be_read_back_in_order(versions):
+    """Histories built version by version, through lock tokens, hold every version, oldest first."""
+    fields_of = {"basic": ("Front", "Back")}
+    token = history.first_token("basic", f"{versions[0][0]}\x1f{versions[0][1]}", versions[0][2])
+    for front, back, tags in versions[1:]:
+        parsed = history.parse_token(token, fields_of)
+        token = history.lock_token(
+            "basic", ("Front", "Back"), parsed.with_version({"Front": front, "Back": back}, tags)
+        )
+        assert history.check_token(token, fields_of) is None
+    result = history.parse_token(token, fields_of)
+    for index, name in enumerate(("Front", "Back")):
+        expected = list(dict.fromkeys(field_hash(v[index]) for v in versions))
+        assert list(result.shipped(name)) == expected
+    assert set(result.tags) == {tag_hash(t) for v in versions for t in v[2]}
+    row = history.package_json(result, {"Front": versions[-1][0], "Back": versions[-1][1]}, versions[-1][2])
+    if row is not None:
+        back = history.from_package_json(
+            row, {"Front": versions[-1][0], "Back": versions[-1][1]}, versions[-1][2]
+        )
+        assert {n: set(h) for n, h in back.fields.items()} == {n: set(h) for n, h in result.fields.items()}

@@ -325,8 +325,9 @@ BUILT_IN_HASHES = {  # since the native-look restyle of card.css (issue 16)
 # these: update them in the same commit, and say so in the release notes. Updated once for
 # note histories (`factdeck sync`): the lock's note lines gained a history and the package two
 # factdeck tables; every note's content hash and time, and every Anki row, stayed the same.
-# Updated again for the native-look restyle of card.css (issue 16).
-PINNED_PACKAGE_SHA256 = "7c3c532dfdaffe53176f4c6e93a0a6d216c42509cbe9df519fcee471a1c326a0"
+# Updated again for the native-look restyle of card.css (issue 16), and for the package's
+# factdeck_meta naming the notes with GUIDs of their own (explicit_guids; none here).
+PINNED_PACKAGE_SHA256 = "48c656b4479e7e066ce154a87e2d4dc8422aa29f6e6a2e64d64e53e6fd805224"
 PINNED_LOCK_SHA256 = "76647585cbe4d43a5c7200bf65383ebf78ca490b9121392d86ee781b7e05ecca"
 
 

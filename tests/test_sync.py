@@ -665,3 +665,25 @@ def test_a_first_sync_into_an_empty_collection_adds_everything_once(write_deck, 
     before = _state(path)
     again = _sync(run, deck, "--collection", path)
     assert "nothing to change" in again.stdout and _state(path) == before
+
+
+def test_a_removed_note_with_a_guid_of_its_own_is_recognised_once_a_sync_has_seen_it(learner, run):
+    deck, path, _ = learner
+    own = V1 + '  - id: x\n    guid: "Q~from-another-tool"\n    front: Note X asks\n    back: X\'s answer\n'
+    deck.write_text(own, encoding="utf-8")
+    synced = _sync(run, deck, "--collection", path, "--yes", "--format", "json")
+    assert synced.exit_code == 0, synced.output
+    first = json.loads(synced.stdout)
+    assert first["added"] == ["x"] and first["removed"] == []
+    col = _open(path)
+    record = col.col.get_config("factdeck-sync", None)
+    col.close()
+    assert record["explicit"] == {"sync-demo": ["Q~from-another-tool"]}
+    deck.write_text(V1, encoding="utf-8")
+    synced = _sync(run, deck, "--collection", path, "--format", "json")
+    assert synced.exit_code == 0, synced.output
+    second = json.loads(synced.stdout)
+    assert [r["id"] for r in second["removed"]] == ["x"]
+    col = _open(path)
+    assert "factdeck::removed" in col.notes()["x"].tags
+    col.close()

@@ -61,6 +61,8 @@ class Release:
     notetypes: dict[int, ShippedNotetype] = field(default_factory=dict)
     deck_ids: dict[int, str] = field(default_factory=dict)  # Anki deck id -> factdeck deck id
     media: dict[str, Path] = field(default_factory=dict)  # file name -> file
+    # factdeck deck id -> GUIDs of notes with a `guid:` of their own (not derived from the note id)
+    explicit: dict[str, set[str]] = field(default_factory=dict)
     with_history: bool = True  # False: a package from before histories (every note shipped once)
 
 
@@ -93,23 +95,43 @@ class Collection:
     notes: dict[str, TheirNote] = field(default_factory=dict)  # by guid
     notetypes: dict[int, TheirNotetype] = field(default_factory=dict)
     seen: dict[str, dict[str, str]] = field(default_factory=dict)  # guid -> field -> hash (last sync)
+    explicit: dict[str, set[str]] = field(default_factory=dict)  # deck id -> own-GUID notes synced
 
 
-def read_state(value: object) -> dict[str, dict[str, str]]:
-    """The remembered state from the collection's config; anything malformed counts as none."""
-    if not isinstance(value, dict) or not isinstance(value.get("seen"), dict):
-        return {}
+def read_state(value: object) -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]:
+    """What earlier syncs recorded in the collection's config; anything malformed counts as none.
+
+    ``seen``: per note and field, the hash of the version last offered (for fields shipped in
+    more than one version). ``explicit``: per deck, the notes with a GUID of their own that a
+    sync has seen, so that their removal upstream is recognised (their GUID says nothing).
+    """
+    if not isinstance(value, dict):
+        return {}, {}
     seen: dict[str, dict[str, str]] = {}
-    for guid, fields in value["seen"].items():
+    raw_seen = value.get("seen")
+    for guid, fields in (raw_seen if isinstance(raw_seen, dict) else {}).items():
         if isinstance(guid, str) and isinstance(fields, dict):
             good = {k: v for k, v in fields.items() if isinstance(k, str) and isinstance(v, str)}
             if good:
                 seen[guid] = good
-    return seen
+    explicit: dict[str, set[str]] = {}
+    raw_explicit = value.get("explicit")
+    for deck, guids in (raw_explicit if isinstance(raw_explicit, dict) else {}).items():
+        if isinstance(deck, str) and isinstance(guids, list):
+            good_guids = {g for g in guids if isinstance(g, str)}
+            if good_guids:
+                explicit[deck] = good_guids
+    return seen, explicit
 
 
-def state_value(seen: Mapping[str, Mapping[str, str]]) -> dict[str, object]:
-    return {"version": 1, "seen": {guid: dict(sorted(f.items())) for guid, f in sorted(seen.items()) if f}}
+def state_value(seen: Mapping[str, Mapping[str, str]], explicit: Mapping[str, set[str]]) -> dict[str, object]:
+    value: dict[str, object] = {
+        "version": 1,
+        "seen": {guid: dict(sorted(f.items())) for guid, f in sorted(seen.items()) if f},
+    }
+    if any(explicit.values()):
+        value["explicit"] = {deck: sorted(guids) for deck, guids in sorted(explicit.items()) if guids}
+    return value
 
 
 # --- the plan ----------------------------------------------------------------------------------
@@ -191,6 +213,7 @@ class Plan:
     removed_changes: list[tuple[str, int]] = field(default_factory=list)  # those the sync changes
     other_notetype: list[str] = field(default_factory=list)  # notes on a note type not the release's
     seen: dict[str, dict[str, str]] = field(default_factory=dict)
+    explicit: dict[str, set[str]] = field(default_factory=dict)
     media: list[str] = field(default_factory=list)  # files the updated fields need
 
     @property
@@ -199,7 +222,8 @@ class Plan:
 
     @property
     def state_changes(self) -> bool:
-        return self.seen != self.collection.seen
+        mine = {deck: guids for deck, guids in self.collection.explicit.items() if guids}
+        return self.seen != self.collection.seen or {d: g for d, g in self.explicit.items() if g} != mine
 
     @property
     def writes(self) -> bool:
@@ -294,15 +318,22 @@ def _removed(release: Release, col: Collection, result: Plan) -> None:
     note types, are never touched.
     """
     shipped = {n.guid for n in release.notes}
-    id_fields = {nt.id: nt.id_field for nt in release.notetypes.values() if nt.id_field}
+    id_fields = {nt.id: nt.id_field for nt in release.notetypes.values()}
+    decks = set(release.deck_ids.values())
+    result.explicit = {deck: set(guids) for deck, guids in col.explicit.items() if deck not in decks}
+    own: set[str] = set()
+    for deck in decks:
+        known = col.explicit.get(deck, set()) | release.explicit.get(deck, set())
+        result.explicit[deck] = {g for g in known if g in col.notes or g in shipped}
+        own |= col.explicit.get(deck, set())
     for note in col.notes.values():
         if note.guid in shipped or note.notetype not in id_fields:
             continue
         note_id = note.fields.get(id_fields[note.notetype] or "", "")
-        if not note_id or not any(
-            note_guid(deck, note_id) == note.guid for deck in release.deck_ids.values()
-        ):
+        derived = bool(note_id) and any(note_guid(deck, note_id) == note.guid for deck in decks)
+        if not derived and note.guid not in own:
             continue
+        note_id = note_id or note.guid
         result.removed.append((note_id, note.nid))
         tagged = any(t.casefold() == merge.REMOVED_TAG for t in note.tags)
         if result.removal == "delete" or not tagged or (result.removal == "suspend" and not note.suspended):
@@ -556,6 +587,8 @@ def release_from_decks(paths: list[str], tmp: Path) -> tuple[Release | None, lis
                 nt.id, nt.name, nt.field_names, nt.templates, nt.css, nt.cloze, id_field
             )
         for note in built.notes:
+            if note.guid != note_guid(built.deck.id, note.id):
+                release.explicit.setdefault(built.deck.id, set()).add(note.guid)
             history = new.note_history(note.id) or NoteHistory(unknown=True)
             release.notes.append(
                 ShippedNote(

@@ -27,7 +27,7 @@ from genanki.apkg_schema import APKG_SCHEMA
 
 from .. import history as histories
 from .. import templates
-from ..assemble import BuiltDeck, subdeck_anki_id
+from ..assemble import BuiltDeck, note_guid, subdeck_anki_id
 from ..lock import Lock
 from ..notetypes import ID_KEY, NoteType
 from ..output import Staging, WriteFailed, private_workdir
@@ -131,10 +131,17 @@ def _write_history(db: sqlite3.Connection, parts: list[Part]) -> None:
         for f in nt.fields
         if f.key in ("id", ID_KEY)
     }
+    explicit: dict[str, list[str]] = {}  # deck id -> GUIDs that are not derived from note ids
+    for part in parts:
+        deck_id = part.deck.deck.id
+        own = sorted(n.guid for n in part.deck.notes if n.guid != note_guid(deck_id, n.id))
+        if own:
+            explicit[deck_id] = own
     db.executemany(
         "INSERT INTO factdeck_meta VALUES (?, ?)",
         [
             ("decks", json.dumps(decks, sort_keys=True)),
+            ("explicit_guids", json.dumps(explicit, sort_keys=True)),
             ("format", HISTORY_FORMAT),
             ("id_fields", json.dumps(id_fields, sort_keys=True)),
         ],

@@ -42,6 +42,7 @@ def read_release(path: Path, tmp: Path) -> Release:
         decks = _json_map(meta.get("decks", "{}"), "decks")
         id_fields = _json_map(meta.get("id_fields", "{}"), "id_fields")
         release.deck_ids = {int(k): v for k, v in decks.items() if k.lstrip("-").isdigit()}
+        release.explicit = _explicit(meta.get("explicit_guids", "{}"))
     media_dir = tmp / "media"
     media_dir.mkdir(parents=True, exist_ok=True)
     with collection.read_package(path) as contents:
@@ -128,3 +129,15 @@ def _json_map(text: str, what: str) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise PackageError(f"the package's factdeck history is damaged ({what})")
     return value
+
+
+def _explicit(text: str) -> dict[str, set[str]]:
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        value = None
+    if not isinstance(value, dict) or not all(
+        isinstance(v, list) and all(isinstance(g, str) for g in v) for v in value.values()
+    ):
+        raise PackageError("the package's factdeck history is damaged (explicit_guids)")
+    return {deck: set(guids) for deck, guids in value.items()}

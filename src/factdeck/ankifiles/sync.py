@@ -118,7 +118,7 @@ def snapshot(col: Any, path: Path, release: Release) -> Collection:
         state.notes[guid] = TheirNote(
             nid, guid, mid, dict(zip(field_names, values)), tuple(tags.split()), nid in suspended
         )
-    state.seen = read_state(col.get_config(STATE_KEY, None))
+    state.seen, state.explicit = read_state(col.get_config(STATE_KEY, None))
     return state
 
 
@@ -128,14 +128,26 @@ def backup(col: Any, path: Path) -> Path:
     folder = path.parent / "backups"
     try:
         folder.mkdir(exist_ok=True)
-        before = set(os.listdir(folder))
-        col.create_backup(backup_folder=str(folder), force=True, wait_for_completion=True)
-        created = sorted(set(os.listdir(folder)) - before)
+        before = _backups(folder)
+        made = col.create_backup(backup_folder=str(folder), force=True, wait_for_completion=True)
+        after = _backups(folder)
     except Exception as e:
         raise SyncError(f"cannot back up the collection into {folder}: {e}; nothing was changed") from None
-    if not created:
-        raise SyncError(f"Anki made no backup in {folder}; nothing was changed")
-    return folder / created[-1]
+    # Anki names backups by the second: a backup within the same second replaces the last one
+    written = sorted((stamp, name) for name, stamp in after.items() if before.get(name) != stamp)
+    if written:
+        return folder / written[-1][1]
+    if not made and after:  # Anki: nothing changed since its newest backup, which is this state
+        return folder / max((stamp, name) for name, stamp in after.items())[1]
+    raise SyncError(f"Anki made no backup in {folder}; nothing was changed")
+
+
+def _backups(folder: Path) -> dict[str, int]:
+    return {
+        entry.name: entry.stat().st_mtime_ns
+        for entry in os.scandir(folder)
+        if entry.is_file() and entry.name.endswith(".colpkg")
+    }
 
 
 def apply(col: Any, plan: Plan) -> None:
@@ -166,7 +178,7 @@ def apply(col: Any, plan: Plan) -> None:
         if plan.removal == "suspend":
             col.sched.suspend_notes(removed)
     if plan.state_changes:
-        col.set_config(STATE_KEY, state_value(plan.seen))
+        col.set_config(STATE_KEY, state_value(plan.seen, plan.explicit))
 
 
 def _update_notetype(col: Any, change: NotetypeChange) -> None:
