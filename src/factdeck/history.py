@@ -175,14 +175,20 @@ def package_json(history: NoteHistory, fields: Mapping[str, str], tags: Iterable
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
+def only_current(token: str, tags: Iterable[str]) -> bool:
+    """Whether a lock token holds nothing but the note's current version (no parsing)."""
+    if not single_version(token):
+        return False
+    tag_group = token.partition(";")[2]
+    return (tag_group.count(",") + 1 if tag_group else 0) == len({t.casefold() for t in tags})
+
+
 def package_row(
     token: str, fields_of: Mapping[str, tuple[str, ...]], flds: str, tags: list[str]
 ) -> str | None:
     """A lock token as a package row (see package_json); most tokens need no parsing at all."""
-    if single_version(token):
-        tag_group = token.partition(";")[2]
-        if (tag_group.count(",") + 1 if tag_group else 0) == len({t.casefold() for t in tags}):
-            return None
+    if only_current(token, tags):
+        return None
     history = parse_token(token, fields_of)
     names = fields_of[token_notetype(token)]
     return package_json(history, dict(zip(names, flds.split("\x1f"))), tags)

@@ -10,6 +10,7 @@ field or a card template from a note type (that would delete the learner's text 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,7 +20,8 @@ from typing import Literal
 from . import merge
 from .assemble import note_guid
 from .diagnostics import Diagnostic
-from .history import NoteHistory
+from .history import NoteHistory, only_current
+from .lock import Lock
 from .notetypes import ID_KEY
 from .terminal import json_printable, printable
 
@@ -41,14 +43,20 @@ class ShippedNotetype:
     id_field: str | None  # the field holding the factdeck note id, if the type has one
 
 
-@dataclass(frozen=True)
+@dataclass
 class ShippedNote:
     guid: str
     id: str  # factdeck note id, for the report
     notetype: int
     fields: dict[str, str]  # in the note type's order
     tags: tuple[str, ...]
-    history: NoteHistory
+    load_history: Callable[[], NoteHistory] = field(repr=False, compare=False)
+    simple: bool = False  # shipped in this version only: a note equal to it needs no history
+
+    @functools.cached_property
+    def history(self) -> NoteHistory:
+        """Read when the merge needs it (most notes of a large deck equal the collection's)."""
+        return self.load_history()
 
 
 @dataclass
@@ -56,7 +64,8 @@ class Release:
     """One or more decks as `factdeck build` would ship them."""
 
     source: str  # what the user named: deck files or a package
-    package: Path  # a package holding every note, for Anki's importer to add the new ones
+    # a package holding every note, for Anki's importer to add the new ones (made on first call)
+    package: Callable[[], Path]
     notes: list[ShippedNote] = field(default_factory=list)
     notetypes: dict[int, ShippedNotetype] = field(default_factory=dict)
     deck_ids: dict[int, str] = field(default_factory=dict)  # Anki deck id -> factdeck deck id
@@ -264,6 +273,10 @@ def plan(
             continue
         if theirs_note.notetype != note.notetype:
             result.other_notetype.append(note.id)
+        if note.simple and theirs_note.notetype not in gained and _equal(theirs_note, note):
+            if note.guid in col.seen:
+                result.seen[note.guid] = col.seen[note.guid]
+            continue  # the note as shipped, no field with a history to remember: nothing to merge
         theirs_fields = theirs_note.fields
         merged = merge.merge_note(
             theirs_fields,
@@ -308,6 +321,14 @@ def plan(
             result.seen[guid] = seen
     _removed(release, col, result)
     return result
+
+
+def _equal(theirs: TheirNote, ours: ShippedNote) -> bool:
+    """The collection's note holds exactly the shipped fields and at least the shipped tags."""
+    if any(theirs.fields.get(name, text) != text for name, text in ours.fields.items()):
+        return False
+    have = {t.casefold() for t in theirs.tags}
+    return merge.REMOVED_TAG not in have and all(t.casefold() in have for t in ours.tags)
 
 
 def _removed(release: Release, col: Collection, result: Plan) -> None:
@@ -558,7 +579,6 @@ def release_from_decks(paths: list[str], tmp: Path) -> tuple[Release | None, lis
     from . import lock as lockfile
     from .ankifiles import package
     from .diagnostics import Collector
-    from .output import WriteFailed
 
     checked = pipeline.check(paths)
     diagnostics: list[Diagnostic] = list(checked.diagnostics)
@@ -566,8 +586,17 @@ def release_from_decks(paths: list[str], tmp: Path) -> tuple[Release | None, lis
     if any(d.severity == "error" for d in diagnostics):
         return None, diagnostics
     now = pipeline.build_time()
-    parts = []
-    release = Release(", ".join(paths), tmp / "release.apkg")
+    parts: list[package.Part] = []
+    written: list[Path] = []
+
+    def write_package() -> Path:
+        """Raises WriteFailed."""
+        if not written:
+            package.write(tmp / "release.apkg", parts)
+            written.append(tmp / "release.apkg")
+        return written[0]
+
+    release = Release(", ".join(paths), write_package)
     for built in checked.decks:
         out = Collector(str(lockfile.lock_path(built.deck.path)))
         old, _ = lockfile.read(lockfile.lock_path(built.deck.path), out)
@@ -589,7 +618,7 @@ def release_from_decks(paths: list[str], tmp: Path) -> tuple[Release | None, lis
         for note in built.notes:
             if note.guid != note_guid(built.deck.id, note.id):
                 release.explicit.setdefault(built.deck.id, set()).add(note.guid)
-            history = new.note_history(note.id) or NoteHistory(unknown=True)
+            token = new.history.get(note.id, "")
             release.notes.append(
                 ShippedNote(
                     note.guid,
@@ -597,15 +626,16 @@ def release_from_decks(paths: list[str], tmp: Path) -> tuple[Release | None, lis
                     note.notetype.id,
                     dict(zip(note.notetype.field_names, note.fields)),
                     tuple(note.tags),
-                    history,
+                    functools.partial(_lock_history, new, note.id),
+                    note.id in new.fresh or only_current(token, note.tags),
                 )
             )
         release.media.update({name: Path(path) for name, path in built.media.items()})
-    try:
-        package.write(release.package, parts)
-    except WriteFailed as e:
-        return None, [*diagnostics, Diagnostic(str(e.target), 0, 0, "write", str(e))]
     return release, diagnostics
+
+
+def _lock_history(lock: Lock, note_id: str) -> NoteHistory:
+    return lock.note_history(note_id) or NoteHistory(unknown=True)
 
 
 def confirmations(p: Plan) -> list[str]:
@@ -648,6 +678,7 @@ def run(
     """
     from .ankifiles import sync as target
     from .ankifiles.read import PackageError
+    from .output import WriteFailed
 
     where = str(collection_path)
     try:
@@ -685,6 +716,11 @@ def run(
                 *found,
                 Diagnostic(where, 0, 0, "sync", f"not confirmed: {'; '.join(asks)}; nothing was changed"),
             ]
+        if result.added:
+            try:
+                release.package()
+            except WriteFailed as e:
+                return None, [*found, Diagnostic(str(e.target), 0, 0, "write", str(e))]
         report.backup = str(target.backup(col, collection_path))
         target.apply(col, result)
         return report, found

@@ -9,6 +9,7 @@ notes counts as shipped once, in a version nobody recorded.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import sqlite3
@@ -31,7 +32,7 @@ def read_release(path: Path, tmp: Path) -> Release:
     damaged (a damaged history could make sync overwrite a learner's edits, so it is refused).
     """
     meta, rows = _factdeck_tables(path)
-    release = Release(str(path), path, with_history=meta is not None)
+    release = Release(str(path), lambda: path, with_history=meta is not None)
     id_fields: dict[str, str] = {}
     if meta is not None:
         if meta.get("format") != HISTORY_FORMAT:
@@ -67,16 +68,26 @@ def read_release(path: Path, tmp: Path) -> Release:
                 raise PackageError("a note in the package does not match its note type")
             fields = dict(zip(nt_.fields, note.fields))
             row = rows.get(note.guid)
-            try:
-                history = (
-                    histories.from_package_json(row, fields, note.tags)
-                    if row is not None
-                    else histories.current(fields, note.tags, unknown=meta is None)
-                )
-            except ValueError as e:
-                raise PackageError(f"the package's factdeck history is damaged ({e})") from None
+            if row is not None:
+                try:
+                    history = histories.from_package_json(row, fields, note.tags)
+                except ValueError as e:
+                    raise PackageError(f"the package's factdeck history is damaged ({e})") from None
+                load = functools.partial(_given, history)
+            else:
+                load = functools.partial(histories.current, fields, note.tags, meta is None)
             note_id = fields.get(nt_.id_field or "", "") or note.guid
-            release.notes.append(ShippedNote(note.guid, note_id, note.notetype, fields, note.tags, history))
+            release.notes.append(
+                ShippedNote(
+                    note.guid,
+                    note_id,
+                    note.notetype,
+                    fields,
+                    note.tags,
+                    load,
+                    simple=row is None and meta is not None,
+                )
+            )
         for name, source in contents.media.items():
             target = media_dir / Path(name).name
             shutil.copyfile(source, target)
@@ -141,3 +152,7 @@ def _explicit(text: str) -> dict[str, set[str]]:
     ):
         raise PackageError("the package's factdeck history is damaged (explicit_guids)")
     return {deck: set(guids) for deck, guids in value.items()}
+
+
+def _given(history: histories.NoteHistory) -> histories.NoteHistory:
+    return history

@@ -169,7 +169,7 @@ def apply(col: Any, plan: Plan) -> None:
     if notes:
         col.update_notes(notes)
     if plan.added:
-        _import_new_notes(col, plan.release.package)
+        _import_new_notes(col, plan.release.package())
     removed = [nid for _, nid in plan.removed_changes]
     if removed and plan.removal == "delete":
         col.remove_notes(removed)
