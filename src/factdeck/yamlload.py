@@ -9,6 +9,9 @@ Aliases are shared, not copied, and their expansion is budgeted so alias bombs e
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
+
 import yaml
 from yaml import events as ev
 
@@ -16,10 +19,19 @@ from .diagnostics import Collector
 
 try:  # libyaml: the fast path; PyYAML wheels ship it.
     from yaml._yaml import CParser as _Parser
+
+    _BYTE_OFFSETS = True  # libyaml reports reader errors at a byte offset into the UTF-8 text
 except ImportError:  # pragma: no cover - pure-Python fallback
     from yaml.loader import BaseLoader as _Parser
 
+    _BYTE_OFFSETS = False
+
 MAX_DEPTH = 64
+# Aliases may repeat at most this many nodes, and characters of text, plus ten times what the
+# file itself holds: more is an alias bomb (a few kilobytes that expand to gigabytes).
+ALIAS_NODES = 10_000
+ALIAS_CHARS = 1_000_000
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # what YAML counts as a line end
 ALLOWED_TAGS = {None, "!", "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
@@ -39,6 +51,19 @@ class _Abort(Exception):
     pass
 
 
+@dataclass
+class Outline:
+    """What the parser saw of a document's shape, for checking that a text-level cut of a file
+    (see shards.py) stands where the parser itself would cut."""
+
+    root_flow: bool | None = None  # the top-level collection is in flow style ({...} or [...])
+    tag_directives: bool = False  # a %TAG directive changes what tags mean
+    anchors: set[str] = field(default_factory=set)
+    alias_nodes: int = 0  # nodes and characters that aliases repeated
+    alias_chars: int = 0
+    notes_end: tuple[int, int] | None = None  # where the streamed `notes` list ended
+
+
 def decode(data: bytes, out: Collector) -> str | None:
     """Strict UTF-8 (a BOM is fine); anything else is an error located at the bad byte."""
     if data.startswith(b"\xef\xbb\xbf"):
@@ -49,22 +74,24 @@ def decode(data: bytes, out: Collector) -> str | None:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        before = data[: e.start].decode("utf-8")  # valid up to the bad byte: count characters
         out.error(
-            (line, col), "encoding", f"file is not valid UTF-8 (byte 0x{data[e.start]:02x}); save it as UTF-8"
+            position(before, len(before)),
+            "encoding",
+            f"file is not valid UTF-8 (byte 0x{data[e.start]:02x}); save it as UTF-8",
         )
         return None
 
 
-def load(text: str, out: Collector, on_note=None):
+def load(text: str, out: Collector, on_note=None, outline: Outline | None = None):
     """Parse one YAML document into YMap/YList/str. Returns None when nothing usable was read.
 
     With ``on_note``, each item of the top-level ``notes`` list is handed to
     ``on_note(item, pos)`` as soon as it is complete instead of being kept in the tree.
+    ``outline``, when given, is filled in with what the parser saw of the document's shape.
     """
     try:
-        return _build(text, out, on_note)
+        return _build(text, out, on_note, Outline() if outline is None else outline)
     except _Abort:
         return None
     except yaml.MarkedYAMLError as e:
@@ -74,7 +101,7 @@ def load(text: str, out: Collector, on_note=None):
         out.error(_mark_pos(mark), "yaml-syntax", _syntax_message(e, _char_at(text, e.problem_mark)))
     except yaml.reader.ReaderError as e:
         out.error(
-            _offset_pos(text, e.position),
+            position(text, _char_index(text, e.position)),
             "yaml-syntax",
             f"invalid character {chr(e.character)!r} (U+{e.character:04X}) in YAML"
             if isinstance(e.character, int)
@@ -89,18 +116,27 @@ def _mark_pos(mark) -> tuple[int, int] | None:
     return (mark.line + 1, mark.column + 1) if mark is not None else None
 
 
-def _offset_pos(text: str, offset: int) -> tuple[int, int]:
-    line = text.count("\n", 0, offset) + 1
-    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+def position(text: str, index: int) -> tuple[int, int]:
+    """(line, column), 1-based and counted in characters, of ``text[index]``, with line ends
+    counted as libyaml counts them (CRLF, CR, LF, NEL, LS, PS), so that every position in a
+    report agrees with the ones the parser gives."""
+    line, start = 1, 0
+    for m in _LINE_BREAK.finditer(text, 0, index):
+        line, start = line + 1, m.end()
+    return line, index - start + 1
+
+
+def _char_index(text: str, offset: int) -> int:
+    """libyaml's byte offset into the UTF-8 text as an index into ``text``."""
+    if not _BYTE_OFFSETS:  # pragma: no cover - the pure-Python reader counts characters
+        return offset
+    return len(text.encode("utf-8", "surrogatepass")[:offset].decode("utf-8", "ignore"))
 
 
 def _char_at(text: str, mark) -> str:
-    if mark is None:
+    if mark is None or not 0 <= mark.index < len(text):
         return ""
-    lines = text.split("\n", mark.line + 1)
-    if mark.line < len(lines) and mark.column < len(lines[mark.line]):
-        return lines[mark.line][mark.column]
-    return ""
+    return text[mark.index]
 
 
 def _syntax_message(e: yaml.MarkedYAMLError, char: str) -> str:
@@ -121,7 +157,7 @@ def _syntax_message(e: yaml.MarkedYAMLError, char: str) -> str:
     return msg
 
 
-def _build(text: str, out: Collector, on_note=None):
+def _build(text: str, out: Collector, on_note, outline: Outline):
     parser = _Parser(text)
     get_event = parser.get_event
     anchors: dict[str, tuple[object, int]] = {}
@@ -134,6 +170,9 @@ def _build(text: str, out: Collector, on_note=None):
     documents = 0
     total = 0  # nodes after alias expansion
     expanded = 0  # of which came from aliases
+    expanded_chars = 0  # characters of text that aliases repeated
+    char_limit = ALIAS_CHARS + 10 * len(text)
+    anchored_at: dict[int, tuple[int, int]] = {}  # anchored collection -> (start index, expanded_chars)
 
     Scalar, MapStart, SeqStart = ev.ScalarEvent, ev.MappingStartEvent, ev.SequenceStartEvent
     MapEnd, SeqEnd, Alias = ev.MappingEndEvent, ev.SequenceEndEvent, ev.AliasEvent
@@ -182,7 +221,8 @@ def _build(text: str, out: Collector, on_note=None):
             if event.tag is not None and event.tag not in ALLOWED_TAGS:
                 _bad_tag(event.tag, pos, out)
             if event.anchor is not None:
-                anchors[event.anchor] = (event.value, 1)
+                anchors[event.anchor] = (event.value, 1, len(event.value))
+                outline.anchors.add(event.anchor)
             if in_map:
                 key = frame[1]
                 if key is _NO_KEY:
@@ -221,15 +261,31 @@ def _build(text: str, out: Collector, on_note=None):
                 node.item_pos = []
             node.pos = pos
             sink = None
-            if on_note is not None and cls is SeqStart and len(stack) == 1 and in_map and frame[1] == "notes":
+            if not stack:
+                outline.root_flow = bool(event.flow_style)
+            elif (
+                on_note is not None
+                and cls is SeqStart
+                and len(stack) == 1
+                and in_map
+                and frame[1] == "notes"
+                and "notes" not in frame[0]  # a second `notes` is a duplicate key, not more notes
+            ):
                 sink = on_note
+            if event.anchor is not None:
+                anchored_at[id(node)] = (mark.index, expanded_chars)
+                outline.anchors.add(event.anchor)
             frame = [node, _NO_KEY, None, total, event.anchor, pos, sink]
             stack.append(frame)
             in_map = cls is MapStart
         elif cls is MapEnd or cls is SeqEnd:
-            node, _, _, started, anchor, pos, _ = stack.pop()
+            node, _, _, started, anchor, pos, sink = stack.pop()
             if anchor is not None:
-                anchors[anchor] = (node, total - started + 1)
+                start_index, chars_before = anchored_at.pop(id(node))
+                chars = event.end_mark.index - start_index + expanded_chars - chars_before
+                anchors[anchor] = (node, total - started + 1, chars)
+            if sink is not None:
+                outline.notes_end = (event.start_mark.line + 1, event.start_mark.column + 1)
             frame = stack[-1] if stack else None
             in_map = frame is not None and type(frame[0]) is YMap
             attach(node, pos)
@@ -242,7 +298,9 @@ def _build(text: str, out: Collector, on_note=None):
                 raise _Abort
             total += target[1]
             expanded += target[1] - 1
-            if expanded > 10_000 + 10 * (total - expanded):
+            expanded_chars += target[2]
+            outline.alias_nodes, outline.alias_chars = expanded, expanded_chars
+            if expanded > ALIAS_NODES + 10 * (total - expanded) or expanded_chars > char_limit:
                 out.error(
                     pos,
                     "yaml-alias-bomb",
@@ -252,6 +310,7 @@ def _build(text: str, out: Collector, on_note=None):
             attach(target[0], pos)
         elif cls is DocStart:
             documents += 1
+            outline.tag_directives |= bool(event.tags)
             if documents > 1:
                 out.error(
                     _mark_pos(event.start_mark),

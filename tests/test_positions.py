@@ -1,0 +1,130 @@
+"""Every reported position is exact, counted in characters, whatever text comes before it.
+
+libyaml reports reader errors (NUL and other control characters) at a byte offset, while its
+marks count characters; an error after multibyte text must still name the character's line and
+column as an editor shows them. Errors about a node reached through an alias point at the alias.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from factdeck.build import check
+
+PREFIXES = {
+    "cjk": "日本語の薬",
+    "emoji": "😀👍🏽 drug",
+    "combining": "e\u0301te\u0301",  # é written as e + COMBINING ACUTE ACCENT: two characters each
+    "mixed": "Ωμέγα 🧪 β-アドレナリン",
+}
+
+
+def _write(tmp_path, lines: list[str], newline: str = "\n", bom: bool = False, raw: bytes = b"") -> str:
+    path = tmp_path / "deck.yaml"
+    data = newline.join(lines).encode("utf-8") + raw
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + data)
+    return str(path)
+
+
+def _positions(path: str) -> list[tuple[int, int, str]]:
+    return [(d.line, d.col, d.code) for d in check([path]).diagnostics]
+
+
+LAYOUTS = [
+    pytest.param({}, id="lf"),
+    pytest.param({"newline": "\r\n"}, id="crlf"),
+    pytest.param({"bom": True}, id="bom"),
+    pytest.param({"bom": True, "newline": "\r\n"}, id="bom-crlf"),
+]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("prefix", PREFIXES.values(), ids=PREFIXES.keys())
+@pytest.mark.parametrize("char", ["\x00", "\x01", "\x1b", "\x7f"])
+def test_control_character_in_the_file_is_located_in_characters(tmp_path, prefix, char, layout):
+    lines = ["deck:", "  id: d", f"  name: {prefix}", "notes:", "  - id: a", f'    front: "{prefix}{char}"']
+    path = _write(tmp_path, lines, **layout)
+    col = len('    front: "') + len(prefix) + 1
+    assert _positions(path) == [(6, col, "yaml-syntax")]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("prefix", PREFIXES.values(), ids=PREFIXES.keys())
+def test_invalid_utf8_byte_is_located_in_characters(tmp_path, prefix, layout):
+    lines = ["deck:", "  id: d", f"  name: {prefix}", "notes:", "  - id: a", f"    front: {prefix} "]
+    path = _write(tmp_path, lines, raw=b"\xff", **layout)
+    col = len("    front: ") + len(prefix) + 2
+    assert _positions(path) == [(6, col, "encoding")]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("prefix", PREFIXES.values(), ids=PREFIXES.keys())
+def test_syntax_and_validation_errors_after_multibyte_text_are_located_in_characters(
+    tmp_path, prefix, layout
+):
+    lines = [
+        "deck:",
+        "  id: d",
+        "  name: D",
+        "notes:",
+        f"  - {{id: a, front: {prefix}, back: {prefix}, frnt: x}}",
+        f'  - {{id: b, front: "{prefix}\\x01", back: x}}',
+        f"  - {{id: c, front: {prefix}, back: [{prefix}] x}}",
+    ]
+    path = _write(tmp_path, lines, **layout)
+    unknown = len(f"  - {{id: a, front: {prefix}, back: {prefix}, ") + 1
+    control = len("  - {id: b, front: ") + 1
+    broken = len(f"  - {{id: c, front: {prefix}, back: [{prefix}] ") + 1
+    assert _positions(path) == [(7, broken, "yaml-syntax")]
+    lines[-1] = f"  - {{id: c, front: {prefix}, back: x}}"
+    path = _write(tmp_path, lines, **layout)
+    assert _positions(path) == [(5, unknown, "unknown-key"), (6, control, "control-character")]
+
+
+@pytest.mark.parametrize("brk", ["\r", "\x85", "\u2028"])
+def test_lines_are_counted_as_yaml_counts_them(tmp_path, brk):
+    """YAML also ends lines at CR, NEL and LS: a reader error is located on the same lines as a
+    parser error."""
+    text = f'deck:{brk}  id: d{brk}  name: 日本{brk}notes:{brk}  - id: a{brk}    front: "é\x00"{brk}'
+    path = _write(tmp_path, [text])
+    assert _positions(path) == [(6, len('    front: "é') + 1, "yaml-syntax")]
+
+
+def test_note_reused_through_an_alias_is_reported_where_the_alias_stands(tmp_path):
+    lines = [
+        "deck: {id: d, name: D}",
+        "notes:",
+        "  - &n1",
+        "    id: n1",
+        "    front: q",
+        "    back: a",
+        "  - id: n2",
+        "    front: q",
+        "    back: a",
+        "  - *n1",
+    ]
+    path = _write(tmp_path, lines)
+    result = check([path])
+    assert [d.format().split(": ", 1)[1] for d in result.diagnostics] == [
+        "error: note id `n1` is used twice: lines 4 and 10 (line 10 repeats it through an alias)"
+    ]
+    assert (result.diagnostics[0].line, result.diagnostics[0].col) == (10, 5)
+
+
+def test_broken_note_reused_through_an_alias_is_reported_once(tmp_path):
+    lines = ["deck: {id: d, name: D}", "notes:", "  - &bad {id: b, front: x}", "  - *bad", "  - *bad"]
+    path = _write(tmp_path, lines)
+    assert [(d.line, d.code) for d in check([path]).diagnostics] == [(3, "missing-key")]
+
+
+def test_wrong_type_through_an_alias_is_reported_at_the_alias(tmp_path):
+    lines = [
+        "deck: {id: d, name: D}",
+        "tags: &list [a]",
+        "notes:",
+        "  - id: a",
+        "    front: *list",
+        "    back: x",
+    ]
+    path = _write(tmp_path, lines)
+    assert _positions(path) == [(5, 12, "type")]
