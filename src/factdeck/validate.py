@@ -141,6 +141,8 @@ class NoteReader:
         # The deck's own note types; None while the header is not read yet (the one-pass read).
         self.deck = deck
         self.deferred: list[tuple[object, tuple[int, int]]] = []
+        self.aliased = 0  # items that were aliases
+        self._rejected: set[tuple[int, int]] = set()  # where mappings that are no note start
 
     def __call__(self, item, pos) -> None:
         self.count += 1
@@ -165,18 +167,28 @@ class NoteReader:
         node = self.check.mapping(item, pos, "a note")
         if node is None:
             return
+        # An item that is an alias (`- *n1`) stands at `pos`, away from the mapping it repeats:
+        # that is the line to fix. A mapping already rejected is not reported again.
+        aliased = pos != node.pos
+        if aliased:
+            self.aliased += 1
+            if node.pos in self._rejected:
+                return
         note = _note(self.check, node, self.deck)
         if note is None:
+            self._rejected.add(node.pos)
             return
+        where = pos if aliased else node.val_pos["id"]
         first = self.id_positions.get(note.id)
         if first is not None:
+            how = f" (line {where[0]} repeats it through an alias)" if aliased else ""
             self.check.out.error(
-                node.val_pos["id"],
+                where,
                 "duplicate-id",
-                f"note id `{note.id}` is used twice: lines {first[0]} and {node.val_pos['id'][0]}",
+                f"note id `{note.id}` is used twice: lines {first[0]} and {where[0]}{how}",
             )
             return
-        self.id_positions[note.id] = node.val_pos["id"]
+        self.id_positions[note.id] = where
         if note.guid is not None:
             other = self.guid_notes.setdefault(note.guid, note.id)
             if other != note.id:
@@ -366,7 +378,7 @@ def check_citations(notes: list[Note], sources: dict[str, Source], out: Collecto
                 out.error(
                     kpos,
                     "unknown-source",
-                    f"source `{key}` is not defined under `sources`{did_you_mean(key, sources)}",
+                    f"source `{key}` is not defined under `sources`{did_you_mean(key, sources, out)}",
                 )
         note.sources, note.locators = kept, kept_locators
 
@@ -461,14 +473,8 @@ def _note(check: _Checker, node: YMap, deck: Deck | None = None) -> Note | None:
         found, problems = cloze.scan(content["text"])
         for problem in problems:
             out.error(content_pos["text"], "cloze", f"{problem} in `text` of {what}")
-        if not found and not problems:
-            out.error(
-                content_pos["text"],
-                "cloze",
-                f"`text` of {what} has no cloze deletion; mark one like `{{{{c1::answer}}}}`",
-            )
-        if problems or not found:
-            ok = False
+        if problems:
+            ok = False  # whether any cloze makes a card is decided on the final HTML (assemble)
         numbers = tuple(sorted(found))
 
     tags = check.tags(node["tags"], node.val_pos["tags"], f"`tags` of {what}") if "tags" in node else []
