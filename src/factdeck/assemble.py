@@ -111,13 +111,20 @@ def note_guid(deck_id: str, note_id: str) -> str:
     return "".join(reversed(digits))
 
 
-def assemble(deck: Deck, out: Collector) -> BuiltDeck:
+def output_limit(source_chars: int) -> int:
+    """How much card text and tags a deck file of ``source_chars`` characters may make: deck-wide
+    tags and source titles are copied into every note, so a small file could make a huge package."""
+    return 10 * source_chars + 10_000_000
+
+
+def assemble(deck: Deck, out: Collector, limit: int | None = None) -> BuiltDeck:
     """Render every field of a deck; problems (missing images, ...) go to ``out``.
 
-    The deck's validated notes are consumed: they become the BuiltDeck's notes.
+    The deck's validated notes are consumed: they become the BuiltDeck's notes. ``limit``: see
+    ``NoteAssembler``.
     """
     renderer = deck_renderer(deck)
-    assembler = NoteAssembler(deck, renderer, out)
+    assembler = NoteAssembler(deck, renderer, out, limit)
     for note in deck.notes:
         assembler.add(note)
     deck.notes = []
@@ -151,16 +158,22 @@ class NoteAssembler:
     another subdeck must not make it "updated" and overwrite what users changed in it.
 
     ``deck`` supplies the id, name, tags and sources every note shares.
+    Past ``limit`` characters of card text and tags (see ``output_limit``) it reports an error
+    and stops.
     """
 
-    def __init__(self, deck: Deck, renderer: Renderer, out: Collector):
+    def __init__(self, deck: Deck, renderer: Renderer, out: Collector, limit: int | None = None):
         self.deck, self.out, self.renderer, self.field_html = deck, out, renderer, renderer.field
         self.built: list[Built] = []
         self._sources: dict[tuple[tuple[str, str], ...], str] = {}
         self.types = {**BY_KEY, **deck.notetypes}
         self._html: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self.size = 0  # characters of card text and tags made so far
+        self.limit = limit
 
     def add(self, note: Note) -> None:
+        if self.limit is not None and self.size > self.limit:
+            return
         notetype = self.types[note.type]
         if notetype.custom:
             self._add_custom(note, notetype)
@@ -179,22 +192,78 @@ class NoteAssembler:
         values["sources"] = sources
         fields = [values.get(f.key, "") for f in notetype.fields]
         tags = list(dict.fromkeys(deck.tags + note.tags))
+        joined_tags, flds = " ".join(tags), "\x1f".join(fields)
         digest = hashlib.sha256(
-            "\x1e".join((notetype.name, deck.name, " ".join(tags), *fields)).encode()
+            "\x1e".join((notetype.name, deck.name, joined_tags, *fields)).encode()
         ).hexdigest()[:20]
+        self._count(note, len(flds) + len(joined_tags))
         self.built.append(
             Built(
                 note.id,
                 note.guid or note_guid(deck.id, note.id),
                 notetype,
-                "\x1f".join(fields),
+                flds,
                 tags,
-                card_ords(notetype, note.clozes),
+                self._cards(note, notetype, values) if notetype.cloze else card_ords(notetype, ()),
                 digest,
                 note.sources,
                 note.subdeck,
             )
         )
+
+    def _cards(self, note: Note, notetype: NoteType, values: dict[str, str]) -> list[int]:
+        """A cloze note's cards as Anki counts them: in the final HTML of every field."""
+        what = f"note `{note.id}`"
+        asked = cloze.card_numbers(values.get("text", ""))
+        where = note.content_pos.get("text", note.pos)
+        if not asked:
+            if note.clozes:
+                self.out.error(
+                    where,
+                    "cloze",
+                    f"no cloze deletion of `text` of {what} survives rendering (a cloze inside an "
+                    "HTML attribute, a link address or removed HTML is dropped); Anki would make no card",
+                )
+            else:
+                self.out.error(
+                    where,
+                    "cloze",
+                    f"`text` of {what} has no cloze deletion; mark one like `{{{{c1::answer}}}}`",
+                )
+        elif max(asked) > cloze.MAX_CLOZE:
+            self.out.error(
+                where,
+                "cloze",
+                f"cloze number c{max(asked)} in `text` of {what} is above the supported maximum c{cloze.MAX_CLOZE}",
+            )
+        found = set(asked)
+        for f in notetype.fields:  # Anki counts clozes in every field, not only in `text`
+            html = values.get(f.key, "")
+            if f.key == "text" or "{{c" not in html:
+                continue
+            stray = sorted(cloze.card_numbers(html) - asked)
+            if stray:
+                numbers = ", ".join(f"c{n}" for n in stray)
+                self.out.error(
+                    note.content_pos.get(f.key) or (note.sources_pos[:1] or [note.pos])[0],
+                    "cloze",
+                    f"`{f.key}` of {what} holds cloze {numbers}, which `text` does not: Anki would make "
+                    "a card that asks nothing; write the cloze in `text` or escape its braces",
+                )
+                found.update(stray)
+        return sorted({min(n, cloze.MAX_CLOZE) - 1 for n in found})
+
+    def _count(self, note: Note, chars: int) -> None:
+        """Add a note's card text and tags to the total, reporting once when it passes the limit."""
+        self.size += chars
+        if self.limit is not None and self.size > self.limit:
+            self.out.error(
+                note.pos,
+                "too-large",
+                f"the notes up to here make more than {self.limit:,} characters of card text and tags, "
+                "over ten times the deck file: deck-wide `tags` and source titles are copied into "
+                "every note; shorten them",
+            )
 
     def _sources_html(self, note: Note) -> str:
         cited = tuple(zip(note.sources, note.locators))
@@ -247,15 +316,17 @@ class NoteAssembler:
                 ),
             )
             return
+        joined_tags, flds = " ".join(tags), "\x1f".join(fields)
         digest = hashlib.sha256(
-            "\x1e".join((notetype.name, deck.name, " ".join(tags), *fields)).encode()
+            "\x1e".join((notetype.name, deck.name, joined_tags, *fields)).encode()
         ).hexdigest()[:20]
+        self._count(note, len(flds) + len(joined_tags))
         self.built.append(
             Built(
                 note.id,
                 note.guid or note_guid(deck.id, note.id),
                 notetype,
-                "\x1f".join(fields),
+                flds,
                 tags,
                 ords,
                 digest,
@@ -282,8 +353,5 @@ def custom_card_ords(notetype: NoteType, fields: list[str], has_tags: bool) -> l
 
 
 def cloze_numbers(field_html: str) -> set[int]:
-    """Cloze numbers in a field's final HTML (``cloze.card_numbers`` once it exists)."""
-    card_numbers = getattr(cloze, "card_numbers", None)
-    if card_numbers is not None:
-        return set(card_numbers(field_html))
-    return cloze.scan(field_html)[0]
+    """Cloze numbers in a field's final HTML, as Anki reads them."""
+    return cloze.card_numbers(field_html)

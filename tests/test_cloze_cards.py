@@ -1,0 +1,164 @@
+"""A cloze note has exactly the cards Anki makes from its final field HTML.
+
+Anki counts cloze numbers in the stored HTML of every field, after our Markdown rendering and
+sanitising. The oracle is real Anki: a note with the same fields is added to a fresh
+collection, and the cards Anki generates for it are compared with the ones in our package.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import AnkiCollection
+from factdeck import cloze
+from factdeck.build import build, check
+
+
+@pytest.fixture(scope="module")
+def anki_cards(tmp_path_factory):
+    """Which card ordinals real Anki generates for a note of its stock Cloze type."""
+    col = AnkiCollection(tmp_path_factory.mktemp("anki") / "collection.anki2")
+    notetype = col.col.models.by_name("Cloze")
+
+    def cards(text: str, extra: str = "") -> list[int]:
+        note = col.col.new_note(notetype)
+        note["Text"], note["Back Extra"] = text, extra
+        col.col.add_note(note, 1)
+        return sorted(card.ord for card in note.cards())
+
+    yield cards
+    col.close()
+
+
+TOKENS = [
+    "{{c",
+    "{{",
+    "{",
+    "c",
+    "1",
+    "2",
+    "0",
+    "10",
+    "007",
+    "65535",
+    "65536",
+    "٣",  # a digit, but not an ASCII one
+    ",",
+    "::",
+    ":",
+    "}}",
+    "}",
+    "x",
+    " ",
+    "<b>",
+    "{{c1::",
+    "{{c2::",
+    "{{c3,1::",
+    "{{c0::",
+]
+odd_cloze_text = st.lists(st.sampled_from(TOKENS), max_size=40).map("".join)
+nested = st.builds(
+    lambda numbers, closers, tail: "".join(f"{{{{c{n}::" for n in numbers) + "x" + "}}" * closers + tail,
+    st.lists(st.integers(0, 20), min_size=1, max_size=14),
+    st.integers(0, 16),
+    st.sampled_from(["", " {{c1::y}}", "}}", " {{c21::z"]),
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.one_of(odd_cloze_text, nested))
+def test_card_numbers_are_the_ones_anki_makes_cards_for(anki_cards, text):
+    ours = cloze.card_ords([text])
+    assert (ours or [0]) == anki_cards(text)  # Anki gives a note without clozes card 1 anyway
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(odd_cloze_text, odd_cloze_text)
+def test_every_field_counts_as_in_anki(anki_cards, text, extra):
+    ours = cloze.card_ords([text, extra])
+    assert (ours or [0]) == anki_cards(text, extra)
+
+
+def _build(tmp_path: Path, texts: list[str], extra: str = "") -> tuple[list[str], Path]:
+    path = tmp_path / "deck.yaml"
+    notes = "".join(
+        f"  - id: n{i}\n    text: {_quote(text)}\n" + (f"    extra: {_quote(extra)}\n" if extra else "")
+        for i, text in enumerate(texts)
+    )
+    path.write_text(f"deck: {{id: d, name: D}}\nnotes:\n{notes}")
+    result = build([str(path)], output=tmp_path / "out.apkg", now=1_700_000_000)
+    return [d.format() for d in result.errors], path
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+CASES = {
+    "cloze removed with a stripped attribute": '{{c1::a}} <b onclick="{{c2::x}}">y</b>',
+    "cloze removed with a link address": "{{c1::a}} [link]({{c2::x}})",
+    "cloze made by Markdown escapes": "{{c1::a}} {\\{c2::b\\}\\}",
+    "cloze made by character references": "{{c1::a}} &#123;&#123;c2::b&#125;&#125;",
+    "cloze made by an entity in the number": "{{c1::a}} {{c&#50;::b}}",
+    "nesting deeper than Anki reads": "".join(f"{{{{c{n}::" for n in range(1, 12)) + "x" + "}}" * 11,
+    "cloze kept in an allowed attribute": '{{c1::a}} <b title="{{c3::t}}">y</b>',
+    "several numbers in one cloze": "{{c1,2::a}}",
+}
+
+
+@pytest.mark.parametrize("text", CASES.values(), ids=CASES.keys())
+def test_package_holds_the_cards_anki_makes_from_the_final_html(tmp_path, anki, text):
+    errors, _ = _build(tmp_path, [text])
+    assert errors == []
+    col = anki()
+    col.import_package(tmp_path / "out.apkg")
+    (note,) = col.notes().values()
+    packaged = sorted(card.ord for card in note.cards())
+    again = col.col.new_note(note.note_type())
+    for name, value in note.items():
+        again[name] = value
+    col.col.add_note(again, 1)
+    assert packaged == sorted(card.ord for card in again.cards())
+
+
+def test_cloze_that_does_not_survive_rendering_is_a_located_error(tmp_path):
+    errors, path = _build(tmp_path, ['<b onclick="{{c1::x}}">y</b>'])
+    assert errors == [
+        f"{path}:4:11: error: no cloze deletion of `text` of note `n0` survives rendering (a cloze "
+        "inside an HTML attribute, a link address or removed HTML is dropped); Anki would make no card"
+    ]
+
+
+def test_text_without_any_cloze_is_a_located_error(tmp_path):
+    errors, path = _build(tmp_path, ["no cloze here"])
+    assert errors == [
+        f"{path}:4:11: error: `text` of note `n0` has no cloze deletion; mark one like `{{{{c1::answer}}}}`"
+    ]
+
+
+def test_cloze_only_in_extra_would_make_an_empty_card_and_is_an_error(tmp_path):
+    errors, path = _build(tmp_path, ["{{c1::a}}"], extra="see {{c2::b}}")
+    assert errors == [
+        f"{path}:5:12: error: `extra` of note `n0` holds cloze c2, which `text` does not: Anki would "
+        "make a card that asks nothing; write the cloze in `text` or escape its braces"
+    ]
+
+
+def test_cloze_number_above_the_maximum_made_by_markdown_is_an_error(tmp_path):
+    errors, _ = _build(tmp_path, ["{{c1::a}} {\\{c501::b\\}\\}"])
+    assert [e.split(": error: ")[1] for e in errors] == [
+        "cloze number c501 in `text` of note `n0` is above the supported maximum c500"
+    ]
+
+
+def test_checked_cards_match_the_built_cards(tmp_path):
+    path = tmp_path / "deck.yaml"
+    path.write_text(
+        'deck: {id: d, name: D}\nnotes:\n  - id: a\n    text: "{{c1::a}} {\\\\{c2::b\\\\}\\\\}"\n'
+    )
+    (deck,) = check([str(path)]).decks
+    assert deck.notes[0].ords == [0, 1]
