@@ -136,3 +136,39 @@ def test_single_line_shortcut_renders_exactly_like_full_commonmark(tmp_path, mon
         m.setattr(render_module, "_one_paragraph", lambda text: False)
         full = Renderer(str(tmp_path)).field(text)
     assert fast == full
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        r'![\(x" onerror="alert(1)\)](https://example.org/a.png)',
+        r'[a](https://example.org "\(x\" onclick=\"alert(1)\)")',
+        r"<b title='\(x' onclick='alert(1)\)'>b</b>",
+        r"\(</span><script>alert(1)</script>\)",
+    ],
+)
+def test_math_never_reopens_html_the_sanitiser_closed(render, text):
+    """Math is put back before sanitising, escaped for attributes too: a quote inside math
+    cannot end an attribute and start an event handler."""
+    html, _ = render(text)
+
+    class Elements(HTMLParser):
+        found: ClassVar[list] = []
+
+        def handle_starttag(self, tag, attrs):
+            self.found.append((tag, dict(attrs)))
+
+    parser = Elements()
+    parser.found = []
+    parser.feed(html)
+    assert all(not name.startswith("on") for _, attrs in parser.found for name in attrs)
+    assert all(tag != "script" for tag, _ in parser.found)
+
+
+@pytest.mark.parametrize(
+    "text", ["\ue0005\ue001 and \\(x\\)", "\ue000 \\(a\\) \ue0010\ue001", "\ue0000\ue001\\(y\\)"]
+)
+def test_text_that_looks_like_a_math_placeholder_stays_as_written(render, text):
+    html, problems = render(text)
+    assert problems == ()
+    assert html == text  # the private-use characters and the math, unchanged

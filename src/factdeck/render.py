@@ -12,6 +12,7 @@ import hashlib
 import html
 import os
 import re
+import stat
 from urllib.parse import unquote
 
 ALLOWED_TAGS = {
@@ -75,10 +76,15 @@ IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".avif", ".bmp"
 
 _SPECIAL = re.compile(r"[\\`*_\[\]<>&~\n\r\t]")  # `~`: ~~strikethrough~~
 _BLOCK_START = re.compile(r"[-+#>=~:|]|\d{1,9}[.)](?:\s|$)")
-_MATH = re.compile(r"\\\(.*?\\\)|\\\[.*?\\\]", re.S)
+_MATH_OPEN = re.compile(r"\\[(\[]")
+_MATH_CLOSE = {"(": "\\)", "[": "\\]"}
 _TAG = re.compile(r"<\s*/?\s*([A-Za-z][A-Za-z0-9-]*)")
 _CONTROL_OR_SEPARATOR = re.compile(r"[\x00-\x1f\x7f/\\]")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_START_TAG = re.compile(r"<[A-Za-z]")
+# The HTML parser under nh3 takes time quadratic in how deeply elements nest (each block start
+# tag searches the open elements): a field may hold this many tags, far more than a card shows.
+MAX_TAGS = 5_000
 
 
 class Renderer:
@@ -136,28 +142,34 @@ class Renderer:
         ):
             return text, ()  # plain text: Markdown would return it unchanged
         self._problems = []
+        source, marks = text, None
         maths: list[str] = []
-
-        def stash(m: re.Match) -> str:
-            maths.append(m.group(0))
-            return f"\ue000{len(maths) - 1}\ue001"
-
-        source = _MATH.sub(stash, text) if "\\" in text else text
+        if "\\" in text:
+            spans = math_spans(text)
+            marks = _placeholder_marks(text) if spans else None
+            if marks is not None:
+                source, maths = _stash(text, spans, marks)
         if _one_paragraph(source):
             out = self._md.renderInline(source)  # same HTML as a lone <p>, without block parsing
         else:
             out = self._md.render(source)
             if out.startswith("<p>") and out.endswith("</p>\n") and out.count("<p>") == 1:
                 out = out[3:-5]
+        if maths and marks is not None:
+            # Put the math back *before* sanitising, escaped for text and attributes alike, so that
+            # nh3 has the last word on everything that reaches a card.
+            out = re.sub(f"{marks[0]}(\\d+){marks[1]}", lambda m: html.escape(maths[int(m.group(1))]), out)
+        if out.count("<") > MAX_TAGS and len(_START_TAG.findall(out)) > MAX_TAGS:
+            return html.escape(text), (f"more than {MAX_TAGS:,} HTML tags; a card field holds far fewer",)
         import nh3
 
         out = nh3.clean(
-            out.strip(), tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes=URL_SCHEMES
+            out.strip(),
+            tags=ALLOWED_TAGS,
+            attributes=ALLOWED_ATTRIBUTES,
+            url_schemes=URL_SCHEMES,
+            attribute_filter=self._attribute,
         )
-        if maths:
-            out = re.sub(
-                "\ue000(\\d+)\ue001", lambda m: html.escape(maths[int(m.group(1))], quote=False), out
-            )
         return out, tuple(self._problems)
 
     def _html(self, tokens, idx, options, env):
@@ -178,12 +190,18 @@ class Renderer:
 
     def _image(self, tokens, idx, options, env):
         token = tokens[idx]
-        src = token.attrGet("src") or ""
-        if not _SCHEME.match(src) and not src.startswith("//"):
-            name = self._bundle(src)
-            token.attrSet("src", name or "")
         token.attrSet("alt", self._md.renderer.renderInlineAsText(token.children or [], options, env))
         return self._md.renderer.renderToken(tokens, idx, options, env)
+
+    def _attribute(self, tag: str, name: str, value: str) -> str | None:
+        """nh3 calls this for every attribute it keeps, with the value a browser would read: every
+        image, Markdown or raw ``<img>``, is checked and bundled here, on the final HTML."""
+        if tag != "img" or name != "src":
+            return value
+        src = value.strip(" \t\n\r\f")
+        if _SCHEME.match(src) or src.startswith("//"):
+            return value  # remote: nh3 has already dropped schemes other than http(s)
+        return self._bundle(src) or ""
 
     def _add_media_folder(self, folder: str) -> None:
         try:
@@ -213,31 +231,120 @@ class Renderer:
 
         A name found in the deck's media folder keeps its name (and ``src`` stays as written).
         """
+        shown = _shown(src)
         rel = unquote(src)
         if src in self.folder_media or rel in self.folder_media:
             return src
-        path = os.path.realpath(os.path.join(self.root, rel))
-        if os.path.commonpath([path, self.root]) != self.root:
-            self._problems.append(f"image `{src}` is outside the deck's folder")
+        if "\x00" in rel:
+            self._problems.append(f"image `{shown}` has a NUL character in its path")
+            return None
+        try:
+            path = os.path.realpath(os.path.join(self.root, rel))
+            inside = os.path.commonpath([path, self.root]) == self.root
+        except (OSError, ValueError):
+            self._problems.append(f"image `{shown}` has a path this system cannot use")
+            return None
+        if not inside:
+            self._problems.append(f"image `{shown}` is outside the deck's folder")
             return None
         ext = os.path.splitext(path)[1].lower()
         if ext not in IMAGE_TYPES:
             self._problems.append(
-                f"image `{src}` is not an image type Anki shows ({', '.join(sorted(IMAGE_TYPES))})"
+                f"image `{shown}` is not an image type Anki shows ({', '.join(sorted(IMAGE_TYPES))})"
             )
             return None
-        try:
-            with open(path, "rb") as f:
-                digest = hashlib.sha256(f.read()).hexdigest()[:24]
-        except FileNotFoundError:
-            self._problems.append(f"image `{src}` not found (looked for {path})")
-            return None
-        except OSError as e:
-            self._problems.append(f"image `{src}` cannot be read: {e.strerror}")
+        digest = self._digest(path, shown)
+        if digest is None:
             return None
         name = f"factdeck-{digest}{ext}"
         self.media[name] = path
         return name
+
+    def _digest(self, path: str, shown: str) -> str | None:
+        """The file's content hash, read only from a regular file: a FIFO or a device named like
+        an image would block the build or never end, so it is refused before it is opened."""
+        try:
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                return self._not_regular(path, shown)
+            fd = os.open(path, os.O_RDONLY | _OPEN_FLAGS)
+        except FileNotFoundError:
+            self._problems.append(f"image `{shown}` not found (looked for {_shown(path)})")
+            return None
+        except (OSError, ValueError) as e:
+            self._problems.append(f"image `{shown}` cannot be read: {getattr(e, 'strerror', None) or e}")
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced since the check above
+                return self._not_regular(path, shown)
+            digest = hashlib.sha256()
+            while chunk := os.read(fd, 1 << 20):
+                digest.update(chunk)
+        except OSError as e:
+            self._problems.append(f"image `{shown}` cannot be read: {e.strerror}")
+            return None
+        finally:
+            os.close(fd)
+        return digest.hexdigest()[:24]
+
+    def _not_regular(self, path: str, shown: str) -> None:
+        kind = "a folder" if os.path.isdir(path) else "not a regular file (a FIFO, device or socket)"
+        self._problems.append(f"image `{shown}` is {kind}; name an image file")
+
+
+# Never block on opening a FIFO, never take a terminal as controlling terminal.
+_OPEN_FLAGS = getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _shown(text: str) -> str:
+    """Text for a message, with control characters escaped so they cannot act on a terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
+
+
+def math_spans(text: str) -> list[tuple[int, int]]:
+    r"""Where ``\(...\)`` and ``\[...\]`` stand, exactly as the lazy regex
+    ``\\\(.*?\\\)|\\\[.*?\\\]`` finds them, in one pass: that regex rescans to the end
+    of the text from every opener that is never closed (quadratic). Here the next closer of each
+    kind is remembered, so no search covers the same text twice."""
+    spans: list[tuple[int, int]] = []
+    next_close = {"(": -2, "[": -2}  # -2: not searched yet, -1: none left
+    pos = 0
+    while (m := _MATH_OPEN.search(text, pos)) is not None:
+        start = m.start()
+        kind = text[start + 1]
+        close = next_close[kind]
+        if close != -1 and close < start + 2:
+            close = next_close[kind] = text.find(_MATH_CLOSE[kind], start + 2)
+        if close == -1:
+            pos = start + 1
+            continue
+        spans.append((start, close + 2))
+        pos = close + 2
+    return spans
+
+
+def _placeholder_marks(text: str) -> tuple[str, str] | None:
+    """Two private-use characters the text does not hold, to stand around a math placeholder
+    (so that no text a user writes can be mistaken for one); None if it holds them all."""
+    if "\ue000" not in text and "\ue001" not in text:
+        return "\ue000", "\ue001"
+    used = set(text)
+    free = (chr(c) for c in (*range(0xE002, 0xF900), *range(0xF0000, 0xFFFFE)) if chr(c) not in used)
+    first, second = next(free, None), next(free, None)
+    return (first, second) if first and second else None
+
+
+def _stash(text: str, spans: list[tuple[int, int]], marks: tuple[str, str]) -> tuple[str, list[str]]:
+    """The text with each math span replaced by a numbered placeholder, and the spans."""
+    parts, maths, pos = [], [], 0
+    for start, end in spans:
+        parts.append(text[pos:start])
+        parts.append(f"{marks[0]}{len(maths)}{marks[1]}")
+        maths.append(text[start:end])
+        pos = end
+    parts.append(text[pos:])
+    return "".join(parts), maths
 
 
 def _one_paragraph(text: str) -> bool:
@@ -276,6 +383,8 @@ def html_field(renderer: Renderer, text: str) -> tuple[str, tuple[str, ...]]:
             return name
         return value
 
+    if text.count("<") > MAX_TAGS and len(_START_TAG.findall(text)) > MAX_TAGS:
+        return html.escape(text), (f"more than {MAX_TAGS:,} HTML tags; a card field holds far fewer",)
     out = nh3.clean(
         text,
         tags=set(nh3.ALLOWED_TAGS) | _HTML_FIELD_EXTRA_TAGS,
