@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Collection
 from dataclasses import dataclass
 
 
@@ -55,12 +56,19 @@ def _github_escape(text: str, is_property: bool) -> str:
     return text
 
 
+MAX_SUGGESTED_WORD = 40  # longer words get no "did you mean": comparing them costs too much
+SUGGESTION_BUDGET = 10_000  # comparisons per file against sets of choices larger than SMALL_CHOICES
+SMALL_CHOICES = 16
+
+
 class Collector:
     """Gathers diagnostics for one file so that validation never stops at the first."""
 
     def __init__(self, path: str):
         self.path = path
         self.items: list[Diagnostic] = []
+        # comparisons asked of did_you_mean against large sets of choices, granted or not
+        self.suggestion_work = 0
 
     def error(self, pos: tuple[int, int] | None, code: str, message: str) -> None:
         line, col = pos if pos else (0, 0)
@@ -71,8 +79,21 @@ class Collector:
         self.items.append(Diagnostic(self.path, line, col, code, message, "warning"))
 
 
-def did_you_mean(word: str, choices) -> str:
-    """A ' (did you mean `x`?)' suffix when a close match exists, else ''."""
+def did_you_mean(word: str, choices: Collection[str], out: Collector | None = None) -> str:
+    """A ' (did you mean `x`?)' suffix when a close match exists, else ''.
+
+    Each comparison costs time, and a hostile file can ask for thousands of suggestions among
+    thousands of choices: against a large set of choices, suggestions are made only while the
+    file's ``out.suggestion_work`` stays within ``SUGGESTION_BUDGET``, so the work is bounded.
+    """
+    if len(word) > MAX_SUGGESTED_WORD:
+        return ""
+    if len(choices) > SMALL_CHOICES:
+        if out is None:
+            return ""
+        out.suggestion_work += len(choices)
+        if out.suggestion_work > SUGGESTION_BUDGET:
+            return ""
     match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean `{match[0]}`?)" if match else ""
 

@@ -37,8 +37,8 @@ from .output import Staging, WriteFailed, recover
 
 _CLOZE_TOKEN = re.compile(r"\{\{c(\d+)::|\}\}")
 _MAX_CLOZE_DEPTH = 10  # Anki ignores cloze openers nested deeper than this
-_MATHJAX = re.compile(r"(\\[(\[])(.*?)(\\[\])])", re.S)
-_TAGS = re.compile(r"<!--.*?-->|<.*?>", re.S)
+_MATHJAX_OPEN = re.compile(r"\\[(\[]")
+_MATHJAX_CLOSE = re.compile(r"\\[\])]")
 _FURIGANA = re.compile(r" ?([^ >]+?)\[(.+?)\]")
 _TEXT_FILTER_TAGS = re.compile(r"<!--.*?-->|<style.*?>.*?</style>|<script.*?>.*?</script>|<.*?>", re.S | re.I)
 
@@ -133,7 +133,50 @@ def reveal_clozes(text: str, number: int, question: bool) -> str:
             found |= _reveal(node, number, question, buf)
     if not found:
         return ""
-    return _MATHJAX.sub(lambda m: m.group(1) + _TAGS.sub("", m.group(2)) + m.group(3), "".join(buf))
+    return _strip_tags_in_mathjax("".join(buf))
+
+
+def _strip_tags_in_mathjax(text: str) -> str:
+    r"""Anki's ``strip_html_inside_mathjax``: tags removed between ``\(`` or ``\[`` and the next
+    ``\)`` or ``\]``. Anki's Rust regex is linear; Python's lazy ``.*?`` would rescan to the end
+    from every opener never closed, so the next closer is found once and remembered."""
+    out: list[str] = []
+    pos = done = 0
+    close: re.Match[str] | None = None
+    searched = False
+    while (m := _MATHJAX_OPEN.search(text, pos)) is not None:
+        if not searched or (close is not None and close.start() < m.end()):
+            close, searched = _MATHJAX_CLOSE.search(text, m.end()), True
+        if close is None:
+            break  # no closer after this opener, so none after any later one
+        out += [text[done : m.end()], _strip_tags(text[m.end() : close.start()]), close.group()]
+        pos = done = close.end()
+    out.append(text[done:])
+    return "".join(out)
+
+
+def _strip_tags(text: str) -> str:
+    """Remove ``<!--...-->`` comments and ``<...>`` tags (regex ``<!--.*?-->|<.*?>``) in one pass."""
+    out: list[str] = []
+    pos = 0
+    next_gt = next_comment_end = -2  # -2: not searched yet, -1: none left
+    while (lt := text.find("<", pos)) != -1:
+        end = -1
+        if text.startswith("<!--", lt):
+            if next_comment_end != -1 and next_comment_end < lt + 4:
+                next_comment_end = text.find("-->", lt + 4)
+            if next_comment_end != -1:
+                end = next_comment_end + 3
+        if end == -1:
+            if next_gt != -1 and next_gt < lt + 1:
+                next_gt = text.find(">", lt + 1)
+            if next_gt == -1:
+                break  # no `>` after this `<`, so no tag from here on
+            end = next_gt + 1
+        out.append(text[pos:lt])
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def cloze_numbers(text: str) -> set[int]:

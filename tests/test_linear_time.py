@@ -1,0 +1,160 @@
+"""Work stays linear in the input, whatever a hostile deck holds.
+
+No test here measures time: each counts the work done (characters scanned, comparisons made,
+parser calls) or runs an input that a quadratic algorithm would need minutes for.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from factdeck import cloze, diagnostics, preview, render
+from factdeck.build import check
+from factdeck.render import Renderer, math_spans
+
+# The regular expressions the linear scanners replace: what they match is the specification.
+LAZY_MATH = re.compile(r"\\\(.*?\\\)|\\\[.*?\\\]", re.S)
+ANKI_MATHJAX = re.compile(r"(\\[(\[])(.*?)(\\[\])])", re.S)
+ANKI_TAGS = re.compile(r"<!--.*?-->|<.*?>", re.S)
+
+mathy = st.lists(
+    st.sampled_from(["\\", "(", ")", "[", "]", "a", "<", ">", "!", "-", "<!--", "-->", "\\(", "\\)", "\\["]),
+    max_size=40,
+).map("".join)
+
+
+class CountingText(str):
+    """A string that adds up how many characters its ``find`` calls scan."""
+
+    scanned = 0
+
+    def find(self, sub, start=0, end=None):  # type: ignore[override]
+        found = super().find(sub, start, end)
+        CountingText.scanned += (len(self) if found == -1 else found + len(sub)) - start
+        return found
+
+
+@settings(max_examples=2000, deadline=None)
+@given(mathy)
+def test_math_scanners_find_what_the_lazy_regexes_find(text):
+    assert math_spans(text) == [m.span() for m in LAZY_MATH.finditer(text)]
+    assert preview._strip_tags(text) == ANKI_TAGS.sub("", text)
+    expected = ANKI_MATHJAX.sub(lambda m: m.group(1) + ANKI_TAGS.sub("", m.group(2)) + m.group(3), text)
+    assert preview._strip_tags_in_mathjax(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\\(" * 50_000,
+        "x \\[" * 30_000 + "\\)",
+        "\\(a\\)" * 10_000 + "\\(" * 20_000 + "\\]",
+        "\\[" * 20_000 + "\\(" * 20_000 + "\\)",
+    ],
+)
+def test_math_is_found_in_one_pass_over_the_text(text):
+    CountingText.scanned = 0
+    math_spans(CountingText(text))
+    assert CountingText.scanned <= 2 * len(text) + 10
+
+
+@pytest.mark.parametrize(
+    "text", ["\\(" + "<" * 200_000, "\\(" * 100_000, "\\(" + "<!--" * 50_000 + ">", "<a " * 70_000]
+)
+def test_preview_strips_tags_in_math_without_rescanning(text):
+    CountingText.scanned = 0
+    preview._strip_tags(CountingText(text))
+    assert CountingText.scanned <= 3 * len(text) + 10
+    # a lazy regex would rescan the rest of these 200 KB from every opener: minutes
+    assert preview.reveal_clozes("{{c1::x}}" + text, 1, question=False).endswith(text)
+
+
+def test_field_full_of_unclosed_math_renders(tmp_path):
+    html, problems = Renderer(str(tmp_path)).field("\\(" * 100_000)
+    assert problems == () and html.count("(") == 100_000
+
+
+def _deck(notes: str, head: str = "") -> str:
+    return f"deck:\n  id: d\n  name: D\n{head}notes:\n{notes}"
+
+
+def test_did_you_mean_work_is_bounded_however_many_keys_are_wrong(tmp_path, monkeypatch):
+    n = 3_000
+    sources = "".join(f"  src-{i:05d}-abc:\n    title: T\n" for i in range(n))
+    notes = "".join(
+        f"  - id: n{i}\n    front: q\n    back: a\n    sources: [srcx-{i:05d}-abd]\n" for i in range(n)
+    )
+    path = tmp_path / "deck.yaml"
+    path.write_text(_deck(notes, head="sources:\n" + sources))
+    compared = []
+    real = difflib.SequenceMatcher.set_seq1
+    monkeypatch.setattr(
+        difflib.SequenceMatcher, "set_seq1", lambda self, a: compared.append(a) or real(self, a)
+    )
+    result = check([str(path)])
+    unknown = [d for d in result.diagnostics if d.code == "unknown-source"]
+    assert len(unknown) == n
+    # the header-first read gives up past the budget, and the one-pass read then spends it again;
+    # a search against every source for every key would make 9,000,000 comparisons
+    assert len(compared) <= 2 * diagnostics.SUGGESTION_BUDGET + 10
+    assert "did you mean `src-00000-abc`" in unknown[0].message
+    assert "did you mean" not in unknown[-1].message
+
+
+def test_did_you_mean_skips_words_too_long_to_compare():
+    assert diagnostics.did_you_mean("x" * 1000, ["x" * 999]) == ""
+    assert diagnostics.did_you_mean("frnt", ["front", "back"]) == " (did you mean `front`?)"
+
+
+def test_deeply_nested_clozes_are_scanned_in_one_pass():
+    text = "{{c1::" * 100_000 + "x" + "}}" * 100_000  # copying each body: 30 GB of slices
+    numbers, problems = cloze.scan(text)
+    assert numbers == {1} and problems == []
+    assert cloze.card_numbers(text) == {1}
+    assert cloze.scan("{{c1:: " + " " * 100_000 + "::hint}}")[1] == ["cloze c1 is empty"]
+
+
+def test_deeply_nested_html_is_refused_before_the_sanitiser(tmp_path, monkeypatch):
+    """html5ever (under nh3) searches the open elements at every block start tag: 80,000 nested
+    `<div>`s take minutes there. More tags than any card holds are refused without parsing."""
+    import nh3
+
+    calls = []
+    real = nh3.clean
+    monkeypatch.setattr(nh3, "clean", lambda *a, **k: calls.append(1) or real(*a, **k))
+    html, problems = Renderer(str(tmp_path)).field("<div>" * 80_000 + "x")
+    assert calls == []
+    assert problems == (f"more than {render.MAX_TAGS:,} HTML tags; a card field holds far fewer",)
+    assert "<div>" not in html
+    Renderer(str(tmp_path)).field("<div>x</div>" * 1000)
+    assert calls == [1]
+
+
+def test_deck_wide_tags_cannot_blow_a_small_file_up_into_a_huge_package(tmp_path):
+    tags = ", ".join(f"tag-{i}" for i in range(30_000))
+    notes = "".join(f"  - {{id: n{i}, front: q, back: a}}\n" for i in range(2_000))
+    path = tmp_path / "deck.yaml"
+    path.write_text(_deck(notes, head=f"tags: [{tags}]\n"))
+    result = check([str(path)])
+    assert [d.code for d in result.errors] == ["too-large"]
+    assert sum(len(n.flds) + len(" ".join(n.tags)) for d in result.decks for n in d.notes) < 20_000_000
+
+
+def test_aliases_of_long_text_are_an_alias_bomb(tmp_path):
+    notes = "".join(f"  - {{id: n{i}, front: *b, back: *b}}\n" for i in range(3_000))
+    path = tmp_path / "deck.yaml"
+    path.write_text('deck: {id: d, name: D, description: &b "' + "y" * 100_000 + '"}\nnotes:\n' + notes)
+    result = check([str(path)])
+    assert [d.code for d in result.errors] == ["yaml-alias-bomb"]
+
+
+def test_short_aliases_used_often_are_fine(tmp_path):
+    notes = "".join(f"  - {{id: n{i}, front: q, back: a, tags: *t}}\n" for i in range(5_000))
+    path = tmp_path / "deck.yaml"
+    path.write_text("deck: {id: d, name: D}\ntags: &t [shared, tags]\nnotes:\n" + notes)
+    assert check([str(path)]).errors == []
