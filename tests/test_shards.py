@@ -83,7 +83,8 @@ def test_sources_after_the_notes_and_aliases_across_halves_still_match(tmp_path,
 
 def test_split_keeps_every_line_where_it_was():
     text = _deck(_notes(40, False))
-    header, docs = shards.split(text, 2)
+    cut = shards.split(text, 2)
+    header, docs = cut.header, cut.pieces
     assert len(docs) == 2
     assert header.count("\n") == text.count("\n")
     lines = text.split("\n")
@@ -143,3 +144,150 @@ def test_yaml_error_in_the_first_piece_falls_back_and_reaps_the_child(tmp_path, 
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)  # no child left behind
     _compare(path, monkeypatch)
+
+
+# --- the cut must agree with the parser, whatever the scalars, comments and collections hold ---
+
+# Lines that look like a place to cut: a `notes:` key, list items at the indentations used below,
+# a document marker; put inside quoted scalars, block scalars, comments and flow collections.
+ITEM_LINES = ["- id: trap", "  - id: trap", "- ", "  -", "  - x: y", "#x", "", "  # - id: c"]
+TRAP_LINES = ITEM_LINES * 6 + ["notes:", "notes: # x", "...", "---"]
+trap_lines = st.lists(st.sampled_from(TRAP_LINES), min_size=1, max_size=4)
+
+
+def _quoted(lines: list[str], quote: str) -> str:
+    body = "\n".join(lines).replace(quote, "")
+    return f"{quote}x\n{body}\ny{quote}"  # continuation lines may start at column 0 in libyaml
+
+
+def _block(lines: list[str], indent: str, style: str) -> str:
+    return style + "\n" + "\n".join(f"{indent}  {line}" if line else "" for line in lines)
+
+
+@st.composite
+def trap_value(draw, indent: str) -> str:
+    """A field value (written after `key: `) whose text holds cut-looking lines."""
+    lines = draw(trap_lines)
+    kinds = ["plain", "dq", "sq", "block", "folded", "keep", "flow", "alias"]
+    kind = draw(st.sampled_from(kinds[:-1] * 3 + kinds[-1:]))
+    if kind == "dq":
+        return _quoted(lines, '"')
+    if kind == "sq":
+        return _quoted(lines, "'")
+    if kind in ("block", "folded", "keep"):
+        return _block(lines, indent, {"block": "|", "folded": ">", "keep": "|+"}[kind])
+    if kind == "flow":
+        return "[a,\n" + ",\n".join(f"{indent}  '{line}'" for line in lines) + "]"
+    if kind == "alias":
+        return draw(st.sampled_from(["&a1 anchored", "*a1", "&a2 [x]", "*a2"]))
+    return draw(st.sampled_from(["plain text", "{{c1::a}} b", "{\\{c2::b\\}\\}", "x # not a comment"]))
+
+
+@st.composite
+def trap_deck(draw) -> str:
+    indent = draw(st.sampled_from(["", "  "]))  # of the notes list's `-`
+    head = []
+    if draw(st.integers(0, 5)) == 0:
+        head.append(draw(st.sampled_from(["%TAG !! tag:example.com,2000:", "%YAML 1.1", "# notes:"])))
+        head.append("---")
+    description = draw(trap_value("  "))
+    head += ["deck:", "  id: d", "  name: D", f"  description: {description}"]
+    head += ["sources:", "  s1:", f"    title: {draw(trap_value('    '))}"]
+    if draw(st.booleans()):
+        head.append("tags: [t,\nnotes: x]" if draw(st.booleans()) else "tags: [t]")
+    notes_key = draw(st.sampled_from(["notes:"] * 4 + ["notes:  # the notes", '"notes":', "notes: ["]))
+    items = []
+    for i in range(draw(st.integers(1, 8))):
+        field = draw(st.sampled_from(["front", "back", "extra", "text"]))
+        item = [f"{indent}- id: n{i % 6}", f"{indent}  {field}: {draw(trap_value(indent + '  '))}"]
+        if field != "text":
+            item += [f"{indent}  front: q{i}", f"{indent}  back: a"] if field == "extra" else []
+            item += (
+                [f"{indent}  back: b"] if field == "front" else [f"{indent}  front: f"] * (field == "back")
+            )
+        item.append(f"{indent}  sources: [s1]")
+        if draw(st.booleans()):
+            item.insert(1, draw(st.sampled_from([f"{indent}# - id: c", "# notes:", f"{indent}  # x", ""])))
+        items += item
+    if notes_key == "notes: [":
+        body = ["notes: [{id: f1, front: q, back: a},", *(f"  # {line}" for line in items), "]"]
+    else:
+        body = [notes_key, *items]
+    tail = draw(st.sampled_from(["", "", "version: '1'", "# end", "...", "- stray", "  x: y", "tags: *a2"]))
+    return "\n".join([*head, *body, tail]) + draw(st.sampled_from(["\n", "", "\n\n"]))
+
+
+def _same_read(path: str, text: str, pieces: int) -> bool:
+    """Compare the header-first read (if it takes the file) with the one-pass read; True when
+    the fast path was taken."""
+    try:
+        fast, fast_diags = shards.compile_file(path, text, pieces)
+    except shards.Fallback:
+        return False
+    plain, plain_diags = build.compile_one_pass(path, text)
+    assert sorted(d.format() for d in fast_diags) == sorted(d.format() for d in plain_diags)
+    assert (fast is None) == (plain is None)
+    if fast is not None and plain is not None:
+        assert fast.deck == plain.deck
+        assert fast.notes == plain.notes
+        assert [n.fields for n in fast.notes] == [n.fields for n in plain.notes]
+        assert fast.description == plain.description
+        assert fast.media == plain.media
+    return True
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(text=trap_deck(), pieces=st.integers(1, 3))
+def test_cut_lines_inside_scalars_comments_and_flow_never_change_the_deck(tmp_path_factory, text, pieces):
+    path = str(tmp_path_factory.mktemp("trap") / "deck.yaml")
+    _same_read(path, text, pieces)
+
+
+DESCRIPTION_ATTACK = """\
+deck:
+  id: d
+  name: D
+  description: "An innocent description
+notes:
+  - id: fake
+    front: invented
+    back: invented
+"
+notes: [{id: real, front: q, back: a}]
+"""
+
+
+@pytest.mark.parametrize("pieces", [1, 2])
+@pytest.mark.parametrize(
+    "text",
+    [
+        DESCRIPTION_ATTACK,
+        DESCRIPTION_ATTACK.replace('"', "'"),
+        DESCRIPTION_ATTACK.replace("  description:", "sources:\n  s:\n    title:"),
+        # the real list is flow style and spans lines; the fake `notes:` hides in a flow mapping
+        "deck: {id: d, name: D,\nnotes:\n  - id: fake\n    front: x\n    back: y\n}\n"
+        "notes: [{id: real, front: q, back: a}]\n",
+        # a quoted scalar holds a line that looks like the next item, at the list's indentation
+        'deck: {id: d, name: D}\nnotes:\n  - id: a\n    front: q\n    back: "x\n  - id: fake\n'
+        '    front: f\n    back: b"\n  - id: b\n    front: q\n    back: a\n',
+        # a document end marker inside the list: the rest is not part of the deck at all
+        "deck: {id: d, name: D}\nnotes:\n  - id: a\n    front: q\n    back: a\n...\n  - id: b\n",
+        # %TAG changes what `!!str` means in the notes, which a piece would not know
+        "%TAG !! tag:example.com,2000:\n---\ndeck: {id: d, name: D}\nnotes:\n  - id: a\n"
+        "    front: !!str q\n    back: a\n",
+        # the same anchor name in the header and in a note: `*n` after the notes is the note's
+        "deck: {id: d, name: &n Deck}\ntags: [t]\nnotes:\n  - id: a\n    front: &n X\n"
+        "    back: a\n  - id: b\n    front: q\n    back: a\nsources: {s: {title: *n}}\n",
+    ],
+)
+def test_text_that_only_looks_like_the_notes_list_never_becomes_notes(tmp_path, text, pieces):
+    path = str(tmp_path / "deck.yaml")
+    _same_read(path, text, pieces)
+    built = build.compile_one_pass(path, text)[0]
+    assert built is None or "fake" not in [n.id for n in built.notes]
+
+
+def test_an_ordinary_large_deck_still_takes_the_fast_path(tmp_path):
+    text = _deck(_notes(200, False), tail="version: '1'\n")
+    assert _same_read(str(tmp_path / "big.yaml"), text, 2)
+    assert _same_read(str(tmp_path / "big.yaml"), text.replace("\n  ", "\n"), 2)  # indentless list

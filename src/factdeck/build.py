@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import lock as lockfile
 from . import shards
-from .assemble import BuiltDeck, assemble, duplicate_guids
+from .assemble import BuiltDeck, assemble, duplicate_guids, output_limit
 from .diagnostics import Collector, Diagnostic, errors_in
 from .output import Staging, WriteFailed, recover
 from .validate import NoteReader, validate
@@ -123,17 +123,22 @@ def _compile_deck(path: Path) -> tuple[BuiltDeck | None, list[Diagnostic]]:
         large = len(text) >= shards.MIN_BYTES and shards.available()
         return shards.compile_file(str(path), text, 2 if large else 1)
     except shards.Fallback:
-        pass
+        return compile_one_pass(str(path), text)
+
+
+def compile_one_pass(path: str, text: str) -> tuple[BuiltDeck | None, list[Diagnostic]]:
+    """The reference read of a decoded deck file: one parse, notes validated as they stream."""
+    out = Collector(path)
     reader = NoteReader(out)
     tree = load(text, out, on_note=reader)
     if tree is None and out.items:
         # The YAML itself is broken: notes read before the break are often cut short by it,
         # so only the YAML-level problems are trustworthy.
         return None, [d for d in out.items if d.code.startswith(("yaml", "encoding"))]
-    deck = validate(tree, str(path), out, reader)
+    deck = validate(tree, path, out, reader)
     if deck is None:
         return None, out.items
-    return assemble(deck, out), out.items
+    return assemble(deck, out, output_limit(len(text))), out.items
 
 
 @dataclass

@@ -2,16 +2,25 @@
 
 Reading the header (deck, tags, sources) before the notes lets each note be validated and
 assembled the moment the parser finishes it, so only its final form is kept. A block-style
-`notes:` list can be cut at item boundaries without parsing: each item starts on a line
-holding `-` at the list's indentation. The header is parsed with the notes blanked out; each
-piece of the notes is parsed as a document of its own, padded with blank lines so every line
-and column stays what it is in the file. Nearly all of a large build is per-note Python work,
-so a large file's second piece goes to a forked child process.
+`notes:` list is cut at item boundaries found in the text: each item starts on a line holding
+`-` at the list's indentation. The header is parsed with the notes blanked out; each piece of
+the notes is parsed as a document of its own, padded with blank lines so every line and column
+stays what it is in the file. Nearly all of a large build is per-note Python work, so a large
+file's second piece goes to a forked child process.
 
-Anything unusual (a YAML error in any piece, such as an alias to an anchor in another piece;
-line ends other than LF; more than one `notes:`; a list not starting on the next line) makes
-the caller fall back to the one-pass read, so what users see, errors included, never depends
-on this path (tests/test_shards.py compares the two).
+Text-level cuts can be fooled (a line `notes:` inside a quoted description, a `- ` line inside a
+block scalar), so no cut is trusted until the parser confirms it (``check_header`` and
+``check_piece``): the header's `notes` must be a key of the top-level block mapping, right
+where the cut found it; every piece must parse as one block list that runs to the end of the
+piece; the line after the list must end it in the file too. Then each piece is exactly what the
+one-pass parse reads at that place: a cut line starts a new item at the list's indentation,
+which ends every scalar and collection of the item before it, and a quoted scalar or flow
+collection that ran across a cut would be left open in its piece (a YAML error). Anything that
+would let the pieces and the whole disagree makes the caller fall back to the one-pass read:
+any YAML error, %TAG directives, an anchor name defined in two parts, an alias used as a note,
+aliases, suggestions or card text adding up past the one-pass limits, line ends other than LF
+and BOMs (libyaml skips those at line starts). So what users see, errors included, never
+depends on this path (tests/test_shards.py compares the two).
 """
 
 from __future__ import annotations
@@ -22,17 +31,17 @@ import marshal
 import os
 import re
 import signal
-from dataclasses import astuple
+from dataclasses import astuple, dataclass
 
-from .assemble import Built, BuiltDeck, NoteAssembler, deck_anki_id, deck_renderer, describe
-from .diagnostics import Collector, Diagnostic
+from .assemble import Built, BuiltDeck, NoteAssembler, deck_anki_id, deck_renderer, describe, output_limit
+from .diagnostics import SUGGESTION_BUDGET, Collector, Diagnostic
 from .notetypes import BY_KEY
 from .validate import NoteReader, check_citations, finish, validate_header
-from .yamlload import load
+from .yamlload import ALIAS_CHARS, ALIAS_NODES, Outline, YList, YMap, load
 
 MIN_BYTES = 2_000_000
 _NOTES_LINE = re.compile(r"^notes:[ \t]*(?:#.*)?$", re.M)
-_OTHER_LINE_BREAKS = ("\r", "\x85", "\u2028", "\u2029")  # YAML counts these as line ends too
+_DOUBTFUL = ("\r", "\x85", "\u2028", "\u2029", "\ufeff")  # other line ends; BOMs libyaml skips
 _FIRST_ITEM = re.compile(r"^( *)-(?: |$)", re.M)
 
 
@@ -40,10 +49,21 @@ class Fallback(Exception):
     """This file needs the ordinary one-pass read."""
 
 
-def split(text: str, pieces: int) -> tuple[str, list[tuple[int, int, int]]]:
-    """(header document, [(lines before, start, end) of each piece of the notes]), or Fallback."""
+@dataclass(frozen=True)
+class Cut:
+    """Where the text was cut: the header document, the pieces of the notes as (lines before,
+    start, end), and what the parser must confirm about them."""
+
+    header: str
+    pieces: list[tuple[int, int, int]]
+    notes_line: int  # 1-based line of `notes:`
+    indent: int  # of the list's `-`
+
+
+def split(text: str, pieces: int) -> Cut:
+    """Cut the text at `notes:` and at items of its list, or raise Fallback."""
     found = list(_NOTES_LINE.finditer(text))
-    if len(found) != 1 or any(c in text for c in _OTHER_LINE_BREAKS):
+    if len(found) != 1 or any(c in text for c in _DOUBTFUL):
         raise Fallback
     notes_line = found[0]
     first = _FIRST_ITEM.search(text, notes_line.end())
@@ -58,13 +78,15 @@ def split(text: str, pieces: int) -> tuple[str, list[tuple[int, int, int]]]:
         end_re = re.compile(r"^[^ \n#-]|^-[^ \n]", re.M)
     end = end_re.search(text, first.start())
     block_end = end.start() if end else len(text)
+    if end and (text[block_end] == "-" or text[block_end + indent - 1 : block_end + indent] == " "):
+        raise Fallback  # the line after the list must end the list in the file too: less indented
     block = text[first.start() : block_end]
     item_re = re.compile(rf"^ {{{indent}}}-(?: |$)", re.M)
     cuts = [first.start()]
     for k in range(1, pieces):
-        found = item_re.search(text, first.start() + len(block) * k // pieces, block_end)
-        if found and found.start() > cuts[-1]:
-            cuts.append(found.start())
+        found_item = item_re.search(text, first.start() + len(block) * k // pieces, block_end)
+        if found_item and found_item.start() > cuts[-1]:
+            cuts.append(found_item.start())
     cuts.append(block_end)
     docs = [(text.count("\n", 0, lo), lo, hi) for lo, hi in itertools.pairwise(cuts)]
     header = (
@@ -74,7 +96,7 @@ def split(text: str, pieces: int) -> tuple[str, list[tuple[int, int, int]]]:
         + "\n" * block.count("\n")
         + text[block_end:]
     )
-    return header, docs
+    return Cut(header, docs, text.count("\n", 0, notes_line.start()) + 1, indent)
 
 
 def piece_document(text: str, piece: tuple[int, int, int]) -> str:
@@ -83,11 +105,33 @@ def piece_document(text: str, piece: tuple[int, int, int]) -> str:
     return "\n" * (line - 1) + "notes:\n" + text[lo:hi]
 
 
+def check_header(tree: object, outline: Outline, cut: Cut) -> None:
+    """The parser read the header's `notes` where the cut put it: a key of the top-level block
+    mapping with our empty list as its value, no %TAG directive to change tags in the pieces."""
+    if (
+        outline.root_flow is not False
+        or outline.tag_directives
+        or type(tree) is not YMap
+        or tree.key_pos.get("notes") != (cut.notes_line, 1)
+        or tree.val_pos["notes"] != (cut.notes_line, 8)
+        or type(tree["notes"]) is not YList
+        or tree["notes"]
+    ):
+        raise Fallback
+
+
+def piece_end(text: str, hi: int) -> tuple[int, int]:
+    """Where libyaml ends a list that runs to the end of a piece: the start of the line after."""
+    line = text.count("\n", 0, hi) + 1
+    return (line, 1) if hi == 0 or text[hi - 1] == "\n" else (line + 1, 1)
+
+
 _TEXT = ""  # the file being read: a forked child inherits it instead of receiving a copy
 
 
 def _compile_piece(path: str, piece: tuple[int, int, int], deck) -> tuple:
-    """Parse, validate and assemble one piece: (built notes, media, diagnostics, id positions, count).
+    """Parse, validate and assemble one piece: (built notes, media, diagnostics, id positions,
+    count, tally), where the tally sums what the whole file must stay within (see ``_tally``).
 
     Each note is assembled as soon as it is valid, so only its final form is kept.
     """
@@ -99,11 +143,41 @@ def _compile_piece(path: str, piece: tuple[int, int, int], deck) -> tuple:
         assembler.add(note)
 
     reader = NoteReader(out, emit, deck)
-    load(piece_document(_TEXT, piece), out, on_note=reader)
-    if any(d.code.startswith("yaml") for d in out.items):
+    outline = Outline()
+    load(piece_document(_TEXT, piece), out, on_note=reader, outline=outline)
+    if any(d.code.startswith("yaml") for d in out.items) or reader.aliased:
         raise Fallback
+    if outline.notes_end != piece_end(_TEXT, piece[2]):
+        raise Fallback  # the list ended before the piece did: the cut is not where the list is
     positions = [reader.id_positions[note.id] for note in assembler.built]
-    return assembler.built, assembler.renderer.media, out.items, positions, reader.count
+    tally = _tally(outline, out.suggestion_work, assembler.size)
+    return assembler.built, assembler.renderer.media, out.items, positions, reader.count, tally
+
+
+def _tally(outline: Outline, suggestion_work: int, size: int) -> tuple:
+    return (
+        sorted(outline.anchors),
+        outline.alias_nodes,
+        outline.alias_chars,
+        suggestion_work,
+        size,
+    )
+
+
+def _within_limits(tallies: list[tuple], text: str) -> bool:
+    """True when the parts together stay within what the one-pass read allows, so that no limit
+    the one-pass read would hit part-way (and report there) is hit: every anchor name belongs to
+    one part (an alias then means the same in a part and in the whole), alias expansion, "did you
+    mean" work and card text all stay within the one-pass budgets."""
+    names = [name for tally in tallies for name in tally[0]]
+    nodes, chars, work, size = (sum(tally[k] for tally in tallies) for k in range(1, 5))
+    return (
+        len(names) == len(set(names))
+        and nodes <= ALIAS_NODES
+        and chars <= ALIAS_CHARS
+        and work <= SUGGESTION_BUDGET
+        and size <= output_limit(len(text))
+    )
 
 
 def _fork(path: str, piece, deck) -> tuple[int, int]:
@@ -146,7 +220,7 @@ def _in_child(args) -> bytes | None:
     """The piece, packed as flat columns of strings: marshal reads those back far faster
     than pickle reads 50,000 small objects."""
     try:
-        built, media, diags, positions, count = _compile_piece(*args)
+        built, media, diags, positions, count, tally = _compile_piece(*args)
     except Exception:
         return None
     columns = (
@@ -160,18 +234,18 @@ def _in_child(args) -> bytes | None:
         ["\x1f".join(b.sources) for b in built],
         [b.subdeck for b in built],
     )
-    return marshal.dumps((columns, media, [astuple(d) for d in diags], positions, count))
+    return marshal.dumps((columns, media, [astuple(d) for d in diags], positions, count, tally))
 
 
 def _unpack(blob: bytes, deck) -> tuple:
-    columns, media, diags, positions, count = marshal.loads(blob)
+    columns, media, diags, positions, count, tally = marshal.loads(blob)
     split = _split_joined
     types = {**BY_KEY, **deck.notetypes}
     built = [
         Built(i, g, types[k], f, split(t), list(o), h, split(src), sub)
         for i, g, k, f, t, o, h, src, sub in zip(*columns)
     ]
-    return built, media, [Diagnostic(*d) for d in diags], positions, count
+    return built, media, [Diagnostic(*d) for d in diags], positions, count, tally
 
 
 def _split_joined(value: str) -> list[str]:
@@ -181,11 +255,13 @@ def _split_joined(value: str) -> list[str]:
 def compile_file(path: str, text: str, pieces: int = 2) -> tuple[BuiltDeck | None, list[Diagnostic]]:
     """The header-first read of one file, its notes in ``pieces`` processes; raises Fallback
     when the file's layout or content needs the one-pass read."""
-    header_text, docs = split(text, pieces)
+    cut = split(text, pieces)
     out = Collector(path)
-    tree = load(header_text, out)
+    outline = Outline()
+    tree = load(cut.header, out, outline=outline)
     if any(d.code.startswith("yaml") for d in out.items):
         raise Fallback
+    check_header(tree, outline, cut)
     header = validate_header(tree, path, out)
     if header is None:
         raise Fallback
@@ -195,9 +271,9 @@ def compile_file(path: str, text: str, pieces: int = 2) -> tuple[BuiltDeck | Non
     children: list[tuple[int, int]] = []
     try:
         try:
-            for doc in docs[1:]:
+            for doc in cut.pieces[1:]:
                 children.append(_fork(path, doc, deck))
-            results = [_compile_piece(path, docs[0], deck)]
+            results = [_compile_piece(path, cut.pieces[0], deck)]
         except OSError:  # no memory or processes left to fork: the one-pass read does it all
             _end(children)
             raise Fallback from None
@@ -213,8 +289,11 @@ def compile_file(path: str, text: str, pieces: int = 2) -> tuple[BuiltDeck | Non
     if any(not blob for blob in packed):
         raise Fallback
     results += [_unpack(blob, deck) for blob in packed]
+    header_tally = _tally(outline, out.suggestion_work, 0)
+    if not _within_limits([header_tally] + [r[5] for r in results], text):
+        raise Fallback
     built, seen, count, media = [], {}, 0, {}
-    for piece_built, piece_media, diags, ids, piece_count in results:
+    for piece_built, piece_media, diags, ids, piece_count, _ in results:
         out.items.extend(diags)
         count += piece_count
         media.update(piece_media)
