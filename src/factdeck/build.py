@@ -123,7 +123,8 @@ def _compile_deck(path: Path) -> tuple[BuiltDeck | None, list[Diagnostic]]:
         large = len(text) >= shards.MIN_BYTES and shards.available()
         return shards.compile_file(str(path), text, 2 if large else 1)
     except shards.Fallback:
-        return compile_one_pass(str(path), text)
+        pass  # not read here: the exception would keep the header-first read's work alive
+    return compile_one_pass(str(path), text)
 
 
 def compile_one_pass(path: str, text: str) -> tuple[BuiltDeck | None, list[Diagnostic]]:
