@@ -8,7 +8,8 @@ One line per entry, sorted, so the lock's git diff shows which notes changed.
 A note's line ends with its history (see history.py): short hashes of every version of its
 fields and tags that factdeck has shipped, which `factdeck sync` needs to tell a learner's own
 edits from older versions. Lines without one (locks written before histories) still read; such
-a note counts as shipped once.
+a note counts as shipped once, in its current version; one whose time is past its added time
+changed before histories were kept, so its history also says "and in versions nobody recorded".
 """
 
 from __future__ import annotations
@@ -141,8 +142,8 @@ def read(path: Path, out: Collector) -> tuple[Lock, str | None]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        out.error((line, 1), "lock", f"lock file {path.name} is not UTF-8 text")
+        bad_line = data.count(b"\n", 0, e.start) + 1
+        out.error((bad_line, 1), "lock", f"lock file {path.name} is not UTF-8 text")
         return lock, None
     tokens: dict[str, int] = {}  # note id -> line number, checked once every note type is known
     for number, line in enumerate(text.split("\n"), 1):
@@ -211,15 +212,15 @@ def advance(
             changes.changed.append(note_id)
     changes.removed = sorted(set(old.notes) - set(note_hashes))
     for key, (name, digest, fields) in notetypes.items():
-        prev = old.notetypes.get(key)
-        if prev is None:
+        was = old.notetypes.get(key)
+        if was is None:
             new.notetypes[key] = (digest, now, fields)
-        elif prev[0] == digest:
-            new.notetypes[key] = prev
+        elif was[0] == digest:
+            new.notetypes[key] = was
         else:
-            new.notetypes[key] = (digest, max(now, prev[1] + 1), fields)
+            new.notetypes[key] = (digest, max(now, was[1] + 1), fields)
             changes.restyled.append(name)
-            changes.field_changes.extend(_field_change_messages(name, prev[2], fields))
+            changes.field_changes.extend(_field_change_messages(name, was[2], fields))
     return new, changes
 
 
