@@ -687,3 +687,24 @@ def test_a_removed_note_with_a_guid_of_its_own_is_recognised_once_a_sync_has_see
     col = _open(path)
     assert "factdeck::removed" in col.notes()["x"].tags
     col.close()
+
+
+def test_anki_failing_part_way_is_an_error_naming_the_backup_and_a_rerun_finishes(learner, run, monkeypatch):
+    from anki.collection import Collection as AnkiCollection
+    from anki.errors import DBError
+
+    deck, path, reviews = learner
+    deck.write_text(V2, encoding="utf-8")
+
+    def fail(self, notes, skip_undo_entry=False):
+        raise DBError("disk I/O error", None, None, None)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(AnkiCollection, "update_notes", fail)
+        result = _sync(run, deck, "--collection", path, "--yes")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "Anki failed while writing (disk I/O error)" in result.stderr
+    assert "restore the backup" in result.stderr and "backups/backup-" in result.stderr
+    again = _sync(run, deck, "--collection", path, "--yes")
+    assert again.exit_code == 0, again.output
+    _check_v2_outcome(path, reviews)

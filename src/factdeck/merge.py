@@ -54,9 +54,11 @@ def merge_field(
     seen: str | None = None,
     prefer: Prefer = None,
     gained: bool = False,
+    open_conflict: bool = False,
 ) -> FieldMerge:
-    """One field's outcome; ``seen`` is what the last sync recorded for it (None: nothing);
-    ``gained``: the collection's note type gains the field in this sync (so it is empty)."""
+    """One field's outcome; ``seen`` is what the last sync recorded for it (None: nothing):
+    the collection holding exactly that was not edited, and it is the base, except while the
+    note's conflict is open. ``gained``: the note type gains the field in this sync."""
     mine, new = field_hash(theirs), field_hash(ours)
     shipped = history.shipped(name)
     remember = new if len(shipped) > 1 or history.unknown else None
@@ -64,7 +66,7 @@ def merge_field(
         return FieldMerge(name, "same", theirs, ours, False, remember)
     if mine in shipped or mine == seen or gained:
         return FieldMerge(name, "updated", ours, ours, True, remember)
-    if base_of(history, name, seen) == new:
+    if base_of(history, name, None if open_conflict else seen) == new:
         return FieldMerge(name, "kept", theirs, ours, False, remember)
     if prefer == "ours":
         return FieldMerge(name, "conflict", ours, ours, True, remember)
@@ -125,10 +127,19 @@ def merge_note(
     """
     theirs_tags = list(theirs_tags)
     open_conflict = any(t.casefold() == CONFLICT_TAG for t in theirs_tags)
-    recorded = {} if open_conflict or seen is None else seen
+    recorded = seen or {}
     new_fields = set(gained)
     fields = tuple(
-        merge_field(name, theirs.get(name, ""), text, history, recorded.get(name), prefer, name in new_fields)
+        merge_field(
+            name,
+            theirs.get(name, ""),
+            text,
+            history,
+            recorded.get(name),
+            prefer,
+            name in new_fields,
+            open_conflict,
+        )
         for name, text in ours.items()
         if name in theirs or name in new_fields
     )

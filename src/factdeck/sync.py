@@ -20,7 +20,7 @@ from typing import Literal
 from . import merge
 from .assemble import note_guid
 from .diagnostics import Diagnostic
-from .history import NoteHistory, only_current
+from .history import NoteHistory, field_hash, only_current
 from .lock import Lock
 from .notetypes import ID_KEY
 from .terminal import json_printable, printable
@@ -223,6 +223,9 @@ class Plan:
     other_notetype: list[str] = field(default_factory=list)  # notes on a note type not the release's
     seen: dict[str, dict[str, str]] = field(default_factory=dict)
     explicit: dict[str, set[str]] = field(default_factory=dict)
+    # written before the note types gain fields: their new, empty fields count as unedited, so
+    # that a sync Anki stops part-way is finished by the next one
+    interim_seen: dict[str, dict[str, str]] = field(default_factory=dict)
     media: list[str] = field(default_factory=list)  # files the updated fields need
 
     @property
@@ -265,6 +268,12 @@ def plan(
         if change is not None:
             result.notetypes.append(change)
     gained = {c.id: c.added_fields for c in result.notetypes}
+    if any(gained.values()):
+        empty = field_hash("")
+        result.interim_seen = {guid: dict(fields) for guid, fields in col.seen.items()}
+        for have in col.notes.values():
+            for name in gained.get(have.notetype, ()):
+                result.interim_seen.setdefault(have.guid, {})[name] = empty
     media: set[str] = set()
     for note in release.notes:
         theirs_note = col.notes.get(note.guid)
@@ -722,7 +731,14 @@ def run(
             except WriteFailed as e:
                 return None, [*found, Diagnostic(str(e.target), 0, 0, "write", str(e))]
         report.backup = str(target.backup(col, collection_path))
-        target.apply(col, result)
+        try:
+            target.apply(col, result)
+        except target.PartlyWritten as e:
+            message = (
+                f"{e}; the steps before it are written. Run sync again to finish (it continues "
+                f"where this one stopped), or restore the backup {report.backup}"
+            )
+            return None, [*found, Diagnostic(where, 0, 0, "collection", message)]
         return report, found
     except target.SyncError as e:
         return None, [*found, Diagnostic(where, 0, 0, "collection", str(e))]

@@ -150,9 +150,24 @@ def _backups(folder: Path) -> dict[str, int]:
     }
 
 
+class PartlyWritten(SyncError):
+    """Anki failed part-way through writing; the steps before it are in the collection."""
+
+
 def apply(col: Any, plan: Plan) -> None:
     """Write the plan: note types first (notes need their new fields), then notes, new notes,
-    removed notes, and what the next sync must remember."""
+    removed notes, and what the next sync must remember. Raises PartlyWritten."""
+    from anki.errors import AnkiException
+
+    try:
+        _apply(col, plan)
+    except (AnkiException, OSError) as e:
+        raise PartlyWritten(f"Anki failed while writing ({str(e).strip() or type(e).__name__})") from None
+
+
+def _apply(col: Any, plan: Plan) -> None:
+    if plan.interim_seen:
+        col.set_config(STATE_KEY, state_value(plan.interim_seen, plan.collection.explicit))
     for notetype in plan.notetypes:
         _update_notetype(col, notetype)
     for name in plan.media:
@@ -177,7 +192,7 @@ def apply(col: Any, plan: Plan) -> None:
         col.tags.bulk_add(removed, merge.REMOVED_TAG)
         if plan.removal == "suspend":
             col.sched.suspend_notes(removed)
-    if plan.state_changes:
+    if plan.state_changes or plan.interim_seen:
         col.set_config(STATE_KEY, state_value(plan.seen, plan.explicit))
 
 
