@@ -7,6 +7,7 @@ factdeck wrapped by the child script below) until the test has sent its signal a
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -253,3 +254,42 @@ def test_sigterm_while_a_large_deck_is_read_on_two_cores_ends_the_child_too(tmp_
         assert not Path(f"/proc/{pid}").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.yaml", "tmp"]
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_diff_of_a_package_whose_commit_was_cut_reads_the_finished_commit(project):
+    proc = project.start("rename:3", "build", "decks")  # both locks and demo.apkg renamed, other.apkg not
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert project.state()["dist/other.apkg"] == project.old["dist/other.apkg"]
+    diff = project.factdeck("diff", "dist/other.apkg", "decks/b.yaml")
+    assert diff.returncode == 0, diff.stderr
+    assert "0 added, 0 changed, 0 removed" in diff.stdout  # it read the new package
+    assert project.state() == project.new
+    project.go.touch()
+    project.go.unlink()
+    assert project.litter() == []
+
+
+def test_a_planted_journal_can_do_no_more_than_finish_a_factdeck_commit(project):
+    """A journal is a file in a checkout like any other: it must not move arbitrary files."""
+    decks, root = project.root / "decks", project.root
+    (decks / "secret.txt").write_text("secret")
+    (root / "victim.txt").write_text("victim")
+    planted_temp = decks / ".a.yaml.factdeck-1-aaaaaaaaaaaa-0.tmp"
+    planted_temp.write_text("planted")
+    before = {p: p.read_bytes() for p in [decks / "a.yaml", decks / "secret.txt", root / "victim.txt"]}
+    journals = {
+        "1-aaaaaaaaaaaa": [[str(decks / "secret.txt"), str(root / "victim.txt")]],  # across folders
+        "2-bbbbbbbbbbbb": [[str(decks / "secret.txt"), str(decks / "a.yaml")]],  # not a temporary name
+        "3-cccccccccccc": [[str(planted_temp), str(decks / "b.yaml")]],  # a temporary name of another file
+        "4-dddddddddddd": [["secret.txt", "victim.txt"]],  # relative
+    }
+    for tag, renames in journals.items():
+        (decks / f".factdeck-commit-{tag}.json").write_text(json.dumps({"renames": renames}))
+    (decks / ".factdeck-commit-5-eeeeeeeeeeee.json").write_text("[" * 100_000)
+    (decks / ".factdeck-commit-6-ffffffffffff.json").write_bytes(b"\xff\x00")
+    result = project.factdeck("build", "-q", "decks")
+    assert result.returncode == 0, result.stderr
+    assert {p: p.read_bytes() for p in before} == before
+    assert not list(decks.glob(".factdeck-commit-*"))
+    assert not planted_temp.exists()  # an unlocked factdeck temporary file: left by a dead build

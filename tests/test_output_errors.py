@@ -399,3 +399,21 @@ def test_running_out_of_memory_anywhere_in_a_build_is_one_message_and_exit_1(hug
     assert not [p for p in huge_deck.iterdir() if p.name.startswith(".")]
     (huge_deck / "out.apkg").unlink(missing_ok=True)
     lock_path(huge_deck / "huge.yaml").unlink(missing_ok=True)
+
+
+def test_a_failed_build_removes_the_folders_it_made_for_its_outputs(write_deck, tmp_path, run, monkeypatch):
+    from factdeck.ankifiles import zipwriter
+
+    def no_space(source):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(zipwriter, "_deflate", no_space)
+    result = run("build", write_deck(SIMPLE_DECK), "-o", tmp_path / "new/sub/x.apkg")
+    assert result.exit_code == 1 and "No space left on device" in result.stderr
+    assert not (tmp_path / "new").exists()
+
+
+def test_an_output_name_near_the_file_system_limit_is_written(write_deck, tmp_path, run):
+    name = "n" * 249 + ".apkg"  # 254 bytes: its temporary name must be shortened to fit
+    assert run("build", write_deck(SIMPLE_DECK), "-o", tmp_path / name).exit_code == 0
+    assert zipfile.ZipFile(tmp_path / name).testzip() is None

@@ -270,6 +270,7 @@ def diff_command(args: tuple[str, ...], rev: str | None, fmt: str) -> None:
     or not anything differs, 1 when an input cannot be read, 2 on usage errors.
     """
     from . import diff
+    from .output import recover
     from .terminal import json_printable
 
     if rev is None:
@@ -281,6 +282,7 @@ def diff_command(args: tuple[str, ...], rev: str | None, fmt: str) -> None:
                 "version in git, use --rev GITREV"
             )
         old_name, paths = args[0], list(args[1:]) or ["decks"]
+        recover([Path(old_name).parent])  # a build killed while renaming it is finished first
         old = diff.read_package(Path(old_name))
     else:
         packages = [a for a in args if Path(a).suffix == ".apkg"]

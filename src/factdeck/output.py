@@ -158,6 +158,7 @@ class Staging:
     """
 
     staged: list[_Staged] = field(default_factory=list)
+    made: list[Path] = field(default_factory=list)  # folders created for outputs, deepest last
 
     def __enter__(self) -> Staging:
         return self
@@ -175,7 +176,7 @@ class Staging:
         try:
             if target.is_dir():
                 raise WriteFailed(target, "a folder is in the way")
-            target.parent.mkdir(parents=True, exist_ok=True)
+            self._make_folders(target.parent)
             with signals_deferred():
                 temp, fd = _open_locked_temp(target)
                 self.staged.append(_Staged(target, temp, fd))
@@ -221,6 +222,20 @@ class Staging:
         """Remove every temporary file not yet committed (its target is untouched)."""
         self._release(0)
 
+    def _make_folders(self, folder: Path) -> None:
+        missing = []
+        while not folder.is_dir() and folder != folder.parent:
+            missing.append(folder)
+            folder = folder.parent
+        for path in reversed(missing):
+            try:
+                path.mkdir()
+            except FileExistsError:
+                if not path.is_dir():
+                    raise
+                continue  # made by someone else meanwhile: theirs to keep
+            self.made.append(path)
+
     def _release(self, committed: int) -> None:
         with signals_deferred():
             for i, s in enumerate(self.staged):
@@ -228,7 +243,11 @@ class Staging:
                     with suppress(FileNotFoundError):
                         os.unlink(s.temp)
                 os.close(s.fd)
-            self.staged = []
+            if not committed:  # nothing written: the folders made for it go too, if still empty
+                for folder in reversed(self.made):
+                    with suppress(OSError):
+                        folder.rmdir()
+            self.staged, self.made = [], []
 
     def _write_journals(self, held: _DirLocks) -> list[str]:
         name = f"{JOURNAL_PREFIX}{process_tag()}.json"

@@ -306,7 +306,7 @@ def stage(staging: Staging, path: Path, parts: list[Part]) -> None:
 def _in_tmpdir(what: str) -> str:
     return (
         f"{what} in the temporary folder {tempfile.gettempdir()} "
-        "(set TMPDIR to a folder with room for the collection, about 750 bytes a note)"
+        "(set TMPDIR to a folder with room for the collection, about 800 bytes a note)"
     )
 
 
