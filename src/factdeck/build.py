@@ -180,7 +180,7 @@ def check(paths: list[str], progress=_no_progress) -> Checked:
 
     ``progress(done, total)`` is called as deck bytes are processed, for a progress bar.
     """
-    with gc_paused():
+    with naming(" ".join(paths)), gc_paused():
         return _check(*discover(paths), progress)
 
 
@@ -272,7 +272,7 @@ def build(
 
     Raises UsageError when an output would overwrite an input.
     """
-    with gc_paused():
+    with naming(" ".join(paths)), gc_paused():  # the files' own names when it happens reading them
         return _build(paths, output, locked, dist, now, progress)
 
 

@@ -427,6 +427,29 @@ def import_command(package: Path, out_dir: Path, dry_run: bool) -> None:
     click.echo(summary(result, dry_run))
 
 
+def _failure(e: BaseException) -> tuple[str, int]:
+    """The one line and exit code for an exception that reached the top."""
+    if isinstance(e, (Interrupted, KeyboardInterrupt)):
+        return "interrupted", EXIT_INTERRUPTED
+    if pipeline.out_of_memory(e):
+        where = getattr(e, "__notes__", None)
+        return (f"out of memory while processing {where[0]}" if where else "out of memory"), EXIT_INPUT
+    if isinstance(e, OSError):
+        where = f"{e.filename}: " if e.filename is not None else ""
+        return f"{where}{e.strerror or e}", EXIT_INPUT
+    return f"internal error ({type(e).__name__}: {e}); please report this bug at {BUG_URL}", EXIT_INTERNAL
+
+
+def _drop_frames(e: BaseException | None) -> None:
+    """Let go of every frame the exception (and those it interrupted) holds: out of memory,
+    that is what frees the memory needed to say so."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        e.__traceback__ = None
+        e = e.__context__ or e.__cause__
+
+
 def main() -> None:
     """Entry point, and the one place failures that are not the input's become messages.
 
@@ -436,17 +459,12 @@ def main() -> None:
     """
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, _interrupt)
+    reserve = bytearray(1 << 20)  # given back when memory runs out, to print the message
     try:
         cli.main(standalone_mode=True)
     except SystemExit:
         raise
-    except (Interrupted, KeyboardInterrupt):
-        fail("interrupted", EXIT_INTERRUPTED)
-    except OSError as e:
-        where = f"{e.filename}: " if e.filename is not None else ""
-        fail(f"{where}{e.strerror or e}", EXIT_INPUT)
     except BaseException as e:
-        if pipeline.out_of_memory(e):
-            where = getattr(e, "__notes__", None)
-            fail(f"out of memory while processing {where[0]}" if where else "out of memory", EXIT_INPUT)
-        fail(f"internal error ({type(e).__name__}: {e}); please report this bug at {BUG_URL}", EXIT_INTERNAL)
+        del reserve
+        _drop_frames(e)
+        fail(*_failure(e))
