@@ -424,7 +424,7 @@ def import_command(package: Path, out_dir: Path, dry_run: bool) -> None:
     report(result.diagnostics)
     if result.errors:
         sys.exit(EXIT_INPUT)
-    click.echo(summary(result, dry_run))
+    echo(summary(result, dry_run))
 
 
 def _failure(e: BaseException) -> tuple[str, int]:
