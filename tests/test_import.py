@@ -454,3 +454,69 @@ def test_notes_factdeck_cannot_build_are_left_out_and_named(anki, run, tmp_path)
     built = build([str(tmp_path / "decks")], output=tmp_path / "rebuilt.apkg", now=T0)
     assert not built.errors, built.diagnostics
     assert [n.id for n in built.reports[0].deck.notes] == ["kept"]
+
+
+# --- hostile packages: a real legacy export, its collection then tampered with ------------------
+
+
+def tampered(anki, tmp_path, sql, params=()):
+    """A legacy package from Anki, with ``sql`` run on its collection (collection.anki21)."""
+    import sqlite3
+
+    source = export(small_collection(anki), tmp_path / "small-legacy.apkg", legacy=True)
+    with zipfile.ZipFile(source) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    db_path = tmp_path / "col.db"
+    db_path.write_bytes(members["collection.anki21"])
+    db = sqlite3.connect(db_path)
+    db.execute(sql, params)
+    db.commit()
+    db.close()
+    members["collection.anki21"] = db_path.read_bytes()
+    bad = tmp_path / "tampered.apkg"
+    with zipfile.ZipFile(bad, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return bad
+
+
+@pytest.mark.parametrize(
+    "sql, params, message",
+    [
+        ("UPDATE col SET models = ?", ("[" * 100_000 + "]" * 100_000,), "recursion limit exceeded"),
+        ("UPDATE col SET decks = ?", ('{"a":' * 50_000 + "1" + "}" * 50_000,), "decoding decks"),
+        ("UPDATE col SET models = ?", ('{"1": {"name": 5, "flds": "x", "tmpls": {}}}',), "decoding models"),
+        ("UPDATE col SET models = ?", ("not json",), "decoding models"),
+        ("UPDATE notes SET flds = ?", ("\x1f".join(["x"] * 100_000),), "note has 100000 fields, expected 2"),
+        ("UPDATE notes SET mid = ?", (123,), "No such notetype"),
+        ("UPDATE notes SET guid = ?", ("",), "1 notes have GUIDs factdeck cannot keep"),
+        ("DELETE FROM col", (), "Anki could not read the package"),
+        ("DROP TABLE cards", (), "no such table: main.cards"),
+    ],
+)
+def test_a_tampered_collection_is_one_error_and_writes_nothing(anki, run, tmp_path, sql, params, message):
+    bad = tampered(anki, tmp_path, sql, params)
+    result = run("import", bad, "-o", tmp_path / "decks")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"{bad}: error: ") and message in result.stderr
+    assert result.stderr.endswith("\n1 error\n")
+    assert not (tmp_path / "decks").exists()
+
+
+def test_text_from_a_package_is_escaped_in_the_summary(anki, run, tmp_path):
+    name = '"Sm\\u001b[2J\\u202eall\\u0085"'  # JSON escapes: Anki reads ESC, RLO and NEL
+    bad = tampered(anki, tmp_path, "UPDATE col SET decks = replace(decks, '\"Small\"', ?)", (name,))
+    result = run("import", bad, "-o", tmp_path / "decks")
+    assert result.exit_code == 0, result.output
+    assert "\u202e" not in result.output and "\x1b" not in result.output and "\x85" not in result.output
+    assert "deck 'Sm[2J\\u202eall', 1 note" in result.stdout  # Anki itself drops the ESC and the NEL
+
+
+def test_a_failed_import_leaves_no_folder_behind(anki, run, tmp_path):
+    name = '"Ba\\u001bsic"'
+    bad = tampered(anki, tmp_path, "UPDATE col SET models = replace(models, '\"Basic\"', ?)", (name,))
+    result = run("import", bad, "-o", tmp_path / "new" / "decks")
+    assert result.exit_code == 1
+    assert "contains control character U+001B" in result.stderr
+    assert "nothing was written" in result.stderr
+    assert not (tmp_path / "new").exists()

@@ -406,6 +406,11 @@ def import_package(path: Path, out_dir: Path, dry_run: bool = False) -> ImportRe
     result = ImportResult(path)
     try:
         with read_package(path) as contents:
+            if not contents.notes:
+                result.diagnostics.append(
+                    Diagnostic(str(path), 0, 0, "import", "the package holds no notes: nothing to import")
+                )
+                return result
             result = plan(contents, out_dir, path)
             if not result.errors:
                 _refuse_existing(result)
@@ -415,10 +420,17 @@ def import_package(path: Path, out_dir: Path, dry_run: bool = False) -> ImportRe
                 with tempfile.TemporaryDirectory(prefix="factdeck-import-") as stage:
                     _stage_and_prove(result, Path(stage))
                 return result
-            out_dir.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(prefix=".factdeck-import-", dir=out_dir) as stage:
-                if _stage_and_prove(result, Path(stage)):
-                    _move_into_place(result, Path(stage))
+            created = _make_folder(out_dir)
+            try:
+                with tempfile.TemporaryDirectory(prefix=".factdeck-import-", dir=out_dir) as stage:
+                    if _stage_and_prove(result, Path(stage)):
+                        _move_into_place(result, Path(stage))
+            finally:
+                for folder in created if not result.written else []:
+                    try:
+                        folder.rmdir()  # only if still empty: the import wrote nothing there
+                    except OSError:
+                        break
     except PackageError as e:
         result.diagnostics.append(Diagnostic(str(path), 0, 0, "package", printable(str(e))))
     except OSError as e:
@@ -429,6 +441,13 @@ def import_package(path: Path, out_dir: Path, dry_run: bool = False) -> ImportRe
         )
         result.written = []
     return result
+
+
+def _make_folder(folder: Path) -> list[Path]:
+    """Create ``folder`` and missing parents; the ones created, innermost first."""
+    missing = [p for p in [folder, *folder.parents] if not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    return missing
 
 
 def _outputs(deck: ImportedDeck) -> list[Path]:
@@ -477,7 +496,7 @@ def _stage_and_prove(result: ImportResult, stage: Path) -> bool:
         for d in checked.diagnostics:
             final = str(out_dir / d.path[len(prefix) :]) if d.path.startswith(prefix) else d.path
             result.diagnostics.append(
-                Diagnostic(final, d.line, d.col, d.code, d.message.replace(prefix, ""), d.severity)
+                Diagnostic(final, d.line, d.col, d.code, printable(d.message.replace(prefix, "")), d.severity)
             )
         result.diagnostics.append(
             Diagnostic(
