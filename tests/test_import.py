@@ -520,3 +520,16 @@ def test_a_failed_import_leaves_no_folder_behind(anki, run, tmp_path):
     assert "contains control character U+001B" in result.stderr
     assert "nothing was written" in result.stderr
     assert not (tmp_path / "new").exists()
+
+
+def test_a_package_factdeck_built_is_refused_with_what_to_do_instead(write_deck, run, tmp_path):
+    from conftest import SIMPLE_DECK
+
+    deck = write_deck(SIMPLE_DECK)
+    built = build([str(deck)], output=tmp_path / "demo.apkg", now=T0)
+    assert not built.errors
+    result = run("import", tmp_path / "demo.apkg", "-o", tmp_path / "decks")
+    assert result.exit_code == 1
+    assert "this package was built by factdeck (note types 'factdeck Basic'" in result.stderr
+    assert "`factdeck diff`" in result.stderr
+    assert not (tmp_path / "decks").exists()

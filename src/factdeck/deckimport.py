@@ -29,6 +29,7 @@ from . import lock as lockfile
 from .ankifiles.collection import IMAGE_OCCLUSION, Contents, Notetype, read_package
 from .ankifiles.read import PackageError
 from .diagnostics import Diagnostic
+from .notetypes import BUILT_IN_IDS
 from .render import Renderer, html_field, text_field
 from .terminal import printable
 from .validate import GUID_RE, MAX_ID, NOTE_TYPES
@@ -409,6 +410,19 @@ def import_package(path: Path, out_dir: Path, dry_run: bool = False) -> ImportRe
             if not contents.notes:
                 result.diagnostics.append(
                     Diagnostic(str(path), 0, 0, "import", "the package holds no notes: nothing to import")
+                )
+                return result
+            own = sorted({nt.name for nt in contents.notetypes.values() if nt.id in BUILT_IN_IDS})
+            if own:
+                result.diagnostics.append(
+                    Diagnostic(
+                        str(path),
+                        0,
+                        0,
+                        "import",
+                        f"this package was built by factdeck (note types {', '.join(map(repr, own))}): "
+                        "its deck files are the source to keep; compare them with it using `factdeck diff`",
+                    )
                 )
                 return result
             result = plan(contents, out_dir, path)

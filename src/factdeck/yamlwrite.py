@@ -15,14 +15,14 @@ import yaml
 try:  # libyaml: an imported deck of 100,000 notes is written in seconds, not minutes
     from yaml import CSafeDumper as _Base
 except ImportError:  # pragma: no cover - pure-Python fallback
-    from yaml import SafeDumper as _Base  # type: ignore[assignment]
+    from yaml import SafeDumper as _Base
 
 
 class Flow(list):  # type: ignore[type-arg]
     """A list written on one line: `tags: [a, b]`."""
 
 
-class _Dumper(_Base):  # type: ignore[misc, valid-type]
+class _Dumper(_Base):  # type: ignore[misc]
     def ignore_aliases(self, data: Any) -> bool:
         return True
 
