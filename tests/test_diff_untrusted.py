@@ -187,7 +187,7 @@ def test_wrong_types_in_an_old_packages_json_are_read_as_far_as_they_make_sense(
     )
     result = run("diff", old, deck)
     assert result.exit_code == 0, result.output
-    assert "deck 1 (deck not in this build)\n- c\n" in result.stdout
+    assert "deck 1 (deck not in this build)\n- a (guid g1)\n" in result.stdout  # named by its sort field
 
 
 # Anki's modern packages: zstd frames. A frame of RLE blocks unpacks to any size from a few bytes.

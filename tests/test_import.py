@@ -533,3 +533,19 @@ def test_a_package_factdeck_built_is_refused_with_what_to_do_instead(write_deck,
     assert "this package was built by factdeck (note types 'factdeck Basic'" in result.stderr
     assert "`factdeck diff`" in result.stderr
     assert not (tmp_path / "decks").exists()
+
+
+def test_diff_names_the_notes_of_an_ankis_package_by_their_sort_field(original, run, tmp_path):
+    _, package = original
+    out = tmp_path / "decks"
+    import_cli(run, package, out)
+    deck = out / "pharmacology.yaml"
+    text = deck.read_text(encoding="utf-8")
+    start = text.index("- id: tizanidine-class\n")
+    end = text.index("- id: ", start + 5)
+    deck.write_text(text[:start] + text[end:], encoding="utf-8")  # one note removed from the YAML
+    result = run("diff", package, out)
+    assert result.exit_code == 0, result.output
+    assert "pharmacology: Pharmacology\n- Tizanidine class (guid " in result.stdout
+    assert "0 added, 0 changed, 1 removed" in result.stdout
+    assert "physiology: Physiology\n0 added, 0 changed, 0 removed" in result.stdout

@@ -7,7 +7,9 @@ only plain tables are read.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import sqlite3
 import zipfile
 import zlib
@@ -55,6 +57,25 @@ def read_package(path: Path) -> PackageContents:
     return contents
 
 
+_TAGS = re.compile(r"<[^>]*>")
+
+
+def note_label(field_names: tuple[str, ...], fields: tuple[str, ...], sort_field: int, guid: str) -> str:
+    """How diff names a note of an old package: its factdeck ID field, else its sort field.
+
+    Packages factdeck built have an `ID` field; others (an export from Anki, which `factdeck
+    import` turned into deck files) are named by their sort field's text and GUID.
+    """
+    if "ID" in field_names and fields[field_names.index("ID")]:
+        return fields[field_names.index("ID")]
+    if "ID" not in field_names and field_names and field_names[-1].startswith("field "):
+        return fields[-1] or f"(no ID; guid {guid})"  # no note type to go by: the old rule
+    text = fields[sort_field] if 0 <= sort_field < len(fields) else ""
+    text = " ".join(html.unescape(_TAGS.sub(" ", text)).split())
+    text = text[:40] + "…" if len(text) > 40 else text
+    return f"{text} (guid {guid})" if text else f"(guid {guid})"
+
+
 def _is_modern(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as zf:
@@ -88,7 +109,7 @@ def _read_with_anki(path: Path) -> PackageContents:
                 Snapshot(
                     note.guid,
                     did,
-                    note.fields[-1] or f"(no ID; guid {note.guid})",
+                    note_label(field_names, note.fields, notetype.sort_field if notetype else 0, note.guid),
                     notetype.name if notetype is not None else f"note type {note.notetype}",
                     field_names,
                     note.fields,
@@ -167,7 +188,8 @@ def _read_collection(data: bytes, side: PackageContents) -> None:
                     field_names = tuple(
                         str(f.get("name", "")) if isinstance(f, dict) else "" for f in declared
                     )
-            note_id = fields[-1] or f"(no ID; guid {guid})"
+            sortf = model.get("sortf") if isinstance(model, dict) else 0
+            note_id = note_label(field_names, fields, sortf if isinstance(sortf, int) else 0, guid)
             did = deck_of.get(nid, 0)
             side.notes.append(
                 Snapshot(
