@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 
@@ -38,7 +38,7 @@ class Diagnostic:
         props.append(f"title={_github_escape(f'factdeck {self.code}', True)}")
         return f"::{self.severity} {','.join(props)}::{_github_escape(self.message, False)}"
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, object]:
         return {
             "path": self.path,
             "line": self.line,
@@ -98,5 +98,5 @@ def did_you_mean(word: str, choices: Collection[str], out: Collector | None = No
     return f" (did you mean `{match[0]}`?)" if match else ""
 
 
-def errors_in(diags) -> list[Diagnostic]:
+def errors_in(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
     return [d for d in diags if d.severity == "error"]

@@ -40,7 +40,7 @@ class DeckDiff:
     changed: list[tuple[str, list[str]]] = field(default_factory=list)  # (note id, what changed)
     removed: list[str] = field(default_factory=list)
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, object]:
         return {
             "id": self.id,
             "name": self.name,
@@ -100,7 +100,7 @@ def read_package(path: Path) -> Side:
 # --- the old side from a git revision ------------------------------------------------------------
 
 
-def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes]:
     assert args[0] in ("rev-parse", "ls-tree", "show")  # read-only commands only
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
 
@@ -282,7 +282,7 @@ def totals(diffs: list[DeckDiff]) -> dict[str, int]:
     }
 
 
-def as_json(diffs: list[DeckDiff], old: str) -> dict:
+def as_json(diffs: list[DeckDiff], old: str) -> dict[str, object]:
     return {"old": old, "decks": [d.as_json() for d in diffs], "total": totals(diffs)}
 
 

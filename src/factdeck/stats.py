@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .assemble import BuiltDeck
@@ -20,7 +21,7 @@ class DeckStats:
     tags: list[tuple[str, int]] = field(default_factory=list)  # most used first
     without_sources: list[str] = field(default_factory=list)  # note ids, in file order
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, object]:
         return {
             "id": self.id,
             "name": self.name,
@@ -54,7 +55,7 @@ def deck_stats(built: BuiltDeck) -> DeckStats:
     return stats
 
 
-def as_json(decks: list[DeckStats]) -> dict:
+def as_json(decks: list[DeckStats]) -> dict[str, object]:
     return {
         "decks": [d.as_json() for d in decks],
         "total": {
@@ -65,7 +66,7 @@ def as_json(decks: list[DeckStats]) -> dict:
     }
 
 
-def _table(header: tuple[str, ...], rows: list[tuple]) -> list[str]:
+def _table(header: tuple[str, ...], rows: Sequence[tuple[object, ...]]) -> list[str]:
     """Left-aligned first column, right-aligned numbers, two spaces between columns."""
     cells = [header] + [tuple(str(c) for c in row) for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]

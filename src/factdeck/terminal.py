@@ -61,7 +61,7 @@ def escape_surrogates(text: str) -> str:
     return text
 
 
-def escape_surrogates_data(data):
+def escape_surrogates_data(data: object) -> object:
     """JSON-like ``data`` with every string passed through ``escape_surrogates`` (before json.dumps)."""
     if isinstance(data, str):
         return escape_surrogates(data)

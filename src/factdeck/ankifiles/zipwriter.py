@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from collections.abc import Sequence
+from typing import BinaryIO
 
 LEVEL = 6
 BLOCK = 1 << 20
@@ -23,7 +25,7 @@ class TooLarge(Exception):
     """The archive needs zip64; the caller writes it with the zipfile module instead."""
 
 
-def write_zip(out, entries, date: tuple) -> None:
+def write_zip(out: BinaryIO, entries: Sequence[tuple[str, bytes | str]], date: tuple[int, ...]) -> None:
     """Write ``entries`` ((name, bytes or path of a file)) to the binary stream ``out``."""
     dos_time = (date[3] << 11) | (date[4] << 5) | (date[5] // 2)
     dos_date = ((date[0] - 1980) << 9) | (date[1] << 5) | date[2]
@@ -75,7 +77,7 @@ def write_zip(out, entries, date: tuple) -> None:
     )
 
 
-def _deflate(source) -> tuple[int, int, list[bytes]]:
+def _deflate(source: bytes | str) -> tuple[int, int, list[bytes]]:
     """(crc32, size, deflated chunks) of bytes or of a file."""
     if isinstance(source, bytes):
         c = zlib.compressobj(LEVEL, zlib.DEFLATED, -15)
@@ -101,13 +103,15 @@ def _deflate(source) -> tuple[int, int, list[bytes]]:
     return _crc_combine(crc_a, crc_b, size - middle), size, chunks_a + chunks_b
 
 
-def _deflate_range(path: str, start: int, end: int, primer: bytes | None, last: bool):
+def _deflate_range(
+    path: str, start: int, end: int, primer: bytes | None, last: bool
+) -> tuple[int, int, list[bytes]]:
     c = (
         zlib.compressobj(LEVEL, zlib.DEFLATED, -15, zdict=primer)
         if primer
         else zlib.compressobj(LEVEL, zlib.DEFLATED, -15)
     )
-    crc, chunks = 0, []
+    crc, chunks = 0, list[bytes]()
     with open(path, "rb") as f:
         f.seek(start)
         left = end - start
@@ -125,7 +129,7 @@ def _deflate_range(path: str, start: int, end: int, primer: bytes | None, last: 
 def _crc_combine(crc1: int, crc2: int, len2: int) -> int:
     """crc32 of A+B from crc32(A), crc32(B) and len(B) (zlib's crc32_combine, in GF(2))."""
 
-    def times(matrix, vector):
+    def times(matrix: list[int], vector: int) -> int:
         total, i = 0, 0
         while vector:
             if vector & 1:
@@ -134,7 +138,7 @@ def _crc_combine(crc1: int, crc2: int, len2: int) -> int:
             i += 1
         return total
 
-    def square(matrix):
+    def square(matrix: list[int]) -> list[int]:
         return [times(matrix, matrix[n]) for n in range(32)]
 
     operator = [0xEDB88320] + [1 << n for n in range(31)]  # appends one zero bit
