@@ -293,3 +293,49 @@ def test_a_planted_journal_can_do_no_more_than_finish_a_factdeck_commit(project)
     assert {p: p.read_bytes() for p in before} == before
     assert not list(decks.glob(".factdeck-commit-*"))
     assert not planted_temp.exists()  # an unlocked factdeck temporary file: left by a dead build
+
+
+@pytest.mark.parametrize("point", ["compile", "staged", "rename:1"])
+def test_an_interrupted_preview_leaves_the_old_site_or_the_new_one(project, point):
+    assert project.factdeck("preview", "decks", "-o", "site").returncode == 0
+    old = (project.root / "site/index.html").read_bytes()
+    (project.root / "decks/a.yaml").write_text(SIMPLE_DECK.replace("Tizanidine\n", "Tizanidine (again)\n"))
+    proc = project.start(point, "preview", "decks", "-o", "site")
+    proc.send_signal(signal.SIGTERM)
+    project.go.touch()
+    _, err = proc.communicate(timeout=120)
+    assert (proc.returncode, err) == (130, "factdeck: interrupted\n")
+    assert sorted(p.name for p in (project.root / "site").iterdir()) == ["index.html"]
+    new = (project.root / "site/index.html").read_bytes()
+    assert (new == old) == (point != "rename:1")
+    assert b"Tizanidine (again)" in new or point != "rename:1"
+
+
+def test_concurrent_builds_of_one_deck_leave_a_package_and_lock_of_the_same_build(tmp_path):
+    """Each build's commit holds the folders' locks, so the last one renames both of its files."""
+    import sqlite3
+    import zipfile
+
+    decks = tmp_path / "decks"
+    decks.mkdir()
+    (decks / "a.yaml").write_text(SIMPLE_DECK)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "factdeck", "build", "-q", "decks"],
+            cwd=tmp_path,
+            env={**os.environ, "SOURCE_DATE_EPOCH": str(1700000000 + i * 1000)},
+        )
+        for i in range(4)
+    ]
+    assert [p.wait() for p in procs] == [0, 0, 0, 0]
+    lock_times = {
+        int(line.split()[3])
+        for line in (decks / "a.lock").read_text().splitlines()
+        if line.startswith("note ")
+    }
+    with zipfile.ZipFile(tmp_path / "dist/demo.apkg") as zf:
+        db = sqlite3.connect(":memory:")
+        db.deserialize(zf.read("collection.anki2"))
+    package_times = {mod for (mod,) in db.execute("select mod from notes")}
+    assert len(lock_times) == 1 and package_times == lock_times
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.lock", "a.yaml", "decks", "demo.apkg", "dist"]
