@@ -203,7 +203,15 @@ NOTE_LINE = "note baclofen-moa 0123456789abcdef {time} {added}\n"
 
 @pytest.mark.parametrize(
     "time",
-    ["4354819200", "99999999999999999999999999", "9" * 5000, "-1", "1e9", "1_700_000_000", "\u0661\u0667"],
+    [
+        "4354819200",
+        "99999999999999999999999999",
+        pytest.param("9" * 5000, id="5000-digits"),
+        "-1",
+        "1e9",
+        "1_700_000_000",
+        "\u0661\u0667",
+    ],
 )
 def test_a_lock_time_a_package_cannot_hold_is_a_located_error(write_deck, tmp_path, run, time):
     deck = write_deck(SIMPLE_DECK)
@@ -230,7 +238,16 @@ def test_a_lock_time_at_the_last_zip_second_builds_and_dates_the_package_2107(wr
 
 
 @pytest.mark.parametrize(
-    "value", ["4354819200", "-5", "99999999999999999999", "1e9", "1_700_000_000", "\u0661\u0667", "9" * 5000]
+    "value",
+    [
+        "4354819200",
+        "-5",
+        "99999999999999999999",
+        "1e9",
+        "1_700_000_000",
+        "\u0661\u0667",
+        pytest.param("9" * 5000, id="5000-digits"),
+    ],
 )
 def test_a_source_date_epoch_a_package_cannot_hold_is_a_usage_error(write_deck, tmp_path, run, value):
     result = run(
