@@ -9,10 +9,12 @@ from __future__ import annotations
 import gc
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 from . import lock as lockfile
 from . import shards
@@ -153,12 +155,22 @@ class Checked:
         return errors_in(self.diagnostics)
 
 
+Progress = Callable[[int, int], None]  # (bytes done, bytes in all), for a progress bar
+
+if TYPE_CHECKING:
+    from .ankifiles import package
+
+
+def _write_text(f: IO[bytes], text: str) -> None:
+    f.write(text.encode("utf-8"))
+
+
 def _no_progress(done: int, total: int) -> None:
     pass
 
 
 @contextmanager
-def gc_paused():
+def gc_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector while decks are compiled.
 
     A large build allocates millions of long-lived objects, and the collector would scan them
@@ -175,7 +187,7 @@ def gc_paused():
             gc.enable()
 
 
-def check(paths: list[str], progress=_no_progress) -> Checked:
+def check(paths: list[str], progress: Progress = _no_progress) -> Checked:
     """Everything `build` verifies, without writing anything.
 
     ``progress(done, total)`` is called as deck bytes are processed, for a progress bar.
@@ -184,7 +196,7 @@ def check(paths: list[str], progress=_no_progress) -> Checked:
         return _check(*discover(paths), progress)
 
 
-def _check(files: list[Path], diags: list[Diagnostic], progress) -> Checked:
+def _check(files: list[Path], diags: list[Diagnostic], progress: Progress) -> Checked:
     result = Checked(diagnostics=diags)
     sizes = [p.stat().st_size for p in files]
     total, done = sum(sizes) or 1, 0
@@ -266,7 +278,7 @@ def build(
     locked: bool = False,
     dist: Path = Path("dist"),
     now: int | None = None,
-    progress=_no_progress,
+    progress: Progress = _no_progress,
 ) -> BuildResult:
     """Check, then write every package and lock (all of them or none).
 
@@ -276,7 +288,9 @@ def build(
         return _build(paths, output, locked, dist, now, progress)
 
 
-def _build(paths, output, locked, dist, now, progress) -> BuildResult:
+def _build(
+    paths: list[str], output: Path | None, locked: bool, dist: Path, now: int | None, progress: Progress
+) -> BuildResult:
     from .ankifiles import package  # only builds write packages: `check` starts faster without genanki
 
     now = build_time() if now is None else now
@@ -341,7 +355,12 @@ def _build(paths, output, locked, dist, now, progress) -> BuildResult:
     return result
 
 
-def _stage(staging: Staging, locks, jobs, result: BuildResult) -> None:
+def _stage(
+    staging: Staging,
+    locks: list[tuple[Path, str]],
+    jobs: list[tuple[Path, list[package.Part]]],
+    result: BuildResult,
+) -> None:
     """Stage the lock files first, then the packages: the commit renames them in this order.
 
     Why locks first: a lock records the time each note last changed, and a package shows
@@ -357,7 +376,7 @@ def _stage(staging: Staging, locks, jobs, result: BuildResult) -> None:
     from .ankifiles import package
 
     for path, text in locks:
-        staging.add(path, lambda f, text=text: f.write(text.encode("utf-8")))
+        staging.add(path, partial(_write_text, text=text))
     for target, job in jobs:
         started = time.perf_counter()
         try:
@@ -369,7 +388,7 @@ def _stage(staging: Staging, locks, jobs, result: BuildResult) -> None:
         result.timings.append((str(target), "write", time.perf_counter() - started))
 
 
-def _file_key(path: Path) -> tuple:
+def _file_key(path: Path) -> tuple[object, ...]:
     """What identifies a file: its inode when it exists (so symlinks, `./`, hard links and a
     case-folding file system all compare equal), else its absolute path."""
     try:
@@ -379,9 +398,9 @@ def _file_key(path: Path) -> tuple:
     return ("inode", st.st_dev, st.st_ino)
 
 
-def refuse_clashes(decks: list[Path], packages: list[Path], media: list[Path] = ()) -> None:
+def refuse_clashes(decks: list[Path], packages: list[Path], media: Sequence[Path] = ()) -> None:
     """Raise UsageError when an output (a package, a lock) would overwrite an input or another output."""
-    inputs: dict[tuple, str] = {}
+    inputs: dict[tuple[object, ...], str] = {}
     for deck in decks:
         inputs.setdefault(_file_key(deck), f"the deck file {deck}")
     for src in media:
@@ -392,7 +411,7 @@ def refuse_clashes(decks: list[Path], packages: list[Path], media: list[Path] = 
             raise UsageError(
                 f"the lock file of {deck} would be {lock}, which is {inputs[key]}; rename the deck file"
             )
-    seen: dict[tuple, str] = {}
+    seen: dict[tuple[object, ...], str] = {}
     for pkg in packages:
         key = _file_key(pkg)
         if key in inputs:

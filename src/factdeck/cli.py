@@ -6,7 +6,7 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -14,6 +14,9 @@ from . import build as pipeline
 from . import lock as lockfile
 from .diagnostics import Diagnostic
 from .terminal import escape_surrogates, escape_surrogates_data
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar  # what click.progressbar returns
 
 EXIT_INPUT = 1
 EXIT_INTERNAL = 70
@@ -55,11 +58,11 @@ class _progress:
 
     MIN_BYTES = 2_000_000
 
-    def __init__(self, enabled: bool):
+    def __init__(self, enabled: bool) -> None:
         self.enabled = enabled and sys.stderr.isatty()
-        self.bar = None
+        self.bar: ProgressBar[int] | None = None
 
-    def __enter__(self):
+    def __enter__(self) -> _progress:
         return self
 
     def __call__(self, done: int, total: int) -> None:
@@ -70,7 +73,7 @@ class _progress:
             self.bar.__enter__()
         self.bar.update(done - self.bar.pos)
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: Any) -> None:
         if self.bar is not None:
             self.bar.__exit__(*exc)
 

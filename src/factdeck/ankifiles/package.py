@@ -18,8 +18,10 @@ import tempfile
 import time
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 import genanki
 from genanki.apkg_col import APKG_COL
@@ -27,7 +29,7 @@ from genanki.apkg_schema import APKG_SCHEMA
 
 from .. import history as histories
 from .. import templates
-from ..assemble import BuiltDeck, note_guid, subdeck_anki_id
+from ..assemble import Built, BuiltDeck, note_guid, subdeck_anki_id
 from ..lock import Lock
 from ..notetypes import ID_KEY, NoteType
 from ..output import Staging, WriteFailed, private_workdir
@@ -36,6 +38,8 @@ from . import zipwriter
 _TAGS = re.compile(r"<[^>]*>")
 _TABLES = ";".join(s for s in APKG_SCHEMA.split(";") if "CREATE INDEX" not in s)
 _INDEXES = ";".join(s for s in APKG_SCHEMA.split(";") if "CREATE INDEX" in s) + ";"
+
+Entry = tuple[BuiltDeck, Built, tuple[str, int, int]]  # a note, its deck, its lock line (hash, time, added)
 
 
 @dataclass
@@ -73,7 +77,7 @@ def write_collection(db_path: str, parts: list[Part]) -> None:
         db.execute("PRAGMA synchronous = OFF")
         db.executescript(_TABLES)
         db.executescript(APKG_COL)
-        models: dict[str, dict] = {}
+        models: dict[str, dict[str, Any]] = {}
         decks_json = json.loads(db.execute("SELECT decks FROM col").fetchone()[0])
         for part in parts:
             built = part.deck
@@ -160,7 +164,7 @@ def _write_history(db: sqlite3.Connection, parts: list[Part]) -> None:
     db.executemany("INSERT OR REPLACE INTO factdeck_history VALUES (?, ?)", sorted(rows))
 
 
-def _note_rows(entries, nids):
+def _note_rows(entries: list[Entry], nids: list[int]) -> Iterator[tuple[object, ...]]:
     sha1, tag_re = hashlib.sha1, _TAGS
     for (_, note, (_, mod, _)), nid in zip(entries, nids):
         flds = note.flds
@@ -183,7 +187,7 @@ def _note_rows(entries, nids):
         )
 
 
-def _card_rows(entries, nids, cids):
+def _card_rows(entries: list[Entry], nids: list[int], cids: list[int]) -> Iterator[tuple[object, ...]]:
     """New cards, due in file order (siblings share a position)."""
     subdeck_ids: dict[tuple[str, str], int] = {}
     for position, ((built, note, (_, mod, _)), nid, first_cid) in enumerate(zip(entries, nids, cids), 1):
@@ -233,7 +237,7 @@ def _assign_ids(added: list[int], card_counts: list[int]) -> tuple[list[int], li
     return nids, cids
 
 
-def _model_json(nt: NoteType, mod: int, deck_id: int) -> dict:
+def _model_json(nt: NoteType, mod: int, deck_id: int) -> dict[str, Any]:
     model = genanki.Model(
         nt.id,
         nt.name,
@@ -248,7 +252,8 @@ def _model_json(nt: NoteType, mod: int, deck_id: int) -> dict:
         model.__dict__["_req"] = [
             [ord_, *templates.requirements(front, nt.field_names)] for ord_, front in enumerate(nt.fronts)
         ]
-    return model.to_json(mod, deck_id)
+    json_: dict[str, Any] = model.to_json(mod, deck_id)
+    return json_
 
 
 def write(path: Path, parts: list[Part]) -> None:
@@ -266,7 +271,7 @@ def stage(staging: Staging, path: Path, parts: list[Part]) -> None:
     """
     stamp = package_time(parts)
     date = time.gmtime(max(stamp, 315532800))[:6]
-    media = {}
+    media: dict[str, str] = {}
     for part in parts:
         media.update(part.deck.media)
     names = sorted(media)
@@ -275,13 +280,13 @@ def stage(staging: Staging, path: Path, parts: list[Part]) -> None:
             db_path = os.path.join(tmp, "collection.anki2")
             write_collection(db_path, parts)
 
-            entries = [
+            entries: list[tuple[str, bytes | str]] = [
                 ("collection.anki2", db_path),
                 ("media", json.dumps({str(i): n for i, n in enumerate(names)}).encode()),
             ]
             entries += [(str(i), media[name]) for i, name in enumerate(names)]
 
-            def fill(raw) -> None:
+            def fill(raw: IO[bytes]) -> None:
                 try:
                     zipwriter.write_zip(raw, entries, date)
                 except zipwriter.TooLarge:  # past 4 GiB: the zipfile module writes zip64
@@ -310,7 +315,9 @@ def _in_tmpdir(what: str) -> str:
     )
 
 
-def _add(zf: zipfile.ZipFile, name: str, data: bytes | str, date) -> None:
+def _add(
+    zf: zipfile.ZipFile, name: str, data: bytes | str, date: tuple[int, int, int, int, int, int]
+) -> None:
     """One zip entry with a fixed date, from bytes or streamed from a file path."""
     info = zipfile.ZipInfo(name, date_time=date)
     info.compress_type = zipfile.ZIP_DEFLATED

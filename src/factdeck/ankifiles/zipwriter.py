@@ -13,7 +13,7 @@ import os
 import struct
 import zlib
 from collections.abc import Sequence
-from typing import BinaryIO
+from typing import IO
 
 LEVEL = 6
 BLOCK = 1 << 20
@@ -25,7 +25,7 @@ class TooLarge(Exception):
     """The archive needs zip64; the caller writes it with the zipfile module instead."""
 
 
-def write_zip(out: BinaryIO, entries: Sequence[tuple[str, bytes | str]], date: tuple[int, ...]) -> None:
+def write_zip(out: IO[bytes], entries: Sequence[tuple[str, bytes | str]], date: tuple[int, ...]) -> None:
     """Write ``entries`` ((name, bytes or path of a file)) to the binary stream ``out``."""
     dos_time = (date[3] << 11) | (date[4] << 5) | (date[5] // 2)
     dos_date = ((date[0] - 1980) << 9) | (date[1] << 5) | date[2]
