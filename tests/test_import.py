@@ -549,3 +549,37 @@ def test_diff_names_the_notes_of_an_ankis_package_by_their_sort_field(original, 
     assert "pharmacology: Pharmacology\n- Tizanidine class (guid " in result.stdout
     assert "0 added, 0 changed, 1 removed" in result.stdout
     assert "physiology: Physiology\n0 added, 0 changed, 0 removed" in result.stdout
+
+
+def test_deck_descriptions_and_notes_with_cards_in_two_decks(anki, run, tmp_path):
+    col = anki()
+    c = col.col
+    top = c.decks.id("Described")
+    deck = c.decks.get(top)
+    deck["desc"] = "Spasticity drugs, <b>oral</b> and intrathecal"
+    c.decks.save(deck)
+    other = c.decks.id("Elsewhere")
+    deck = c.decks.get(other)
+    deck["desc"] = '<div style="color: red" onclick="x()">no Markdown form</div>'
+    c.decks.save(deck)
+    note = c.new_note(c.models.by_name("Basic (and reversed card)"))
+    note["Front"], note["Back"] = "Front", "Back"
+    c.add_note(note, top)
+    second = note.cards()[1]
+    second.did = other
+    c.update_card(second)
+    lone = c.new_note(c.models.by_name("Basic"))
+    lone["Front"], lone["Back"] = "Q", "A"
+    c.add_note(lone, other)
+    package = export(c, tmp_path / "two.apkg", legacy=False)
+    result = import_cli(run, package, tmp_path / "decks")
+    assert "description: Spasticity drugs, <b>oral</b> and intrathecal\n" in (
+        tmp_path / "decks" / "described.yaml"
+    ).read_text(encoding="utf-8")
+    assert "left out: the description of deck 'Elsewhere', which has no exact Markdown form" in result.stdout
+    assert "warning: 1 notes have cards in more than one deck" in result.stdout
+    built = build([str(tmp_path / "decks")], output=tmp_path / "rebuilt.apkg", now=T0)
+    assert not built.errors, built.diagnostics
+    log = col.import_package(tmp_path / "rebuilt.apkg")
+    assert len(log.new) == 0 and len(log.updated) == 0
+    assert c.decks.name(c.get_card(second.id).did) == "Elsewhere"  # existing cards stay put

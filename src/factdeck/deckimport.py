@@ -188,11 +188,18 @@ def plan(contents: Contents, out_dir: Path, source: Path) -> ImportResult:
         if top not in decks:
             deck_id = unique(slug(top), deck_ids, "deck")
             decks[top] = ImportedDeck(deck_id, top, out_dir / f"{deck_id}.yaml")
-            description = contents.deck_descriptions.get(top, "")
-            if description:
-                decks[top].description = description
         top_of[home] = top
     fields = FieldText(set(contents.media))
+    for deck in decks.values():
+        description = contents.deck_descriptions.get(deck.name, "")
+        written = fields.written(description, "markdown") if description else None
+        if written is not None:
+            deck.description = written
+        elif description:
+            result.left_out.append(
+                f"the description of deck '{deck.name}', which has no exact Markdown form "
+                "(users who have the deck keep theirs)"
+            )
     keys: set[str] = set()
     imported = {
         nt_id: ImportedNotetype(_new_key(nt, keys), nt, _formats(nt, contents, fields))
