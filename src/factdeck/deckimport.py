@@ -363,8 +363,17 @@ def deck_text(deck: ImportedDeck, source: str, shared: SharedTypes | None = None
     own = {key: _notetype_yaml(nt) for key, nt in deck.notetypes.items() if key not in shared_keys}
     if own:
         data["notetypes"] = own
-    data["notes"] = [_note_yaml(note) for note in deck.notes]
-    return HEADER.format(source=_comment_safe(source)) + dump(data)
+    # The notes go out a thousand at a time: PyYAML builds a node for every value it writes,
+    # and a whole 100,000-note deck at once would hold half a gigabyte of them. A top-level
+    # list dumps exactly as `notes:`'s items do (block sequences are not indented).
+    parts = [HEADER.format(source=_comment_safe(source)), dump(data)]
+    if not deck.notes:
+        parts.append("notes: []\n")
+    else:
+        parts.append("notes:\n")
+        for start in range(0, len(deck.notes), 1000):
+            parts.append(dump([_note_yaml(note) for note in deck.notes[start : start + 1000]]))
+    return "".join(parts)
 
 
 def notetype_file_text(shared: SharedTypes, source: str) -> str:
