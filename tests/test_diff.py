@@ -308,3 +308,26 @@ def test_diff_rev_outside_a_git_repository_is_an_input_error(tmp_path, write_dec
     result = run("diff", "--rev", "HEAD")
     assert result.exit_code == 1
     assert "error: not inside a git repository" in result.stderr
+
+
+@needs_git
+def test_diff_rev_reads_included_note_type_files_as_they_were_at_the_revision(repo, write_deck, run):
+    write_deck(
+        "id: shared\nnotetypes:\n  t:\n    fields: [Q, A]\n    css-file: t.css\n"
+        "    templates: [{front: '{{Q}}', back: '{{A}}'}]\n",
+        "shared/types.yaml",
+    )
+    write_deck(".card { color: red }\n", "shared/t.css")
+    write_deck(
+        "deck: {id: d, name: D}\ninclude: [../shared/types.yaml]\nnotes:\n  - {id: n, type: t, fields: {Q: q, A: a}}\n",
+        "decks/d.yaml",
+    )
+    commit(repo)
+    result = run("diff", "--rev", "HEAD", "decks")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.endswith("0 added, 0 changed, 0 removed\n")
+    write_deck(
+        "deck: {id: d, name: D}\ninclude: [../shared/types.yaml]\nnotes:\n  - {id: n, type: t, fields: {Q: q, A: b}}\n",
+        "decks/d.yaml",
+    )
+    assert "~ n (A)\n" in run("diff", "--rev", "HEAD", "decks").stdout

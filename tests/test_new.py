@@ -107,3 +107,35 @@ def test_new_rejects_an_invalid_deck_id_as_a_usage_error(tmp_path, run):
         assert result.exit_code == 2, bad
         assert "is not a valid deck id" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def _uncommented(text: str) -> str:
+    """The deck with its commented custom note type example switched on."""
+    lines, out, on = text.split("\n"), [], False
+    for line in lines:
+        stripped = line.lstrip()
+        if stripped in ("# notetypes:", "# - id: vocab-example"):
+            on = True
+        elif on and not stripped.startswith("# "):
+            on = False
+        out.append(line.replace("# ", "", 1) if on else line)
+    return "\n".join(out)
+
+
+def test_new_deck_s_commented_custom_note_type_builds_when_uncommented(tmp_path, run, anki):
+    run("new", "french", "--dir", tmp_path)
+    path = tmp_path / "french.yaml"
+    path.write_text(_uncommented(path.read_text(encoding="utf-8")), encoding="utf-8")
+    assert "\nnotetypes:\n  vocab:" in path.read_text()
+    checked = pipeline.check([str(path)])
+    assert checked.diagnostics == [], [d.format() for d in checked.diagnostics]
+    built = pipeline.build([str(path)], output=tmp_path / "x.apkg", now=1700000000)
+    assert not built.errors
+    note = next(n for n in built.reports[0].deck.notes if n.id == "vocab-example")
+    assert note.notetype.name == "Vocabulary" and note.ords == [0, 1] and note.subdeck == "Vocabulary"
+    jsonschema.Draft202012Validator(deck_schema()).validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    col = anki()
+    col.import_package(tmp_path / "x.apkg")
+    assert {
+        col.col.decks.name(c.did) for c in col.cards() if c.note().note_type()["name"] == "Vocabulary"
+    } == {"French::Vocabulary"}

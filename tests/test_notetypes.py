@@ -8,6 +8,7 @@ note type created with Anki's model manager, `add_note`).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import textwrap
 
@@ -713,3 +714,41 @@ def test_anki_keeps_existing_cards_where_they_are_when_a_note_moves_subdeck(writ
     fresh = anki()
     fresh.import_package(tmp_path / "v3.apkg")
     assert {fresh.col.decks.name(c.did) for c in fresh.cards() if c.note().fields[0] == "w"} == {"Top::Two"}
+
+
+def test_hostile_note_type_declarations_end_in_located_errors(tmp_path, write_deck, run):
+    os.mkfifo(tmp_path / "pipe.css")  # reading it would block forever
+    deep = "{{#Q}}" * 500 + "{{Q}}" + "{{/Q}}" * 500
+    deck = write_deck(
+        f"""\
+        deck: {{id: d, name: D}}
+        include: [pipe.css, ., ../../../../../../etc/passwd]
+        notetypes:
+          fifo:
+            fields: [Q]
+            css-file: pipe.css
+            templates: [{{front: "{{{{Q}}}}", back: "{{{{Q}}}}"}}]
+          deep:
+            fields: [Q]
+            templates: [{{front: "{deep}", back: "{{{{Q}}}}"}}]
+          escape:
+            fields: [Q]
+            css-file: ../outside.css
+            templates: [{{front: "{{{{Q}}}}", back: "{{{{Q}}}}"}}]
+          ids:
+            id: "-5"
+            fields: [Q]
+            templates: [{{front: "{{{{Q}}}}", back: "{{{{Q}}}}"}}]
+        notes:
+          - {{id: n, front: q, back: a}}
+        """
+    )
+    result = run("check", deck)
+    assert result.exit_code == 1, result.output
+    out = result.output
+    assert "cannot be read: not a regular file" in out
+    assert "sections are nested more than 50 deep" in out
+    assert "is outside the folder of this file" in out
+    assert "must be a whole number from 1 to" in out
+    assert "internal error" not in out and "Traceback" not in out
+    assert all(re.match(r".+:\d+:\d+: error: ", line) for line in out.splitlines()[:-1]), out

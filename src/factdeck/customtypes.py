@@ -14,8 +14,10 @@ the file that names them.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -469,8 +471,7 @@ def _css(check: _Checker, node: YMap, what: str, folder: str, kind: str) -> str 
         check.out.error(pos, "css-file", f"`css-file` `{rel}` of {what} is outside the folder of this file")
         return None
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = _read_regular_file(path)
     except OSError as e:
         check.out.error(
             pos, "css-file", f"`css-file` `{rel}` of {what} cannot be read: {e.strerror} ({path})"
@@ -481,6 +482,15 @@ def _css(check: _Checker, node: YMap, what: str, folder: str, kind: str) -> str 
     except UnicodeDecodeError:
         check.out.error(pos, "css-file", f"`css-file` `{rel}` of {what} is not UTF-8")
         return None
+
+
+def _read_regular_file(path: str) -> bytes:
+    """The bytes of a regular file; a folder, FIFO or device is refused before it is opened."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise OSError(errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL, "not a regular file")
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def include(check: _Checker, value: Any, pos: Pos, deck_path: str) -> list[tuple[Declared, Pos]]:
@@ -503,8 +513,7 @@ def include(check: _Checker, value: Any, pos: Pos, deck_path: str) -> list[tuple
             check.out.error(ipos, "include", "a deck file cannot include itself")
             continue
         try:
-            with open(real, "rb") as f:
-                data = f.read()
+            data = _read_regular_file(real)
         except OSError as e:
             check.out.error(ipos, "include", f"included file `{rel}` cannot be read: {e.strerror} ({real})")
             continue

@@ -173,6 +173,10 @@ def read_revision(rev: str, paths: list[str], workdir: Path | None = None) -> Si
         for image, blob in ls(folder):
             if Path(image).suffix.lower() in IMAGE_TYPES:
                 images[image] = blob
+    # note-type files a deck includes, and their css-files, may be anywhere in the repository
+    for name, blob in ls(".") if decks else []:
+        if Path(name).suffix.lower() in (*pipeline.DECK_SUFFIXES, ".css") and name not in blobs:
+            images[name] = blob
 
     with tempfile.TemporaryDirectory(prefix="factdeck-diff-") as tmp:
         tmp_root = Path(tmp)

@@ -34,6 +34,27 @@ sources:
     title: An example reference, as a reader would find it
     url: https://example.org/reference
 
+# Note types of your own (optional): fields, card templates in Anki's template syntax, CSS.
+# Uncomment this and the last note below to try one. To share note types between decks, put
+# `id:` and `notetypes:` in a file of their own and `include: [that-file.yaml]` it here.
+# notetypes:
+#   vocab:  # the key notes name in `type:`
+#     name: Vocabulary  # Anki's name for it (default: the key)
+#     fields:  # in Anki's order: a name, or {name: ..., format: html} (or text; default markdown)
+#       - Word
+#       - Meaning
+#       - {name: Example, format: html}
+#       - Sources
+#     sources-field: Sources  # factdeck fills it with the note's sources
+#     templates:  # a card for each template whose front shows a field that is not empty
+#       - name: Recognise
+#         front: "{{Word}}"
+#         back: "{{FrontSide}}<hr id=answer>{{Meaning}}{{#Example}}<br>{{Example}}{{/Example}}"
+#       - name: Recall  # only notes with an Example get this card
+#         front: "{{#Example}}{{Meaning}}?{{/Example}}"
+#         back: "{{FrontSide}}<hr id=answer>{{Word}}"
+#     css: ".card { font-family: sans-serif; font-size: 22px; text-align: center; }"
+
 notes:
   # basic: one card, the front asks and the back answers.
   # `type: basic` is the default for a note with `front` and `back`, so it may be left out.
@@ -66,6 +87,14 @@ notes:
   # cloze deletions can nest: card 1 hides the whole phrase, card 2 only the temperature.
   - id: nested-cloze-example
     text: "{{c1::Water boils at {{c2::100 °C}}}} at sea level."
+
+  # a note of your own type (uncomment with `notetypes` above): its content goes under
+  # `fields`, by field name. `subdeck` (on any note) puts its cards in "<deck name>::Vocabulary".
+  # - id: vocab-example
+  #   type: vocab
+  #   fields: {Word: bonjour, Meaning: hello, Example: "<i>Bonjour</i>, Marie !"}
+  #   sources: [example-book]
+  #   subdeck: Vocabulary
 """
 
 

@@ -25,6 +25,7 @@ _WS = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u
 _EMPTY_FIELD = re.compile(r"(?:[\t\n\x0b\x0c\r ]|</?(?:br|div) ?/?>)*\Z", re.I | re.S | re.A)
 _CLOZE_CONDITIONAL = re.compile(r"c\+?[0-9]+\Z")
 _CARD_TAG = re.compile(r"\{\{\s*Card\s*\}\}")
+MAX_DEPTH = 50  # sections nested deeper are refused: no real template needs them, and the checks recurse
 
 
 class TemplateError(ValueError):
@@ -126,6 +127,8 @@ def parse(template: str) -> Nodes:
             parts = tok.value.split(":")
             current.append(("field", parts[-1], tuple(reversed(parts[:-1]))))
         elif kind == "open" or kind == "negated":
+            if len(stack) >= MAX_DEPTH:
+                raise TemplateError(f"sections are nested more than {MAX_DEPTH} deep", tok.offset)
             children: Nodes = []
             current.append(("if" if kind == "open" else "unless", tok.value, children))
             stack.append((tok.value, tok.offset, current))
