@@ -193,7 +193,22 @@ def test_standard_cards_are_the_ones_anki_generates(anki_col, fronts, values, ta
 
 
 cloze_piece = st.sampled_from(
-    ["{{c1::", "{{c2::", "{{c3::", "{{c12::", "}}", "::", "a", " ", "<br>", "<b>", "</b>", "x"]
+    [
+        "{{c1::",
+        "{{c2::",
+        "{{c3::",
+        "{{c12::",
+        "{{c1,3::",
+        "{{c0::",
+        "{{c",
+        "}}",
+        "::",
+        "a",
+        " ",
+        "<br>",
+        "<b>",
+        "x",
+    ]
 )
 
 
@@ -214,7 +229,10 @@ def _well_formed_clozes(pieces: list[str]) -> str:
     return "".join(out) + "x}}" * depth
 
 
-cloze_text = st.lists(cloze_piece, max_size=10).map(_well_formed_clozes)
+cloze_text = st.one_of(
+    st.lists(cloze_piece, max_size=10).map(_well_formed_clozes),
+    st.lists(cloze_piece, max_size=12).map("".join),  # unbalanced, stray `}}`, c0, `c1,3`
+)
 
 
 @SETTINGS

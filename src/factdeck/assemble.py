@@ -343,15 +343,6 @@ def custom_card_ords(notetype: NoteType, fields: list[str], has_tags: bool) -> l
     found in any field, as Anki looks in every field, not only the clozed ones.
     """
     if notetype.cloze:
-        numbers: set[int] = set()
-        for value in fields:
-            if "{{c" in value:
-                numbers |= cloze_numbers(value)
-        return sorted({min(n, 500) - 1 for n in numbers})
+        return cloze.card_ords(fields)
     filled = nonempty_names(notetype.field_names, fields, has_tags)
     return [ord_ for ord_, front in enumerate(notetype.fronts) if renders_with_fields(front, filled)]
-
-
-def cloze_numbers(field_html: str) -> set[int]:
-    """Cloze numbers in a field's final HTML, as Anki reads them."""
-    return cloze.card_numbers(field_html)

@@ -28,6 +28,7 @@ from html.parser import HTMLParser
 from importlib import resources
 from pathlib import Path
 
+from . import cloze as cloze_syntax
 from . import templates
 from .assemble import Built, BuiltDeck
 from .notetypes import NoteType
@@ -35,7 +36,7 @@ from .output import Staging, WriteFailed, recover
 
 # --- clozes -------------------------------------------------------------------------------
 
-_CLOZE_TOKEN = re.compile(r"\{\{c(\d+)::|\}\}")
+_CLOZE_TOKEN = re.compile(r"\{\{c([0-9,]*)::|\}\}")
 _MAX_CLOZE_DEPTH = 10  # Anki ignores cloze openers nested deeper than this
 _MATHJAX_OPEN = re.compile(r"\\[(\[]")
 _MATHJAX_CLOSE = re.compile(r"\\[\])]")
@@ -45,9 +46,13 @@ _TEXT_FILTER_TAGS = re.compile(r"<!--.*?-->|<style.*?>.*?</style>|<script.*?>.*?
 
 @dataclass
 class _Cloze:
-    number: int
+    ordinals: tuple[int, ...]  # `{{c1,3::` has two, sorted
     nodes: list  # of str and _Cloze
     hint: str | None = None
+
+    @property
+    def label(self) -> str:
+        return ",".join(map(str, self.ordinals))
 
 
 def _parse_clozes(text: str) -> list:
@@ -68,13 +73,14 @@ def _parse_clozes(text: str) -> list:
 
     pos = 0
     for m in _CLOZE_TOKEN.finditer(text):
-        if m.group(1) is not None and int(m.group(1)) > 0xFFFF:
-            continue  # not a number Anki reads: plain text
+        ordinals = tuple(sorted(cloze_syntax._ordinals(m.group(1)))) if m.group(1) is not None else ()
+        if m.group(1) is not None and not ordinals:
+            continue  # no number Anki reads: plain text
         add_text(text[pos : m.start()])
         pos = m.end()
         if m.group(1) is not None:
             if len(stack) < _MAX_CLOZE_DEPTH:
-                stack.append(_Cloze(int(m.group(1)), []))
+                stack.append(_Cloze(ordinals, []))
         elif stack:
             cloze = stack.pop()
             (stack[-1].nodes if stack else out).append(cloze)
@@ -95,7 +101,7 @@ def _attribute(text: str) -> str:
 
 def _reveal(cloze: _Cloze, active: int, question: bool, buf: list[str]) -> bool:
     """Append one cloze's HTML; True when the active cloze occurs in it."""
-    found = cloze.number == active
+    found = active in cloze.ordinals
     if question and found:
         inner: list[str] = []
         for node in cloze.nodes:
@@ -106,11 +112,11 @@ def _reveal(cloze: _Cloze, active: int, question: bool, buf: list[str]) -> bool:
         hint = cloze.hint if cloze.hint is not None else "..."
         buf.append(
             f'<span class="cloze" data-cloze="{_attribute("".join(inner))}" '
-            f'data-ordinal="{cloze.number}">[{hint}]</span>'
+            f'data-ordinal="{cloze.label}">[{hint}]</span>'
         )
         return True
     cls = "cloze" if found else "cloze-inactive"
-    buf.append(f'<span class="{cls}" data-ordinal="{cloze.number}">')
+    buf.append(f'<span class="{cls}" data-ordinal="{cloze.label}">')
     for node in cloze.nodes:
         if isinstance(node, str):
             buf.append(node)
@@ -184,8 +190,8 @@ def cloze_numbers(text: str) -> set[int]:
 
     def walk(nodes) -> None:
         for node in nodes:
-            if isinstance(node, _Cloze) and node.number:
-                numbers.add(node.number)
+            if isinstance(node, _Cloze):
+                numbers.update(n for n in node.ordinals if n)
                 walk(node.nodes)
 
     walk(_parse_clozes(text))
