@@ -31,6 +31,7 @@ leaf = st.one_of(
     st.sampled_from(["x", " ", "<br>", "&nbsp;", "}}", "{", "<!-- {{A}} -->", "\n", "字[じ] "]),
     st.builds(lambda f, n: "{{" + f + n + "}}", filters, names),
     st.builds(lambda n: "{{ " + n + " }}", names),
+    st.sampled_from(["{{}}", "{{text:}}", "{{#}}"]),
 )
 
 
@@ -140,6 +141,8 @@ def factdeck_accepts(cards: list[tuple[str, str, str]], fields=FIELDS) -> bool:
     except templates.TemplateError:
         return False
     if templates.duplicate_front([front for _, front, _ in cards]):
+        return False
+    if any(templates.has_empty_replacement(side) for pair in parsed for side in pair):
         return False
     known = {*fields, *templates.SPECIAL_FIELDS, ""}
     if any(not templates.referenced_fields(side) <= known for pair in parsed for side in pair):

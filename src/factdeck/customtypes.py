@@ -396,6 +396,13 @@ def _templates(
                 out.error(entry.val_pos[side], "template", f"`{side}` of {label}: {e}")
                 ok = False
                 continue
+            if tpl.has_empty_replacement(sides[side]):
+                out.error(
+                    entry.val_pos[side],
+                    "unknown-field",
+                    f"`{side}` of {label} has `{{{{}}}}`, which names no field: Anki shows an error on the card",
+                )
+                ok = False
             for ref in sorted(tpl.referenced_fields(sides[side])):
                 if ref and ref not in field_names and ref not in tpl.SPECIAL_FIELDS:
                     unknown = True

@@ -278,3 +278,13 @@ def requirements(nodes: Nodes, field_names: tuple[str, ...]) -> tuple[str, list[
     if needed and _renders_for_reqs(nodes, every):
         return "all", needed
     return "none", []
+
+
+def has_empty_replacement(nodes: Nodes) -> bool:
+    """A `{{}}` (no field, no filter): Anki accepts the note type but shows an error card."""
+    for node in nodes:
+        if node[0] == "field" and not node[1] and not node[2]:
+            return True
+        if node[0] in ("if", "unless") and has_empty_replacement(node[2]):
+            return True
+    return False
