@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 # Nodes: ("text", str) | ("comment", str) | ("field", key, filters in the order applied)
 #        | ("if" | "unless", key, children)
-Node = tuple  # a tagged tuple, see above; tuples keep parsing and evaluation cheap
+Node = tuple[Any, ...]  # a tagged tuple, see above; tuples keep parsing and evaluation cheap
 Nodes = list[Node]
 
 SPECIAL_FIELDS = ("FrontSide", "Card", "CardFlag", "Deck", "Subdeck", "Tags", "Type", "CardID")
