@@ -374,10 +374,11 @@ def without_remote_images(fragment: str) -> str:
     parser.close()
     if not parser.found:
         return fragment
-    starts = [0]
-    for line in fragment.split("\n"):
-        starts.append(starts[-1] + len(line) + 1)
-    out, pos = [], 0
+    starts = [0]  # where each line begins: the parser reports (line, column)
+    for line_text in fragment.split("\n"):
+        starts.append(starts[-1] + len(line_text) + 1)
+    out: list[str] = []
+    pos = 0
     for (line, col), text, url, alt in parser.found:
         begin = starts[line - 1] + col
         out.append(fragment[pos:begin])

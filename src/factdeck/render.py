@@ -13,7 +13,13 @@ import html
 import os
 import re
 import stat
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
+
+if TYPE_CHECKING:
+    from markdown_it.token import Token
+    from markdown_it.utils import EnvType, OptionsDict
 
 ALLOWED_TAGS = {
     "a",
@@ -179,7 +185,7 @@ class Renderer:
             return content
         return html.escape(content, quote=False)
 
-    def _cell(self, tokens, idx, options, env):
+    def _cell(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
         """A table cell; a column's alignment as ``align`` (the sanitiser drops every ``style``)."""
         token = tokens[idx]
         style = token.attrGet("style")
