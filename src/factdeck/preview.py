@@ -22,9 +22,9 @@ import html
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from html.parser import HTMLParser
 from importlib import resources
 from pathlib import Path
 
@@ -346,47 +346,122 @@ def is_local(url: str) -> bool:
     return not _HAS_SCHEME.match(url) and not url.startswith(("/", "\\"))
 
 
-class _RemoteImages(HTMLParser):
-    """Finds the ``<img>`` tags that would fetch something not beside the page."""
+# A small HTML tokenizer, enough to find start tags where a browser finds them (never inside an
+# attribute value, a comment or a script) in one pass: Python's HTMLParser takes quadratic time
+# on some inputs (30,000 unclosed `<a ` take 90 s), and templates are untrusted input.
+_TAG_NAME = re.compile(r"[^\t\n\f\r />]*")
+_ATTR_NAME = re.compile(r"[^\t\n\f\r />][^\t\n\f\r />=]*")
+_SPACE = re.compile(r"[\t\n\f\r ]*")
+_UNQUOTED = re.compile(r"[^\t\n\f\r >]*")
+_COMMENT_END = re.compile(r"--!?>")
+_RAW_TEXT = ("script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript")
+_RAW_TEXT_END = {name: re.compile(rf"</{name}[\t\n\f\r />]", re.I) for name in _RAW_TEXT}
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.found: list[tuple[tuple[int, int], str, str, str]] = []  # (pos, tag text, url, alt)
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in ("img", "image"):  # an HTML parser reads <image> as <img>
-            return
-        values = {name: value or "" for name, value in attrs}
-        urls = [values.get("src", "")]
-        urls += [c.strip().split(" ")[0] for c in values.get("srcset", "").split(",") if c.strip()]
-        remote = [u for u in urls if u and not is_local(u)]
-        text = self.get_starttag_text()
-        if remote and text:
-            self.found.append((self.getpos(), text, remote[0], values.get("alt", "")))
+def _after_space(text: str, j: int) -> int:
+    m = _SPACE.match(text, j)
+    return m.end() if m else j
+
+
+def _tag(text: str, i: int) -> tuple[str, dict[str, str], int] | None:
+    """The tag whose name starts at ``i``: (lower-case name, attributes, end), or None when the
+    text ends inside it (a browser then drops the tag). The first of repeated attributes wins."""
+    m = _TAG_NAME.match(text, i)
+    assert m is not None  # the pattern matches the empty string
+    name, j, n = m.group().lower(), m.end(), len(text)
+    attrs: dict[str, str] = {}
+    while j < n:
+        ch = text[j]
+        if ch in " \t\n\f\r/":
+            j += 1
+            continue
+        if ch == ">":
+            return name, attrs, j + 1
+        m = _ATTR_NAME.match(text, j)
+        assert m is not None  # text[j] is none of the characters the class excludes
+        key, j = m.group().lower(), _after_space(text, m.end())
+        value = ""
+        if j < n and text[j] == "=":
+            j = _after_space(text, j + 1)
+            if j < n and text[j] in "\"'":
+                close = text.find(text[j], j + 1)
+                if close < 0:
+                    return None
+                value, j = text[j + 1 : close], close + 1
+            else:
+                m = _UNQUOTED.match(text, j)
+                assert m is not None
+                value, j = m.group(), m.end()
+        attrs.setdefault(key, value)
+    return None
+
+
+def _start_tags(text: str) -> Iterator[tuple[int, int, str, dict[str, str]]]:
+    """(start, end, name, attributes) of every start tag, in one pass over ``text``."""
+    pos, n = 0, len(text)
+    while (lt := text.find("<", pos)) >= 0 and lt + 1 < n:
+        c = text[lt + 1]
+        if text.startswith("<!--", lt):
+            if text.startswith(("<!-->", "<!--->"), lt):
+                pos = text.index(">", lt) + 1
+                continue
+            m = _COMMENT_END.search(text, lt + 4)
+            pos = m.end() if m else n
+        elif c in "!?" or (
+            c == "/" and not (text[lt + 2 : lt + 3].isascii() and text[lt + 2 : lt + 3].isalpha())
+        ):
+            close = text.find(">", lt + 2)  # a bogus comment (or `</>`), up to the first `>`
+            pos = close + 1 if close >= 0 else n
+        elif c == "/" or (c.isascii() and c.isalpha()):
+            end_tag = c == "/"
+            tag = _tag(text, lt + 1 + end_tag)
+            if tag is None:
+                return
+            name, attrs, pos = tag
+            if end_tag:
+                continue
+            yield lt, pos, name, attrs
+            if name in _RAW_TEXT_END:  # text up to its end tag, never tags
+                m = _RAW_TEXT_END[name].search(text, pos)
+                if m is None:
+                    return
+                pos = m.start()
+        else:
+            pos = lt + 1
+
+
+def _remote_url(attrs: dict[str, str]) -> str | None:
+    """The first URL of an image's ``src`` and ``srcset`` not beside the page, read both raw and
+    with character references decoded (where the two readings differ, either counts)."""
+    urls = [attrs.get("src", "")]
+    urls += [c.strip().split(" ")[0] for c in attrs.get("srcset", "").split(",") if c.strip()]
+    for url in urls:
+        if url and not (is_local(url) and is_local(html.unescape(url))):
+            return html.unescape(url)
+    return None
 
 
 def without_remote_images(fragment: str) -> str:
     """Each remote ``<img>`` becomes a placeholder naming its URL: the page fetches nothing."""
     if "<im" not in fragment.lower():
         return fragment
-    parser = _RemoteImages()
-    parser.feed(fragment)
-    parser.close()
-    if not parser.found:
-        return fragment
-    starts = [0]  # where each line begins: the parser reports (line, column)
-    for line_text in fragment.split("\n"):
-        starts.append(starts[-1] + len(line_text) + 1)
     out: list[str] = []
     pos = 0
-    for (line, col), text, url, alt in parser.found:
-        begin = starts[line - 1] + col
-        out.append(fragment[pos:begin])
+    for start, end, name, attrs in _start_tags(fragment):
+        if name not in ("img", "image"):  # an HTML parser reads <image> as <img>
+            continue
+        url = _remote_url(attrs)
+        if url is None:
+            continue
+        alt = html.unescape(attrs.get("alt", ""))
         label = f"remote image not loaded: {url}" + (f" ({alt})" if alt else "")
+        out.append(fragment[pos:start])
         out.append(
             f'<span class="fd-preview-remote-image" title="{html.escape(url)}">{html.escape(label)}</span>'
         )
-        pos = begin + len(text)
+        pos = end
+    if not out:
+        return fragment
     out.append(fragment[pos:])
     return "".join(out)
 
