@@ -24,6 +24,9 @@ from .output import Staging, WriteFailed, recover
 from .validate import NoteReader, validate
 from .yamlload import decode, load
 
+if TYPE_CHECKING:
+    from .ankifiles import package
+
 DECK_SUFFIXES = (".yaml", ".yml")
 
 
