@@ -168,7 +168,7 @@ def project(tmp_path):
 
 
 @pytest.mark.parametrize("point", BEFORE_COMMIT + DURING_COMMIT)
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_an_interrupted_build_leaves_the_old_or_the_new_outputs_and_nothing_else(project, point, signum):
     proc = project.start(point, "build", "decks")
     proc.send_signal(signum)

@@ -313,7 +313,7 @@ class Interrupted(BaseException):
 
 
 def _interrupt(signum: int, frame: object) -> NoReturn:
-    for s in (signal.SIGINT, signal.SIGTERM):
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, signal.SIG_IGN)  # once is enough: let the cleanup finish
     raise Interrupted
 
@@ -462,6 +462,8 @@ def main() -> None:
     """
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, _interrupt)
+    if signal.getsignal(signal.SIGHUP) == signal.SIG_DFL:  # a closed terminal; not under nohup
+        signal.signal(signal.SIGHUP, _interrupt)
     reserve = bytearray(1 << 20)  # given back when memory runs out, to print the message
     try:
         cli.main(standalone_mode=True)

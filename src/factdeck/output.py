@@ -73,7 +73,7 @@ def process_tag() -> str:
 
 @contextmanager
 def signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM until the block is done, then deliver the first one that came.
+    """Hold SIGINT, SIGTERM and SIGHUP until the block is done, then deliver the first that came.
 
     Used around steps that must not be cut short by a polite interruption (a commit's renames,
     creating a temporary file and remembering it). Only the main thread can set handlers; in
@@ -84,7 +84,7 @@ def signals_deferred() -> Iterator[None]:
         return
     pending: list[int] = []
     saved = {}
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         handler = signal.getsignal(signum)
         if handler is not None:
             saved[signum] = handler
