@@ -312,7 +312,9 @@ def test_an_interrupted_preview_leaves_the_old_site_or_the_new_one(project, poin
 
 
 def test_concurrent_builds_of_one_deck_leave_a_package_and_lock_of_the_same_build(tmp_path):
-    """Each build's commit holds the folders' locks, so the last one renames both of its files."""
+    """Each build's commit holds the folders' locks and checks that the lock it read is still
+    there: a build that lost the race fails (exit 1, saying why) instead of pairing its package
+    with the other build's lock."""
     import sqlite3
     import zipfile
 
@@ -324,10 +326,14 @@ def test_concurrent_builds_of_one_deck_leave_a_package_and_lock_of_the_same_buil
             [sys.executable, "-m", "factdeck", "build", "-q", "decks"],
             cwd=tmp_path,
             env={**os.environ, "SOURCE_DATE_EPOCH": str(1700000000 + i * 1000)},
+            stderr=subprocess.PIPE,
+            text=True,
         )
-        for i in range(4)
+        for i in range(6)
     ]
-    assert [p.wait() for p in procs] == [0, 0, 0, 0]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0 or "decks/a.lock: it changed while this build ran" in err, err
     lock_times = {
         int(line.split()[3])
         for line in (decks / "a.lock").read_text().splitlines()

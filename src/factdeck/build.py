@@ -24,9 +24,6 @@ from .output import Staging, WriteFailed, recover
 from .validate import NoteReader, validate
 from .yamlload import decode, load
 
-if TYPE_CHECKING:
-    from .ankifiles import package
-
 DECK_SUFFIXES = (".yaml", ".yml")
 
 
@@ -305,12 +302,13 @@ def _build(
     if checked.errors:
         return result
 
-    parts, pending_locks = [], []
+    parts, pending_locks, read_locks = [], [], []
     for built in checked.decks:
         path = lockfile.lock_path(built.deck.path)
         with naming(path):
             out = Collector(str(path))
             old, old_text = lockfile.read(path, out)
+            read_locks.append((path, old_text))
             notetypes = {
                 nt.key: (nt.name, nt.definition_hash(), nt.field_names) for nt in built.notetypes().values()
             }
@@ -347,6 +345,8 @@ def _build(
     )
     try:
         with Staging() as staging:
+            for path, old_text in read_locks:  # the locks these outputs were made from
+                staging.expect(path, None if old_text is None else old_text.encode("utf-8"))
             _stage(staging, pending_locks, jobs, result)
             started = time.perf_counter()
             with naming(jobs[0][0]):

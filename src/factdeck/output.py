@@ -158,6 +158,7 @@ class Staging:
     """
 
     staged: list[_Staged] = field(default_factory=list)
+    expected: dict[Path, bytes | None] = field(default_factory=dict)  # input -> content when read
     made: list[Path] = field(default_factory=list)  # folders created for outputs, deepest last
 
     def __enter__(self) -> Staging:
@@ -188,13 +189,30 @@ class Staging:
         except OSError as e:
             raise WriteFailed(target, _reason(e, target)) from e
 
+    def expect(self, path: Path, content: bytes | None) -> None:
+        """Commit only if ``path`` still holds ``content`` (None: does not exist), what the
+        outputs were made from; another build that committed meanwhile makes this one fail
+        rather than pair its outputs with the other's."""
+        self.expected[path] = content
+
     def commit(self) -> None:
         """Rename every staged file onto its target, in the order staged, as one step (see above)."""
         if not self.staged:
             return
-        dirs = {os.path.abspath(os.fspath(s.target.parent)) for s in self.staged}
+        dirs = {
+            os.path.abspath(os.fspath(p.parent)) for p in [*(s.target for s in self.staged), *self.expected]
+        }
         with _DirLocks(dirs) as held:
             _settle(held)
+            for path, content in self.expected.items():
+                try:
+                    now: bytes | None = path.read_bytes()
+                except FileNotFoundError:
+                    now = None
+                except OSError as e:
+                    raise WriteFailed(path, e.strerror or str(e)) from e
+                if now != content:
+                    raise WriteFailed(path, "it changed while this build ran (another build?); run it again")
             for s in self.staged:
                 if s.target.is_dir():
                     raise WriteFailed(s.target, "a folder is in the way")
