@@ -87,9 +87,20 @@ def naming(path: str | Path) -> Iterator[None]:
         yield
     except BaseException as e:
         if out_of_memory(e) and not getattr(e, "__notes__", None):
+            drop_frames(e)  # frees what the failed work held, so the note can be made
             with suppress(MemoryError):
                 e.add_note(str(path))
         raise
+
+
+def drop_frames(e: BaseException | None) -> None:
+    """Let go of every frame the exception (and those it interrupted) holds: out of memory,
+    that is what frees the memory needed to say so (factdeck never prints a traceback)."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        e.__traceback__ = None
+        e = e.__context__ or e.__cause__
 
 
 def out_of_memory(e: BaseException) -> bool:

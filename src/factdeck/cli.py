@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -436,21 +437,13 @@ def _failure(e: BaseException) -> tuple[str, int]:
         return "interrupted", EXIT_INTERRUPTED
     if pipeline.out_of_memory(e):
         where = getattr(e, "__notes__", None)
-        return (f"out of memory while processing {where[0]}" if where else "out of memory"), EXIT_INPUT
+        if not where:  # past the point where a file is known: name the command and its files
+            return f"out of memory running `factdeck {shlex.join(sys.argv[1:])}`", EXIT_INPUT
+        return f"out of memory while processing {where[0]}", EXIT_INPUT
     if isinstance(e, OSError):
         where = f"{e.filename}: " if e.filename is not None else ""
         return f"{where}{e.strerror or e}", EXIT_INPUT
     return f"internal error ({type(e).__name__}: {e}); please report this bug at {BUG_URL}", EXIT_INTERNAL
-
-
-def _drop_frames(e: BaseException | None) -> None:
-    """Let go of every frame the exception (and those it interrupted) holds: out of memory,
-    that is what frees the memory needed to say so."""
-    seen = set()
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        e.__traceback__ = None
-        e = e.__context__ or e.__cause__
 
 
 def main() -> None:
@@ -471,5 +464,5 @@ def main() -> None:
         raise
     except BaseException as e:
         del reserve
-        _drop_frames(e)
+        pipeline.drop_frames(e)
         fail(*_failure(e))
