@@ -35,16 +35,27 @@ _LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # what YAML counts as a
 ALLOWED_TAGS = {None, "!", "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
-class YMap(dict):
+Pos = tuple[int, int]  # (line, column), both from 1
+
+
+class YMap(dict[str, "Node"]):
     """A mapping that remembers where it, each key and each value started."""
 
     __slots__ = ("key_pos", "pos", "val_pos")
+    key_pos: dict[str, Pos]
+    pos: Pos
+    val_pos: dict[str, Pos]
 
 
-class YList(list):
+class YList(list["Node"]):
     """A sequence that remembers where it and each item started."""
 
     __slots__ = ("item_pos", "pos")
+    item_pos: list[Pos]
+    pos: Pos
+
+
+Node = str | YMap | YList  # what the loader builds: every scalar stays text
 
 
 class _Abort(Exception):
