@@ -24,9 +24,10 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from importlib import resources
 from pathlib import Path
+from typing import IO, Any
 
 from . import cloze as cloze_syntax
 from . import templates
@@ -47,7 +48,7 @@ _TEXT_FILTER_TAGS = re.compile(r"<!--.*?-->|<style.*?>.*?</style>|<script.*?>.*?
 @dataclass
 class _Cloze:
     ordinals: tuple[int, ...]  # `{{c1,3::` has two, sorted
-    nodes: list  # of str and _Cloze
+    nodes: list[str | _Cloze]
     hint: str | None = None
 
     @property
@@ -55,9 +56,9 @@ class _Cloze:
         return ",".join(map(str, self.ordinals))
 
 
-def _parse_clozes(text: str) -> list:
+def _parse_clozes(text: str) -> list[str | _Cloze]:
     """Text and clozes as a tree, the way Anki reads them (hints, nesting, stray ``}}``)."""
-    out: list = []
+    out: list[str | _Cloze] = []
     stack: list[_Cloze] = []
 
     def add_text(chunk: str) -> None:
@@ -188,7 +189,7 @@ def _strip_tags(text: str) -> str:
 def cloze_numbers(text: str) -> set[int]:
     numbers: set[int] = set()
 
-    def walk(nodes) -> None:
+    def walk(nodes: list[str | _Cloze]) -> None:
         for node in nodes:
             if isinstance(node, _Cloze):
                 numbers.update(n for n in node.ordinals if n)
@@ -204,7 +205,7 @@ TemplateError = templates.TemplateError
 
 
 @lru_cache(maxsize=256)
-def _parse_template(template: str) -> list:
+def _parse_template(template: str) -> templates.Nodes:
     """Anki's parse of a template (see ``templates.parse``), kept for the templates in use."""
     return templates.parse(template)
 
@@ -243,7 +244,7 @@ def _reading(name: str, m: re.Match[str]) -> str:
     return f"<ruby><rb>{m.group(1)}</rb><rt>{m.group(2)}</rt></ruby>"
 
 
-def _render(nodes: list, ctx: _Context, out: list[str]) -> None:
+def _render(nodes: templates.Nodes, ctx: _Context, out: list[str]) -> None:
     for node in nodes:
         kind = node[0]
         if kind == "text":
@@ -302,10 +303,14 @@ def card_name(nt: NoteType, ord_: int) -> str:
     return f"{nt.templates[0][0]} {ord_ + 1}" if nt.cloze else nt.templates[ord_][0]
 
 
+def _write(f: IO[bytes], data: bytes) -> None:
+    f.write(data)
+
+
 # --- the site -----------------------------------------------------------------------------
 
 
-def _script_json(data) -> str:
+def _script_json(data: object) -> str:
     """JSON that is safe inside <script>: no '<', '>' or '&' can end the element early."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
@@ -466,7 +471,7 @@ def without_remote_images(fragment: str) -> str:
     return "".join(out)
 
 
-def site_data(decks: list[BuiltDeck]) -> dict:
+def site_data(decks: list[BuiltDeck]) -> dict[str, Any]:  # JSON for the page
     """Everything the page shows, as plain data."""
     out_decks, cards = [], []
     styles: dict[str, int] = {}  # each distinct note type CSS, numbered
@@ -609,12 +614,12 @@ def write_site(decks: list[BuiltDeck], output: Path) -> Path:
                     continue
             except OSError as e:
                 raise WriteFailed(target, f"cannot read {src}: {e.strerror or e}") from e
-            staging.add(target, lambda f, data=data: f.write(data))
+            staging.add(target, partial(_write, data=data))
         # A file name that is not UTF-8 (a surrogate) shows as U+FFFD: the page is valid UTF-8.
         try:
             text = page(decks).encode("utf-8", "surrogatepass").decode("utf-8", "replace").encode("utf-8")
         except MemoryError:  # the page holds every card: the largest thing a preview makes
             raise WriteFailed(index, "out of memory") from None
-        staging.add(index, lambda f: f.write(text))
+        staging.add(index, partial(_write, data=text))
         staging.commit()
     return index

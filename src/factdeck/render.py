@@ -13,13 +13,17 @@ import html
 import os
 import re
 import stat
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, cast
 from urllib.parse import unquote
 
 if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.renderer import RendererHTML
     from markdown_it.token import Token
     from markdown_it.utils import EnvType, OptionsDict
+
+    from .model import Source
 
 ALLOWED_TAGS = {
     "a",
@@ -112,10 +116,10 @@ class Renderer:
             self._add_media_folder(self.media_dir)
         self._cache: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._problems: list[str] = []
-        self._markdown = None
+        self._markdown: MarkdownIt | None = None
 
     @property
-    def _md(self):
+    def _md(self) -> MarkdownIt:
         """The Markdown parser, made on first use: most fields never need it."""
         if self._markdown is None:
             from markdown_it import MarkdownIt
@@ -124,7 +128,8 @@ class Renderer:
             self._markdown = MarkdownIt("commonmark", {"html": True, "breaks": True}).enable(
                 ["table", "strikethrough"]
             )
-            rules = self._markdown.renderer.rules
+            # markdown-it types its rules as bound methods; any callable of that shape works
+            rules = cast("dict[str, object]", cast("RendererHTML", self._markdown.renderer).rules)
             rules["html_inline"] = self._html
             rules["html_block"] = self._html
             rules["image"] = self._image
@@ -178,7 +183,12 @@ class Renderer:
         )
         return out, tuple(self._problems)
 
-    def _html(self, tokens, idx, options, env):
+    @property
+    def _html_renderer(self) -> RendererHTML:
+        """markdown-it's HTML renderer (its type says only "a renderer")."""
+        return cast("RendererHTML", self._md.renderer)
+
+    def _html(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
         content = tokens[idx].content
         tags = {t.lower() for t in _TAG.findall(content)}
         if tags and tags <= ALLOWED_TAGS and not content.lstrip().startswith("<!"):
@@ -192,12 +202,13 @@ class Renderer:
         if isinstance(style, str) and style.startswith("text-align:"):
             token.attrs.pop("style")
             token.attrSet("align", style.removeprefix("text-align:"))
-        return self._md.renderer.renderToken(tokens, idx, options, env)
+        rendered: str = self._html_renderer.renderToken(tokens, idx, options, env)
+        return rendered
 
-    def _image(self, tokens, idx, options, env):
+    def _image(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
         token = tokens[idx]
-        token.attrSet("alt", self._md.renderer.renderInlineAsText(token.children or [], options, env))
-        return self._md.renderer.renderToken(tokens, idx, options, env)
+        token.attrSet("alt", self._html_renderer.renderInlineAsText(token.children or [], options, env))
+        return self._html_renderer.renderToken(tokens, idx, options, env)
 
     def _attribute(self, tag: str, name: str, value: str) -> str | None:
         """nh3 calls this for every attribute it keeps, with the value a browser would read: every
@@ -271,7 +282,8 @@ class Renderer:
         an image would block the build or never end, so it is refused before it is opened."""
         try:
             if not stat.S_ISREG(os.stat(path).st_mode):
-                return self._not_regular(path, shown)
+                self._not_regular(path, shown)
+                return None
             fd = os.open(path, os.O_RDONLY | _OPEN_FLAGS)
         except FileNotFoundError:
             self._problems.append(f"image `{shown}` not found (looked for {_shown(path)})")
@@ -281,7 +293,8 @@ class Renderer:
             return None
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced since the check above
-                return self._not_regular(path, shown)
+                self._not_regular(path, shown)
+                return None
             digest = hashlib.sha256()
             while chunk := os.read(fd, 1 << 20):
                 digest.update(chunk)
@@ -343,7 +356,9 @@ def _placeholder_marks(text: str) -> tuple[str, str] | None:
 
 def _stash(text: str, spans: list[tuple[int, int]], marks: tuple[str, str]) -> tuple[str, list[str]]:
     """The text with each math span replaced by a numbered placeholder, and the spans."""
-    parts, maths, pos = [], [], 0
+    parts: list[str] = []
+    maths: list[str] = []
+    pos = 0
     for start, end in spans:
         parts.append(text[pos:start])
         parts.append(f"{marks[0]}{len(maths)}{marks[1]}")
@@ -407,7 +422,7 @@ def text_field(text: str) -> str:
     return html.escape(text, quote=False).replace("\r\n", "<br>").replace("\n", "<br>")
 
 
-def sources_html(citations, sources) -> str:
+def sources_html(citations: Iterable[tuple[str, str]], sources: Mapping[str, Source]) -> str:
     """The Sources field: a short list of linked titles, each with its locator ("§5.1") if any."""
     items = []
     for key, locator in citations:
