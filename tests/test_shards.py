@@ -291,3 +291,17 @@ def test_an_ordinary_large_deck_still_takes_the_fast_path(tmp_path):
     text = _deck(_notes(200, False), tail="version: '1'\n")
     assert _same_read(str(tmp_path / "big.yaml"), text, 2)
     assert _same_read(str(tmp_path / "big.yaml"), text.replace("\n  ", "\n"), 2)  # indentless list
+
+
+@pytest.mark.parametrize("pieces", [1, 2, 3])
+def test_a_repeated_note_in_another_piece_reports_what_the_one_pass_read_reports(tmp_path, pieces):
+    """The one-pass read drops a repeated id before its cloze and citation checks; so do the pieces."""
+    notes = "".join(f"  - id: n{i}\n    front: a\n    back: b\n" for i in range(6))
+    text = (
+        "deck:\n  id: d\n  name: D\nnotes:\n"
+        + notes
+        + "  - id: n0\n    text: no cloze here\n    sources: [nowhere]\n"
+    )
+    path = tmp_path / "deck.yaml"
+    path.write_text(text)
+    assert _same_read(str(path), text, pieces)

@@ -138,9 +138,14 @@ def _compile_piece(path: str, piece: tuple[int, int, int], deck) -> tuple:
     out = Collector(path)
     assembler = NoteAssembler(deck, deck_renderer(deck), out)
 
+    spans: list[tuple[int, int]] = []  # per built note: the diagnostics its checks made
+
     def emit(note) -> None:
+        start, made = len(out.items), len(assembler.built)
         check_citations([note], deck.sources, out)
         assembler.add(note)
+        if len(assembler.built) > made:
+            spans.append((start, len(out.items)))
 
     reader = NoteReader(out, emit, deck)
     outline = Outline()
@@ -149,7 +154,10 @@ def _compile_piece(path: str, piece: tuple[int, int, int], deck) -> tuple:
         raise Fallback
     if outline.notes_end != piece_end(_TEXT, piece[2]):
         raise Fallback  # the list ended before the piece did: the cut is not where the list is
-    positions = [reader.id_positions[note.id] for note in assembler.built]
+    # (line, column) of each note's id, and which diagnostics its citation and assembly checks
+    # made: a note that turns out to repeat an id of another piece is dropped with them, as the
+    # one-pass read drops it before those checks
+    positions = [(*reader.id_positions[note.id], *span) for note, span in zip(assembler.built, spans)]
     tally = _tally(outline, out.suggestion_work, assembler.size)
     return assembler.built, assembler.renderer.media, out.items, positions, reader.count, tally
 
@@ -294,11 +302,13 @@ def compile_file(path: str, text: str, pieces: int = 2) -> tuple[BuiltDeck | Non
         raise Fallback
     built, seen, count, media = [], {}, 0, {}
     for piece_built, piece_media, diags, ids, piece_count, _ in results:
-        out.items.extend(diags)
+        dropped: set[int] = set()
         count += piece_count
         media.update(piece_media)
-        for note, pos in zip(piece_built, ids):
+        for note, (line, column, start, end) in zip(piece_built, ids):
+            pos = (line, column)
             if note.id in seen:
+                dropped.update(range(start, end))
                 out.error(
                     pos,
                     "duplicate-id",
@@ -307,6 +317,7 @@ def compile_file(path: str, text: str, pieces: int = 2) -> tuple[BuiltDeck | Non
                 continue
             seen[note.id] = pos
             built.append(note)
+        out.items.extend(d for i, d in enumerate(diags) if i not in dropped)
     finish(deck, count, notes_list, {key for note in built for key in note.sources}, out)
     renderer = deck_renderer(deck)
     result = BuiltDeck(deck, deck_anki_id(deck.id), describe(deck, renderer, out), built, media)
