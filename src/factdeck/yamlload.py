@@ -10,19 +10,25 @@ Aliases are shared, not copied, and their expansion is budgeted so alias bombs e
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from yaml import events as ev
 
 from .diagnostics import Collector
 
+if TYPE_CHECKING:
+    from yaml.error import Mark
+
 try:  # libyaml: the fast path; PyYAML wheels ship it.
     from yaml._yaml import CParser as _Parser
 
     _BYTE_OFFSETS = True  # libyaml reports reader errors at a byte offset into the UTF-8 text
 except ImportError:  # pragma: no cover - pure-Python fallback
-    from yaml.loader import BaseLoader as _Parser
+    # The pure-Python loader offers the same get_event() API under another class name.
+    from yaml.loader import BaseLoader as _Parser  # type: ignore[assignment]
 
     _BYTE_OFFSETS = False
 
@@ -56,6 +62,7 @@ class YList(list["Node"]):
 
 
 Node = str | YMap | YList  # what the loader builds: every scalar stays text
+OnNote = Callable[[Node, Pos], None]  # takes each item of the top-level `notes` list
 
 
 class _Abort(Exception):
@@ -94,7 +101,9 @@ def decode(data: bytes, out: Collector) -> str | None:
         return None
 
 
-def load(text: str, out: Collector, on_note=None, outline: Outline | None = None):
+def load(
+    text: str, out: Collector, on_note: OnNote | None = None, outline: Outline | None = None
+) -> Node | None:
     """Parse one YAML document into YMap/YList/str. Returns None when nothing usable was read.
 
     With ``on_note``, each item of the top-level ``notes`` list is handed to
@@ -123,7 +132,7 @@ def load(text: str, out: Collector, on_note=None, outline: Outline | None = None
     return None
 
 
-def _mark_pos(mark) -> tuple[int, int] | None:
+def _mark_pos(mark: Mark | None) -> Pos | None:
     return (mark.line + 1, mark.column + 1) if mark is not None else None
 
 
@@ -144,7 +153,7 @@ def _char_index(text: str, offset: int) -> int:
     return len(text.encode("utf-8", "surrogatepass")[:offset].decode("utf-8", "ignore"))
 
 
-def _char_at(text: str, mark) -> str:
+def _char_at(text: str, mark: Mark | None) -> str:
     if mark is None or not 0 <= mark.index < len(text):
         return ""
     return text[mark.index]
@@ -168,16 +177,18 @@ def _syntax_message(e: yaml.MarkedYAMLError, char: str) -> str:
     return msg
 
 
-def _build(text: str, out: Collector, on_note, outline: Outline):
+def _build(text: str, out: Collector, on_note: OnNote | None, outline: Outline) -> Node | None:
     parser = _Parser(text)
     get_event = parser.get_event
-    anchors: dict[str, tuple[object, int]] = {}
+    anchors: dict[str, tuple[Node, int, int]] = {}  # name -> (node, nodes in it, characters in it)
     # A frame is [container, pending key (or _NO_KEY), key position, node count at start, anchor, position,
     # sink]: a sink takes the items of a list (the top-level `notes`) instead of the list keeping them.
-    stack: list[list] = []
-    frame: list | None = None  # stack[-1], kept at hand: most events go to it
+    stack: list[list[Any]] = []
+    # stack[-1] (or None), kept at hand: most events go to it. Any, not list[Any] | None: in_map
+    # implies a frame, which mypy cannot follow, and a check per event would cost time.
+    frame: Any = None
     in_map = False
-    root = None
+    root: Node | None = None
     documents = 0
     total = 0  # nodes after alias expansion
     expanded = 0  # of which came from aliases
@@ -189,7 +200,7 @@ def _build(text: str, out: Collector, on_note, outline: Outline):
     MapEnd, SeqEnd, Alias = ev.MappingEndEvent, ev.SequenceEndEvent, ev.AliasEvent
     DocStart, StreamEnd = ev.DocumentStartEvent, ev.StreamEndEvent
 
-    def attach(value, pos):
+    def attach(value: Node, pos: Pos) -> None:
         """Put a finished node (or a scalar that is not a key) into the current container."""
         nonlocal root
         if frame is None:
@@ -223,7 +234,8 @@ def _build(text: str, out: Collector, on_note, outline: Outline):
             container.val_pos[key] = pos
 
     while True:
-        event = get_event()
+        # Any: dispatch on type(event) is faster than isinstance but does not narrow for mypy.
+        event: Any = get_event()
         cls = type(event)
         if cls is Scalar:
             total += 1
@@ -263,6 +275,7 @@ def _build(text: str, out: Collector, on_note, outline: Outline):
                     pos, "yaml-depth", f"nesting deeper than {MAX_DEPTH} levels; a deck file needs at most 5"
                 )
                 raise _Abort
+            node: YMap | YList
             if cls is MapStart:
                 node = YMap()
                 node.key_pos = {}
@@ -338,7 +351,7 @@ _NO_KEY = object()
 _BAD_KEY = object()
 
 
-def _bad_tag(tag: str, pos, out: Collector) -> None:
+def _bad_tag(tag: str, pos: Pos, out: Collector) -> None:
     shown = tag.replace("tag:yaml.org,2002:", "!!")
     out.error(
         pos, "yaml-tag", f"YAML tag `{shown}` is not allowed: deck files hold only text, lists and mappings"
