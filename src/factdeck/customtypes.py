@@ -536,7 +536,7 @@ def include(check: _Checker, value: Any, pos: Pos, deck_path: str) -> list[tuple
             )
             tree = None
         declared = Declared()
-        if tree is not None:
+        if isinstance(tree, YMap):  # is_notetype_file accepted it, so it is a mapping
             from .validate import _Checker
 
             declared = check_notetype_file(_Checker(inner), tree, path)
