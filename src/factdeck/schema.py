@@ -39,6 +39,8 @@ FIELD_NAME_PATTERN = '^[^#/^\\s:{}"](?:[^:{}"]*[^:{}"\\s])?$'
 
 _SCALAR = ["string", "number", "boolean"]
 
+JSONSchema = dict[str, object]  # a JSON object: values are JSON too
+
 EXAMPLE = {
     "version": "1",
     "deck": {
@@ -60,7 +62,7 @@ EXAMPLE = {
 }
 
 
-def _ident(what: str) -> dict:
+def _ident(what: str) -> JSONSchema:
     return {
         "description": f"{what}. Use lowercase letters, digits and '-', starting with a letter or digit, "
         f"at most {MAX_ID} characters.",
@@ -72,7 +74,7 @@ def _ident(what: str) -> dict:
     }
 
 
-def _text(description: str, required: bool = True, pattern: str = NOT_BLANK) -> dict:
+def _text(description: str, required: bool = True, pattern: str = NOT_BLANK) -> JSONSchema:
     """A text field. factdeck reads every scalar as text; a required one must not be blank."""
     if not required:
         return {"description": description, "type": [*_SCALAR, "null"]}
@@ -84,7 +86,7 @@ def _text(description: str, required: bool = True, pattern: str = NOT_BLANK) -> 
     }
 
 
-def _tags(description: str) -> dict:
+def _tags(description: str) -> JSONSchema:
     return {
         "description": description,
         "type": "array",
@@ -98,11 +100,11 @@ def _tags(description: str) -> dict:
     }
 
 
-def _note() -> dict:
+def _note() -> JSONSchema:
     not_for_cloze = "`{0}` is for basic notes; a cloze note puts everything in `text`."
     not_for_basic = "`text` is for cloze notes; a basic note uses `front` and `back`."
 
-    def forbidden(message: str) -> dict:
+    def forbidden(message: str) -> JSONSchema:
         return {"not": {}, "errorMessage": message}
 
     cloze_rules = {
@@ -210,10 +212,10 @@ def _note() -> dict:
     }
 
 
-def _notetype() -> dict:
+def _notetype() -> JSONSchema:
     """One note type under `notetypes`."""
 
-    def field_name(description: str) -> dict:
+    def field_name(description: str) -> JSONSchema:
         return {"description": description, "type": "string", "pattern": FIELD_NAME_PATTERN}
 
     template = {
@@ -294,7 +296,7 @@ def _notetype() -> dict:
     }
 
 
-def _notetypes() -> dict:
+def _notetypes() -> JSONSchema:
     return {
         "description": "Note types of your own, by key (what notes name in `type`).",
         "type": "object",
@@ -307,7 +309,7 @@ def _notetypes() -> dict:
     }
 
 
-def deck_schema() -> dict:
+def deck_schema() -> JSONSchema:
     """The JSON Schema (draft 2020-12) of a deck file, format version 1."""
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -7,13 +7,14 @@ so one run shows the user everything that is wrong in the file.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Collection
 
 from . import cloze, customtypes
 from .diagnostics import Collector, did_you_mean
 from .model import Deck, Note, Source
 from .notetypes import NoteType
 from .templates import cloze_fields
-from .yamlload import YList, YMap
+from .yamlload import Node, Pos, YList, YMap
 
 ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
 SOURCE_KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
@@ -32,18 +33,18 @@ NOTE_TYPES = ("basic", "basic-reversed", "cloze")
 REQUIRED = {"basic": ("front", "back"), "basic-reversed": ("front", "back"), "cloze": ("text",)}
 FOREIGN = {"basic": ("text",), "basic-reversed": ("text",), "cloze": ("front", "back")}
 
-_TYPE_NAMES = {YMap: "a mapping", YList: "a list", str: "text"}
+_TYPE_NAMES: dict[type, str] = {YMap: "a mapping", YList: "a list", str: "text"}
 
 
-def _kind(value) -> str:
+def _kind(value: object) -> str:
     return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
 class _Checker:
-    def __init__(self, out: Collector):
+    def __init__(self, out: Collector) -> None:
         self.out = out
 
-    def text(self, value, pos, what: str, required: bool = False) -> str | None:
+    def text(self, value: object, pos: Pos | None, what: str, required: bool = False) -> str | None:
         """A string field; None (after reporting) when it has the wrong type or is empty."""
         if type(value) is not str:
             self.out.error(pos, "type", f"{what} must be text, not {_kind(value)}")
@@ -61,19 +62,19 @@ class _Checker:
             return None
         return value
 
-    def mapping(self, value, pos, what: str) -> YMap | None:
+    def mapping(self, value: object, pos: Pos | None, what: str) -> YMap | None:
         if type(value) is not YMap:
             self.out.error(pos, "type", f"{what} must be a mapping, not {_kind(value)}")
             return None
         return value
 
-    def listing(self, value, pos, what: str, hint: str = "") -> YList | None:
+    def listing(self, value: object, pos: Pos | None, what: str, hint: str = "") -> YList | None:
         if type(value) is not YList:
             self.out.error(pos, "type", f"{what} must be a list, not {_kind(value)}{hint}")
             return None
         return value
 
-    def keys(self, node: YMap, allowed, what: str) -> None:
+    def keys(self, node: YMap, allowed: Collection[str], what: str) -> None:
         for key in node:
             if key not in allowed:
                 self.out.error(
@@ -82,13 +83,13 @@ class _Checker:
                     f"unknown key `{key}` in {what}{did_you_mean(key, allowed)}",
                 )
 
-    def required(self, node: YMap, keys, what: str) -> None:
+    def required(self, node: YMap, keys: Collection[str], what: str) -> None:
         """Report missing keys, unless a misspelling of the key is already reported as unknown."""
         for key in keys:
             if key not in node and not any(did_you_mean(k, [key]) for k in node if k not in keys):
                 self.out.error(node.pos, "missing-key", f"{what} is missing required key `{key}`")
 
-    def ident(self, value, pos, what: str) -> str | None:
+    def ident(self, value: object, pos: Pos | None, what: str) -> str | None:
         value = self.text(value, pos, what, required=True)
         if value is None:
             return None
@@ -102,7 +103,7 @@ class _Checker:
             return None
         return value
 
-    def tags(self, value, pos, what: str) -> list[str]:
+    def tags(self, value: object, pos: Pos | None, what: str) -> list[str]:
         items = self.listing(value, pos, what, hint="; write `tags: [a, b]`")
         if items is None:
             return []
@@ -131,7 +132,9 @@ class NoteReader:
     already knows the deck's header can turn each into its final form at once).
     """
 
-    def __init__(self, out: Collector, emit=None, deck: Deck | None = None):
+    def __init__(
+        self, out: Collector, emit: Callable[[Note], None] | None = None, deck: Deck | None = None
+    ) -> None:
         self.check = _Checker(out)
         self.notes: list[Note] = []
         self.emit = emit or self.notes.append
@@ -144,7 +147,7 @@ class NoteReader:
         self.aliased = 0  # items that were aliases
         self._rejected: set[tuple[int, int]] = set()  # where mappings that are no note start
 
-    def __call__(self, item, pos) -> None:
+    def __call__(self, item: object, pos: Pos) -> None:
         self.count += 1
         if self.deck is None and (
             self.deferred
@@ -163,7 +166,7 @@ class NoteReader:
         for item, pos in deferred:
             self._read(item, pos)
 
-    def _read(self, item, pos) -> None:
+    def _read(self, item: object, pos: Pos) -> None:
         node = self.check.mapping(item, pos, "a note")
         if node is None:
             return
@@ -201,7 +204,7 @@ class NoteReader:
         self.emit(note)
 
 
-def validate(tree, path: str, out: Collector, reader: NoteReader | None = None) -> Deck | None:
+def validate(tree: Node | None, path: str, out: Collector, reader: NoteReader | None = None) -> Deck | None:
     """Check a whole file; return the Deck when it is usable, even if some notes had errors.
 
     ``reader`` holds the notes when the loader streamed them (see ``yamlload.load``).
@@ -224,7 +227,7 @@ def validate(tree, path: str, out: Collector, reader: NoteReader | None = None) 
     return deck
 
 
-def validate_header(tree, path: str, out: Collector) -> tuple[Deck, YList | None] | None:
+def validate_header(tree: Node | None, path: str, out: Collector) -> tuple[Deck, YList | None] | None:
     """Everything but the notes: the deck, its tags and sources, and that `notes` is a list."""
     check = _Checker(out)
     if tree is None:
@@ -283,7 +286,7 @@ def finish(deck: Deck, count: int, notes: YList | None, cited: set[str], out: Co
             out.warning(source.pos, "unused-source", f"source `{key}` is defined but no note cites it")
 
 
-def _deck_header(check: _Checker, value, pos, deck: Deck) -> None:
+def _deck_header(check: _Checker, value: object, pos: Pos, deck: Deck) -> None:
     node = check.mapping(value, pos, "`deck`")
     if node is None:
         return
@@ -320,7 +323,7 @@ def _deck_header(check: _Checker, value, pos, deck: Deck) -> None:
             deck.media, deck.media_pos = folder, node.val_pos["media"]
 
 
-def _sources(check: _Checker, value, pos) -> dict[str, Source]:
+def _sources(check: _Checker, value: object, pos: Pos) -> dict[str, Source]:
     node = check.mapping(value, pos, "`sources`")
     if node is None:
         return {}
@@ -454,7 +457,7 @@ def _note(check: _Checker, node: YMap, deck: Deck | None = None) -> Note | None:
         if key not in node:
             ok = False
             continue
-        value = node[key]
+        value: Node | None = node[key]
         if type(value) is not str or not value.strip() or _CONTROL(value):
             value = check.text(value, node.val_pos[key], f"`{key}` of {what}", required=True)
         if value is None:
@@ -479,7 +482,7 @@ def _note(check: _Checker, node: YMap, deck: Deck | None = None) -> Note | None:
 
     tags = check.tags(node["tags"], node.val_pos["tags"], f"`tags` of {what}") if "tags" in node else []
     cited, cited_pos, locators = _citations(check, node, what) if "sources" in node else ([], [], [])
-    subdeck = ""
+    subdeck: str | None = ""
     if "subdeck" in node:
         subdeck = _subdeck(check, node, what)
         ok = ok and subdeck is not None
@@ -513,9 +516,10 @@ def _citations(check: _Checker, node: YMap, what: str) -> tuple[list[str], list[
         node["sources"], node.val_pos["sources"], f"`sources` of {what}", hint="; write `sources: [key]`"
     )
     seen: set[tuple[str, str]] = set()
-    for key, kpos in zip(keys or [], keys.item_pos if keys else []):
-        if type(key) is not str or not key or _CONTROL(key):
-            key = check.text(key, kpos, "a source key", required=True)
+    for item, kpos in zip(keys or [], keys.item_pos if keys else []):
+        key = item if type(item) is str and item and not _CONTROL(item) else None
+        if key is None:
+            key = check.text(item, kpos, "a source key", required=True)
             if key is None:
                 continue
         key, locator = split_citation(key)
@@ -559,7 +563,8 @@ def _custom_note(check: _Checker, node: YMap, note_id: str | None, what: str, nt
     if "fields" in node:
         given = check.mapping(node["fields"], node.val_pos["fields"], f"`fields` of {what}")
         ok = ok and given is not None
-        for name, value in (given or {}).items():
+        given = given if given is not None else YMap()  # nothing to read; the error is reported
+        for name, value in given.items():
             kpos = given.key_pos[name]
             if name in filled_by_factdeck:
                 out.error(
@@ -605,7 +610,7 @@ def _custom_note(check: _Checker, node: YMap, note_id: str | None, what: str, nt
             ok = False
     tags = check.tags(node["tags"], node.val_pos["tags"], f"`tags` of {what}") if "tags" in node else []
     cited, cited_pos, locators = _citations(check, node, what) if "sources" in node else ([], [], [])
-    subdeck = ""
+    subdeck: str | None = ""
     if "subdeck" in node:
         subdeck = _subdeck(check, node, what)
         ok = ok and subdeck is not None

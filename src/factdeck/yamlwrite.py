@@ -15,24 +15,25 @@ import yaml
 try:  # libyaml: an imported deck of 100,000 notes is written in seconds, not minutes
     from yaml import CSafeDumper as _Base
 except ImportError:  # pragma: no cover - pure-Python fallback
-    from yaml import SafeDumper as _Base
+    # the stubs type CSafeDumper and SafeDumper as unrelated classes; both are a safe dumper
+    from yaml import SafeDumper as _Base  # type: ignore[assignment]
 
 
-class Flow(list):  # type: ignore[type-arg]
+class Flow(list[str]):
     """A list written on one line: `tags: [a, b]`."""
 
 
-class _Dumper(_Base):  # type: ignore[misc]
-    def ignore_aliases(self, data: Any) -> bool:
+class _Dumper(_Base):
+    def ignore_aliases(self, data: object) -> bool:
         return True
 
 
-def _text(dumper: Any, value: str) -> Any:
+def _text(dumper: _Dumper, value: str) -> yaml.ScalarNode:
     style = "|" if "\n" in value else None  # the emitter falls back to quotes when | cannot hold it
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
-def _flow(dumper: Any, value: Flow) -> Any:
+def _flow(dumper: _Dumper, value: Flow) -> yaml.SequenceNode:
     return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=True)
 
 
