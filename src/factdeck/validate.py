@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection
+from typing import cast
 
 from . import cloze, customtypes
 from .diagnostics import Collector, did_you_mean
@@ -17,6 +18,7 @@ from .templates import cloze_fields
 from .yamlload import Node, Pos, YList, YMap
 
 ID_RE = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
+_ID_MATCH = ID_RE.match
 SOURCE_KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 MAX_ID = 100
 
@@ -29,6 +31,7 @@ GUID_RE = re.compile(r"[!-~]{1,64}\Z")  # Anki's are base91 (genanki, Anki 2.1) 
 _NOTE_KEY_SET = frozenset(NOTE_KEYS)
 _HAS_SPACE = re.compile(r"\s").search
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]").search
+_PLAIN = re.compile(r"[^\s\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+\Z").match  # a word: no space, no control
 NOTE_TYPES = ("basic", "basic-reversed", "cloze")
 REQUIRED = {"basic": ("front", "back"), "basic-reversed": ("front", "back"), "cloze": ("text",)}
 FOREIGN = {"basic": ("text",), "basic-reversed": ("text",), "cloze": ("front", "back")}
@@ -400,11 +403,13 @@ def _note(check: _Checker, node: YMap, deck: Deck | None = None) -> Note | None:
         check.keys(node, CUSTOM_NOTE_KEYS, f"a `{custom.key}` note{_custom_hint(node)}")
     elif not node.keys() <= _NOTE_KEY_SET:
         check.keys(node, NOTE_KEYS, "a note")
-    note_id = None
-    if "id" not in node:
+    raw_id, note_id = node.get("id"), None
+    if raw_id is None:
         check.required(node, ("id",), "note")
+    elif type(raw_id) is str and len(raw_id) <= MAX_ID and _ID_MATCH(raw_id):
+        note_id = raw_id  # the common case, checked without building messages
     else:
-        note_id = check.ident(node["id"], node.val_pos["id"], "note id")
+        note_id = check.ident(raw_id, node.val_pos["id"], "note id")
     what = f"note `{note_id}`" if note_id else "note"
     if custom is not None:
         return _custom_note(check, node, note_id, what, custom)
@@ -480,12 +485,8 @@ def _note(check: _Checker, node: YMap, deck: Deck | None = None) -> Note | None:
             ok = False  # whether any cloze makes a card is decided on the final HTML (assemble)
         numbers = tuple(sorted(found))
 
-    tags = check.tags(node["tags"], node.val_pos["tags"], f"`tags` of {what}") if "tags" in node else []
-    cited, cited_pos, locators = _citations(check, node, what) if "sources" in node else ([], [], [])
-    subdeck: str | None = ""
-    if "subdeck" in node:
-        subdeck = _subdeck(check, node, what)
-        ok = ok and subdeck is not None
+    tags, (cited, cited_pos, locators), subdeck = _placement(check, node, what)
+    ok = ok and subdeck is not None
 
     guid = _guid(check, node, what) if "guid" in node else None
     if note_id is None or not ok or guid == "":
@@ -504,6 +505,25 @@ def _note(check: _Checker, node: YMap, deck: Deck | None = None) -> Note | None:
         subdeck or "",
         guid,
     )
+
+
+def _placement(
+    check: _Checker, node: YMap, what: str
+) -> tuple[list[str], tuple[list[str], list[tuple[int, int]], list[str]], str | None]:
+    """What every note type shares: its tags, its citations, its subdeck (None when invalid)."""
+    tags: list[str] = []
+    raw = node.get("tags")
+    if type(raw) is YList and all(type(t) is str and _PLAIN(t) for t in raw):
+        tags = cast("list[str]", list(raw))  # the common case, checked without building messages
+    elif raw is not None:
+        tags = check.tags(raw, node.val_pos["tags"], f"`tags` of {what}")
+    raw = node.get("sources")
+    if type(raw) is YList and all(type(k) is str and _PLAIN(k) for k in raw) and len(set(raw)) == len(raw):
+        citations = (cast("list[str]", list(raw)), list(raw.item_pos), [""] * len(raw))  # bare keys
+    else:
+        citations = _citations(check, node, what) if raw is not None else ([], [], [])
+    subdeck = _subdeck(check, node, what) if "subdeck" in node else ""
+    return tags, citations, subdeck
 
 
 def _citations(check: _Checker, node: YMap, what: str) -> tuple[list[str], list[tuple[int, int]], list[str]]:
@@ -608,12 +628,8 @@ def _custom_note(check: _Checker, node: YMap, note_id: str | None, what: str, nt
                 + "; mark one like `{{c1::answer}}`",
             )
             ok = False
-    tags = check.tags(node["tags"], node.val_pos["tags"], f"`tags` of {what}") if "tags" in node else []
-    cited, cited_pos, locators = _citations(check, node, what) if "sources" in node else ([], [], [])
-    subdeck: str | None = ""
-    if "subdeck" in node:
-        subdeck = _subdeck(check, node, what)
-        ok = ok and subdeck is not None
+    tags, (cited, cited_pos, locators), subdeck = _placement(check, node, what)
+    ok = ok and subdeck is not None
     guid = _guid(check, node, what) if "guid" in node else None
     if note_id is None or not ok or guid == "":
         return None
