@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -254,6 +255,36 @@ def test_sigterm_while_a_large_deck_is_read_on_two_cores_ends_the_child_too(tmp_
         assert not Path(f"/proc/{pid}").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.yaml", "tmp"]
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # a zombie has ended: only its reaping is left
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+def test_sigkill_of_a_build_reading_on_two_cores_ends_the_child_at_once(tmp_path):
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from bench_build import generate
+
+    generate(tmp_path / "big.yaml", 40000)  # the child's piece takes seconds: longer than we wait
+    (tmp_path / "tmp").mkdir()
+    project = Project.__new__(Project)
+    project.root, project.env = tmp_path, {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
+    proc = project.start("shards", "build", "big.yaml", "-o", "big.apkg")
+    assert project.children
+    proc.kill()
+    proc.wait(timeout=60)  # not communicate(): the child holds the same pipes until it ends
+    for _ in range(20):
+        if not any(_alive(pid) for pid in project.children):
+            break
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in project.children)
+    proc.stdout.close()
+    proc.stderr.close()
 
 
 def test_diff_of_a_package_whose_commit_was_cut_reads_the_finished_commit(project):

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from . import cloze
 from .diagnostics import Collector, Diagnostic
+from .history import first_token
 from .model import Deck, Note
 from .notetypes import BY_KEY, ID_KEY, SOURCES_KEY, NoteType, card_ords
 from .render import Renderer, html_field, sources_html, text_field
@@ -31,6 +32,8 @@ class Built(NamedTuple):
     hash: str
     sources: list[str]  # cited source keys
     subdeck: str = ""  # "A::B" below the deck, or "" for the deck itself
+    own_guid: bool = False  # the GUID is the note's own `guid:`, not derived from its id
+    first: str = ""  # its history token as shipped once (history.first_token), when made early
 
     @property
     def fields(self) -> list[str]:
@@ -170,6 +173,9 @@ class NoteAssembler:
         self._html: dict[str, tuple[str, tuple[str, ...]]] = {}
         self.size = 0  # characters of card text and tags made so far
         self.limit = limit
+        # Make each note's first history token here (see Built.first): worth it where this runs
+        # on several cores at once (shards.py), as most notes of a large first build need one.
+        self.first_tokens = False
 
     def add(self, note: Note) -> None:
         if self.limit is not None and self.size > self.limit:
@@ -191,23 +197,33 @@ class NoteAssembler:
             sources = self._sources[cited] = sources_html(cited, deck.sources)
         values["sources"] = sources
         fields = [values.get(f.key, "") for f in notetype.fields]
-        tags = list(dict.fromkeys(deck.tags + note.tags))
+        ords = self._cards(note, notetype, values) if notetype.cloze else card_ords(notetype, ())
+        self._append(note, notetype, fields, list(dict.fromkeys(deck.tags + note.tags)), ords)
+
+    def _append(
+        self, note: Note, notetype: NoteType, fields: list[str], tags: list[str], ords: list[int]
+    ) -> None:
+        """The note in its final form: what every note type shares once its fields are HTML."""
+        deck = self.deck
         joined_tags, flds = " ".join(tags), "\x1f".join(fields)
         digest = hashlib.sha256(
             "\x1e".join((notetype.name, deck.name, joined_tags, *fields)).encode()
         ).hexdigest()[:20]
         self._count(note, len(flds) + len(joined_tags))
+        derived = note_guid(deck.id, note.id)
         self.built.append(
             Built(
                 note.id,
-                note.guid or note_guid(deck.id, note.id),
+                derived if note.guid is None else note.guid,
                 notetype,
                 flds,
                 tags,
-                self._cards(note, notetype, values) if notetype.cloze else card_ords(notetype, ()),
+                ords,
                 digest,
                 note.sources,
                 note.subdeck,
+                note.guid is not None and note.guid != derived,
+                first_token(notetype.key, flds, tags) if self.first_tokens else "",
             )
         )
 
@@ -316,24 +332,7 @@ class NoteAssembler:
                 ),
             )
             return
-        joined_tags, flds = " ".join(tags), "\x1f".join(fields)
-        digest = hashlib.sha256(
-            "\x1e".join((notetype.name, deck.name, joined_tags, *fields)).encode()
-        ).hexdigest()[:20]
-        self._count(note, len(flds) + len(joined_tags))
-        self.built.append(
-            Built(
-                note.id,
-                note.guid or note_guid(deck.id, note.id),
-                notetype,
-                flds,
-                tags,
-                ords,
-                digest,
-                note.sources,
-                note.subdeck,
-            )
-        )
+        self._append(note, notetype, fields, tags, ords)
 
 
 def custom_card_ords(notetype: NoteType, fields: list[str], has_tags: bool) -> list[int]:

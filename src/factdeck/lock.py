@@ -237,6 +237,8 @@ class ShippedNote(Protocol):
     def tags(self) -> list[str]: ...
     @property
     def notetype(self) -> NoteType: ...
+    @property
+    def first(self) -> str: ...  # the first token when already made, else ""
 
 
 def advance_history(old: Lock, new: Lock, notes: Iterable[ShippedNote]) -> None:
@@ -258,7 +260,8 @@ def advance_history(old: Lock, new: Lock, notes: Iterable[ShippedNote]) -> None:
             # a pre-history lock: a note that changed since it was added (its time is past its
             # added time), or changes now, had versions nobody recorded
             unknown = prev is not None and (prev[0] != note.hash or prev[1] != prev[2])
-            new.history[note.id] = ("?" if unknown else "") + histories.first_token(key, note.flds, note.tags)
+            first = note.first or histories.first_token(key, note.flds, note.tags)
+            new.history[note.id] = ("?" if unknown else "") + first
             if not unknown:
                 new.fresh.add(note.id)
             continue

@@ -35,14 +35,33 @@ from dataclasses import astuple, dataclass
 
 from .assemble import Built, BuiltDeck, NoteAssembler, deck_anki_id, deck_renderer, describe, output_limit
 from .diagnostics import SUGGESTION_BUDGET, Collector, Diagnostic
+from .model import Deck, Note
 from .notetypes import BY_KEY
 from .validate import NoteReader, check_citations, finish, validate_header
-from .yamlload import ALIAS_CHARS, ALIAS_NODES, Outline, YList, YMap, load
+from .yamlload import ALIAS_CHARS, ALIAS_NODES, Outline, Pos, YList, YMap, load
 
 MIN_BYTES = 2_000_000
 _NOTES_LINE = re.compile(r"^notes:[ \t]*(?:#.*)?$", re.M)
 _DOUBTFUL = ("\r", "\x85", "\u2028", "\u2029", "\ufeff")  # other line ends; BOMs libyaml skips
 _FIRST_ITEM = re.compile(r"^( *)-(?: |$)", re.M)
+
+
+def _notes_lines(text: str) -> list[re.Match[str]]:
+    """Every line `notes:` at column 0 (``^`` under re.M is tried at every character: slow)."""
+    starts = [0] if text.startswith("notes:") else []
+    at = text.find("\nnotes:")
+    while at >= 0:
+        starts.append(at + 1)
+        at = text.find("\nnotes:", at + 1)
+    return [m for m in (_NOTES_LINE.match(text, i) for i in starts) if m]
+
+
+Piece = tuple[int, int, int]  # (lines before, start, end) in the file's text
+Tally = tuple[list[str], int, int, int, int]  # see _tally
+# built notes, media, diagnostics, (line, column, first and end diagnostic) per note, count, tally
+PieceResult = tuple[
+    list[Built], dict[str, str], list[Diagnostic], list[tuple[int, int, int, int]], int, Tally
+]
 
 
 class Fallback(Exception):
@@ -55,14 +74,14 @@ class Cut:
     start, end), and what the parser must confirm about them."""
 
     header: str
-    pieces: list[tuple[int, int, int]]
+    pieces: list[Piece]
     notes_line: int  # 1-based line of `notes:`
     indent: int  # of the list's `-`
 
 
 def split(text: str, pieces: int) -> Cut:
     """Cut the text at `notes:` and at items of its list, or raise Fallback."""
-    found = list(_NOTES_LINE.finditer(text))
+    found = _notes_lines(text)
     if len(found) != 1 or any(c in text for c in _DOUBTFUL):
         raise Fallback
     notes_line = found[0]
@@ -70,14 +89,14 @@ def split(text: str, pieces: int) -> Cut:
     if first is None or text.count("\n", notes_line.end(), first.start()) != 1:
         raise Fallback  # only a list starting on the next line is cut here
     indent = len(first.group(1))
+    # The first line that is neither blank, a comment, deeper, nor an item at the list's
+    # indentation. Each pattern starts with a line end, which the regex engine finds fast.
     if indent:
-        end_re = re.compile(
-            rf"^ {{0,{indent - 1}}}[^ \n#]|^ {{{indent}}}[^ \n#-]|^ {{{indent}}}-[^ \n]", re.M
-        )
+        end_re = re.compile(rf"\n(?: {{0,{indent - 1}}}[^ \n#]| {{{indent}}}[^ \n#-]| {{{indent}}}-[^ \n])")
     else:
-        end_re = re.compile(r"^[^ \n#-]|^-[^ \n]", re.M)
-    end = end_re.search(text, first.start())
-    block_end = end.start() if end else len(text)
+        end_re = re.compile(r"\n(?:[^ \n#-]|-[^ \n])")
+    end = end_re.search(text, first.start())  # the item's own line cannot match: it is `-` then space
+    block_end = end.start() + 1 if end else len(text)
     if end and (text[block_end] == "-" or text[block_end + indent - 1 : block_end + indent] == " "):
         raise Fallback  # the line after the list must end the list in the file too: less indented
     block = text[first.start() : block_end]
@@ -99,7 +118,7 @@ def split(text: str, pieces: int) -> Cut:
     return Cut(header, docs, text.count("\n", 0, notes_line.start()) + 1, indent)
 
 
-def piece_document(text: str, piece: tuple[int, int, int]) -> str:
+def piece_document(text: str, piece: Piece) -> str:
     """A piece of the notes as a document of its own, every line where it is in the file."""
     line, lo, hi = piece
     return "\n" * (line - 1) + "notes:\n" + text[lo:hi]
@@ -129,7 +148,7 @@ def piece_end(text: str, hi: int) -> tuple[int, int]:
 _TEXT = ""  # the file being read: a forked child inherits it instead of receiving a copy
 
 
-def _compile_piece(path: str, piece: tuple[int, int, int], deck) -> tuple:
+def _compile_piece(path: str, piece: Piece, deck: Deck) -> PieceResult:
     """Parse, validate and assemble one piece: (built notes, media, diagnostics, id positions,
     count, tally), where the tally sums what the whole file must stay within (see ``_tally``).
 
@@ -137,10 +156,11 @@ def _compile_piece(path: str, piece: tuple[int, int, int], deck) -> tuple:
     """
     out = Collector(path)
     assembler = NoteAssembler(deck, deck_renderer(deck), out)
+    assembler.first_tokens = True
 
     spans: list[tuple[int, int]] = []  # per built note: the diagnostics its checks made
 
-    def emit(note) -> None:
+    def emit(note: Note) -> None:
         start, made = len(out.items), len(assembler.built)
         check_citations([note], deck.sources, out)
         assembler.add(note)
@@ -162,7 +182,7 @@ def _compile_piece(path: str, piece: tuple[int, int, int], deck) -> tuple:
     return assembler.built, assembler.renderer.media, out.items, positions, reader.count, tally
 
 
-def _tally(outline: Outline, suggestion_work: int, size: int) -> tuple:
+def _tally(outline: Outline, suggestion_work: int, size: int) -> Tally:
     return (
         sorted(outline.anchors),
         outline.alias_nodes,
@@ -172,13 +192,16 @@ def _tally(outline: Outline, suggestion_work: int, size: int) -> tuple:
     )
 
 
-def _within_limits(tallies: list[tuple], text: str) -> bool:
+def _within_limits(tallies: list[Tally], text: str) -> bool:
     """True when the parts together stay within what the one-pass read allows, so that no limit
     the one-pass read would hit part-way (and report there) is hit: every anchor name belongs to
     one part (an alias then means the same in a part and in the whole), alias expansion, "did you
     mean" work and card text all stay within the one-pass budgets."""
     names = [name for tally in tallies for name in tally[0]]
-    nodes, chars, work, size = (sum(tally[k] for tally in tallies) for k in range(1, 5))
+    nodes = sum(tally[1] for tally in tallies)
+    chars = sum(tally[2] for tally in tallies)
+    work = sum(tally[3] for tally in tallies)
+    size = sum(tally[4] for tally in tallies)
     return (
         len(names) == len(set(names))
         and nodes <= ALIAS_NODES
@@ -188,14 +211,16 @@ def _within_limits(tallies: list[tuple], text: str) -> bool:
     )
 
 
-def _fork(path: str, piece, deck) -> tuple[int, int]:
+def _fork(path: str, piece: Piece, deck: Deck) -> tuple[int, int]:
     """Start a child process on one piece; it inherits the file text and header (no copies)."""
     read_end, write_end = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # the child: work, send the result down the pipe, leave without cleanup
         try:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends us
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            _die_with(parent)
             os.close(read_end)
             with os.fdopen(write_end, "wb") as pipe:
                 pipe.write(_in_child((path, piece, deck)) or b"")
@@ -203,6 +228,19 @@ def _fork(path: str, piece, deck) -> tuple[int, int]:
             os._exit(0)
     os.close(write_end)
     return pid, read_end
+
+
+def _die_with(parent: int) -> None:
+    """End this child when the parent dies, even by SIGKILL, which the parent cannot pass on:
+    Linux's PR_SET_PDEATHSIG; elsewhere the child finishes its piece and finds the pipe closed."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux
+        return
+    if os.getppid() != parent:  # the parent died before the call took effect
+        os._exit(0)
 
 
 def _collect(child: tuple[int, int]) -> bytes:
@@ -224,7 +262,7 @@ def _end(children: list[tuple[int, int]], kill: bool = False) -> None:
         _collect(child)
 
 
-def _in_child(args) -> bytes | None:
+def _in_child(args: tuple[str, Piece, Deck]) -> bytes | None:
     """The piece, packed as flat columns of strings: marshal reads those back far faster
     than pickle reads 50,000 small objects."""
     try:
@@ -241,17 +279,19 @@ def _in_child(args) -> bytes | None:
         [b.hash for b in built],
         ["\x1f".join(b.sources) for b in built],
         [b.subdeck for b in built],
+        [b.own_guid for b in built],
+        [b.first for b in built],
     )
     return marshal.dumps((columns, media, [astuple(d) for d in diags], positions, count, tally))
 
 
-def _unpack(blob: bytes, deck) -> tuple:
+def _unpack(blob: bytes, deck: Deck) -> PieceResult:
     columns, media, diags, positions, count, tally = marshal.loads(blob)
     split = _split_joined
     types = {**BY_KEY, **deck.notetypes}
     built = [
-        Built(i, g, types[k], f, split(t), list(o), h, split(src), sub)
-        for i, g, k, f, t, o, h, src, sub in zip(*columns)
+        Built(i, g, types[k], f, split(t), list(o), h, split(src), sub, own, first)
+        for i, g, k, f, t, o, h, src, sub, own, first in zip(*columns)
     ]
     return built, media, [Diagnostic(*d) for d in diags], positions, count, tally
 
@@ -300,7 +340,10 @@ def compile_file(path: str, text: str, pieces: int = 2) -> tuple[BuiltDeck | Non
     header_tally = _tally(outline, out.suggestion_work, 0)
     if not _within_limits([header_tally] + [r[5] for r in results], text):
         raise Fallback
-    built, seen, count, media = [], {}, 0, {}
+    built: list[Built] = []
+    seen: dict[str, Pos] = {}
+    count = 0
+    media: dict[str, str] = {}
     for piece_built, piece_media, diags, ids, piece_count, _ in results:
         dropped: set[int] = set()
         count += piece_count

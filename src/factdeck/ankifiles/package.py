@@ -29,7 +29,7 @@ from genanki.apkg_schema import APKG_SCHEMA
 
 from .. import history as histories
 from .. import templates
-from ..assemble import Built, BuiltDeck, note_guid, subdeck_anki_id
+from ..assemble import Built, BuiltDeck, subdeck_anki_id
 from ..lock import Lock
 from ..notetypes import ID_KEY, NoteType
 from ..output import Staging, WriteFailed, private_workdir
@@ -138,7 +138,7 @@ def _write_history(db: sqlite3.Connection, parts: list[Part]) -> None:
     explicit: dict[str, list[str]] = {}  # deck id -> GUIDs that are not derived from note ids
     for part in parts:
         deck_id = part.deck.deck.id
-        own = sorted(n.guid for n in part.deck.notes if n.guid != note_guid(deck_id, n.id))
+        own = sorted(n.guid for n in part.deck.notes if n.own_guid)
         if own:
             explicit[deck_id] = own
     db.executemany(
