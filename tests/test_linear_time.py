@@ -21,6 +21,13 @@ from factdeck.render import Renderer, math_spans
 LAZY_MATH = re.compile(r"\\\(.*?\\\)|\\\[.*?\\\]", re.S)
 ANKI_MATHJAX = re.compile(r"(\\[(\[])(.*?)(\\[\])])", re.S)
 ANKI_TAGS = re.compile(r"<!--.*?-->|<.*?>", re.S)
+# Anki's strip_html (the `text:` filter), case-insensitive as Rust's regex is: by simple case
+# folding, so `ſ` is an `s` but `ı` and `İ` are no `i` (Python's re.I would take both)
+ANKI_STRIP_HTML = re.compile(
+    r"<!--.*?-->|<[sSſ][tT][yY][lL][eE].*?>.*?</[sSſ][tT][yY][lL][eE]>"
+    r"|<[sSſ][cC][rR][iI][pP][tT].*?>.*?</[sSſ][cC][rR][iI][pP][tT]>|<.*?>",
+    re.S,
+)
 
 mathy = st.lists(
     st.sampled_from(["\\", "(", ")", "[", "]", "a", "<", ">", "!", "-", "<!--", "-->", "\\(", "\\)", "\\["]),
@@ -72,6 +79,58 @@ def test_preview_strips_tags_in_math_without_rescanning(text):
     assert CountingText.scanned <= 3 * len(text) + 10
     # a lazy regex would rescan the rest of these 200 KB from every opener: minutes
     assert preview.reveal_clozes("{{c1::x}}" + text, 1, question=False).endswith(text)
+
+
+tagged = st.lists(
+    st.sampled_from(
+        [
+            "<",
+            ">",
+            "</",
+            "<!--",
+            "-->",
+            "<style",
+            "<STYLE ",
+            "<ſtyle",
+            "</style>",
+            "</Style>",
+            "</ſtyle>",
+            "<script>",
+            "</script>",
+            "<scrıpt>",
+            "</scrİpt>",
+            "x",
+            " ",
+        ]
+    ),
+    max_size=30,
+).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(tagged)
+def test_text_filter_strips_what_anki_s_regex_strips(text):
+    assert preview._strip_tags(text, elements=True) == ANKI_STRIP_HTML.sub("", text)
+
+
+UNENDED_TAGS = {
+    "unclosed <": ("<" * 200_000, "<" * 200_000),
+    "style without end tag": ("<style>" * 30_000, ""),
+    "script opener to the last >": ("<script " * 30_000 + ">", ""),
+    "long s style, no > after": ("<ſtyle>" + "</" * 100_000, "</" * 100_000),
+    "unclosed comments": ("<!--" * 50_000 + "x>", ""),
+    "style closed by script": ("<style>a</script>" * 20_000, "a" * 20_000),
+    "near-miss end tags": ("<script>" + "</scrip>" * 30_000 + "</script>b", "b"),
+}
+
+
+@pytest.mark.parametrize(("text", "stripped"), UNENDED_TAGS.values(), ids=UNENDED_TAGS.keys())
+def test_text_filter_strips_tags_in_one_pass(text, stripped):
+    CountingText.scanned = 0
+    assert preview._strip_tags(CountingText(text), elements=True) == stripped
+    assert CountingText.scanned <= 4 * len(text) + 10
+    # Anki's lazy regex, run by Python's backtracking engine, takes minutes on each of these
+    assert preview._filter("text", text, None) == stripped  # type: ignore[arg-type]
 
 
 def test_field_full_of_unclosed_math_renders(tmp_path):

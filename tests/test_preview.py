@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from factdeck import build as pipeline
 from factdeck.assemble import Built
 from factdeck.cli import cli
-from factdeck.notetypes import BY_KEY
+from factdeck.notetypes import BY_KEY, Field, NoteType
 from factdeck.preview import (
     asset,
     cloze_numbers,
@@ -303,6 +303,102 @@ def anki_cloze(tmp_path_factory):
         ImportAnkiPackageRequest(package_path=str(folder / "c.apkg"), options=ImportAnkiPackageOptions())
     )
     yield col, col.models.by_name(BY_KEY["cloze"].name)
+    col.close()
+
+
+_MARKUP_AND_ENTITIES = [
+    "<",
+    ">",
+    "</",
+    "<!--",
+    "-->",
+    "<style>",
+    "</style>",
+    "<STYLE ",
+    "<ſtyle>",
+    "</ſtyle>",
+    "<script>",
+    "</script>",
+    "<scrıpt>",
+    "</scrİpt>",
+    "<b>",
+    "&",
+    ";",
+    "#",
+    "x",
+    "X",
+    "41",
+    "0",
+    "110000",
+    "d800",
+    "amp",
+    "AMP",
+    "nbsp",
+    "apos",
+    "not",
+    "&amp;",
+    "&nbsp;",
+    "&#65;",
+    "&#x2F;",
+    " ",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(_MARKUP_AND_ENTITIES), max_size=12).map("".join))
+def test_text_filter_matches_anki(anki_text_filter, text):
+    """``{{text:A}}``: Anki's strip_html, whose regex ignores case by Rust's rules (``ſ`` is an
+    ``s``, ``ı`` no ``i``) and whose entity decoding leaves the text alone at any bad ``&``."""
+    col, notetype = anki_text_filter
+    text = "x" + text  # never empty: Anki shows a message on a card with an empty front
+    note = col.new_note(notetype)
+    note["A"] = text
+    col.add_note(note, col.decks.id("Default"))
+    built = Built("x", "g", _TEXT_FILTER_TYPE, text, [], [0], "h", [])
+    question, _ = render_card(built, 0, "Default")
+    assert question == re.sub(r"^<style>.*?</style>", "", note.cards()[0].question(), flags=re.S), text
+
+
+def test_text_filter_decodes_every_html4_entity_as_anki_does(anki_text_filter):
+    from html.entities import name2codepoint
+
+    col, notetype = anki_text_filter
+    names = [*sorted(name2codepoint), "apos", "NewLine", "bne", "Amp"]  # the last four: HTML5 only
+    for name in names:
+        note = col.new_note(notetype)
+        note["A"] = f"&{name};"
+        col.add_note(note, col.decks.id("Default"))
+        anki = re.sub(r"^<style>.*?</style>", "", note.cards()[0].question(), flags=re.S)
+        built = Built("x", "g", _TEXT_FILTER_TYPE, f"&{name};", [], [0], "h", [])
+        assert render_card(built, 0, "Default")[0] == anki, name
+        assert (anki == f"[&{name};]") == (name not in name2codepoint), name  # HTML5 names stay
+
+
+_TEXT_FILTER_TYPE = NoteType(
+    key="text-filter",
+    id=1,
+    name="text filter",
+    fields=(Field("A", "A"),),
+    templates=(("Card 1", "[{{text:A}}]", "{{FrontSide}}"),),
+    css="",
+    custom=True,
+)
+
+
+@pytest.fixture(scope="module")
+def anki_text_filter(tmp_path_factory):
+    """A collection with a note type whose front is ``[{{text:A}}]``."""
+    from anki.collection import Collection
+
+    col = Collection(str(tmp_path_factory.mktemp("anki") / "t.anki2"))
+    mm = col.models
+    model = mm.new(_TEXT_FILTER_TYPE.name)
+    mm.add_field(model, mm.new_field("A"))
+    template = mm.new_template("Card 1")
+    template["qfmt"], template["afmt"] = _TEXT_FILTER_TYPE.templates[0][1:]
+    mm.add_template(model, template)
+    mm.add(model)
+    yield col, mm.by_name(_TEXT_FILTER_TYPE.name)
     col.close()
 
 

@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache, partial
+from html.entities import name2codepoint
 from importlib import resources
 from pathlib import Path
 from typing import IO, Any
@@ -42,7 +43,9 @@ _MAX_CLOZE_DEPTH = 10  # Anki ignores cloze openers nested deeper than this
 _MATHJAX_OPEN = re.compile(r"\\[(\[]")
 _MATHJAX_CLOSE = re.compile(r"\\[\])]")
 _FURIGANA = re.compile(r" ?([^ >]+?)\[(.+?)\]")
-_TEXT_FILTER_TAGS = re.compile(r"<!--.*?-->|<style.*?>.*?</style>|<script.*?>.*?</script>|<.*?>", re.S | re.I)
+# the element names Anki's strip_html removes with their content, as its case-insensitive Rust
+# regex matches them: by simple case folding, where only `ſ` (long s) joins the ASCII letters
+_ELEMENTS = ((re.compile("[sS\u017f][tT][yY][lL][eE]"), 5), (re.compile("[sS\u017f][cC][rR][iI][pP][tT]"), 6))
 
 
 @dataclass
@@ -162,11 +165,19 @@ def _strip_tags_in_mathjax(text: str) -> str:
     return "".join(out)
 
 
-def _strip_tags(text: str) -> str:
-    """Remove ``<!--...-->`` comments and ``<...>`` tags (regex ``<!--.*?-->|<.*?>``) in one pass."""
+def _strip_tags(text: str, elements: bool = False) -> str:
+    """Remove ``<!--...-->`` comments and ``<...>`` tags (regex ``<!--.*?-->|<.*?>``) in one pass.
+
+    ``elements``: Anki's ``strip_html`` (the ``text:`` filter), which also removes ``<style>`` and
+    ``<script>`` elements with their content (``<style.*?>.*?</style>``, tried before ``<.*?>``),
+    matched without case as Rust's regex does (simple case folding: ``ſ`` is an ``s``, ``ı`` is
+    no ``i``). Each search resumes where the last one ended: the lazy regex would rescan to the
+    end of the text from every ``<`` that no ``>`` (or no end tag) follows.
+    """
     out: list[str] = []
     pos = 0
     next_gt = next_comment_end = -2  # -2: not searched yet, -1: none left
+    closers = [-2, -2]  # next `</style>` and `</script>`, likewise
     while (lt := text.find("<", pos)) != -1:
         end = -1
         if text.startswith("<!--", lt):
@@ -180,10 +191,28 @@ def _strip_tags(text: str) -> str:
             if next_gt == -1:
                 break  # no `>` after this `<`, so no tag from here on
             end = next_gt + 1
+            if elements:
+                for kind, (name, size) in enumerate(_ELEMENTS):
+                    if name.match(text, lt + 1):  # then the first `>` is after the name
+                        close = closers[kind]
+                        if close != -1 and close < next_gt + 1:
+                            close = closers[kind] = _end_tag(text, next_gt + 1, name, size)
+                        if close != -1:
+                            end = close + size + 3
+                        break
         out.append(text[pos:lt])
         pos = end
     out.append(text[pos:])
     return "".join(out)
+
+
+def _end_tag(text: str, start: int, name: re.Pattern[str], size: int) -> int:
+    """Where the first ``</name>`` at or after ``start`` begins, or -1."""
+    while (i := text.find("</", start)) != -1:
+        if name.match(text, i + 2) and text.startswith(">", i + 2 + size):
+            return i
+        start = i + 2
+    return -1
 
 
 def cloze_numbers(text: str) -> set[int]:
@@ -222,8 +251,8 @@ def _filter(name: str, text: str, ctx: _Context) -> str:
     if name == "cloze":
         return reveal_clozes(text, ctx.ord + 1, ctx.question)
     if name == "text":  # Anki's strip_html: tags (style and script with their content), then entities
-        text = _TEXT_FILTER_TAGS.sub("", text)
-        return html.unescape(text).replace("\xa0", " ") if "&" in text else text
+        text = _strip_tags(text, elements=True)
+        return _decode_entities(text) if "&" in text else text
     if name == "hint":  # Anki shows a link that reveals the text; show the text
         return text
     if name == "type":  # type-in answer box: nothing to type into in a preview
@@ -231,6 +260,34 @@ def _filter(name: str, text: str, ctx: _Context) -> str:
     if name in ("kana", "kanji", "furigana"):
         return _FURIGANA.sub(lambda m: _reading(name, m), text.replace("&nbsp;", " "))
     return text  # tts and add-on filters: the text as is
+
+
+_ENTITY = re.compile(r"&(?:#([0-9]+)|#x([0-9A-Fa-f]+)|([^;]*));")
+
+
+def _decode_entities(text: str) -> str:
+    """Anki's ``decode_entities`` (the htmlescape crate): all or nothing. Every ``&`` must start
+    ``&name;`` (an HTML 4 name, in its case), ``&#digits;`` or ``&#xhex;`` naming a character;
+    otherwise the text stays exactly as it is. Decoded no-break spaces become spaces."""
+    out: list[str] = []
+    pos = 0
+    while (amp := text.find("&", pos)) != -1:
+        m = _ENTITY.match(text, amp)
+        if m is None:
+            return text
+        dec, hexa, name = m.groups()
+        if name is not None:
+            code = name2codepoint.get(name)
+        else:
+            code = int(dec, 10) if dec is not None else int(hexa, 16)
+            if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+                code = None
+        if code is None:
+            return text
+        out += [text[pos:amp], chr(code)]
+        pos = m.end()
+    out.append(text[pos:])
+    return "".join(out).replace("\xa0", " ")
 
 
 def _reading(name: str, m: re.Match[str]) -> str:
