@@ -83,6 +83,28 @@ def test_every_field_counts_as_in_anki(anki_cards, text, extra):
     assert (ours or [0]) == anki_cards(text, extra)
 
 
+def _numbers_in_tree(nodes: list) -> set[int]:
+    found: set[int] = set()
+    for node in nodes:
+        if isinstance(node, cloze.Cloze):
+            found |= set(node.ordinals) | _numbers_in_tree(node.nodes)
+    return found - {0}
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(odd_cloze_text, nested))
+def test_the_count_and_the_preview_s_tree_read_clozes_alike(text):
+    """card_numbers counts what cloze.parse builds (the preview's reading), in a faster pass."""
+    assert cloze.card_numbers(text) == _numbers_in_tree(cloze.parse(text))
+
+
+def test_clozes_with_several_numbers_are_read_as_typed():
+    assert cloze.scan("{{c1,2::a}} {{c3::b}}") == ({1, 2, 3}, [])
+    assert cloze.scan("{{c2,1::}}")[1] == ["cloze c2,1 is empty"]
+    assert cloze.scan("{{c0,1::a}}") == ({1}, ["cloze numbers start at 1: the 0 in `{{c0,1::` makes no card"])
+    assert cloze.scan("{{c٣::a}}")[0] == set()  # not an ASCII digit: Anki reads no cloze there
+
+
 def _build(tmp_path: Path, texts: list[str], extra: str = "") -> tuple[list[str], Path]:
     path = tmp_path / "deck.yaml"
     notes = "".join(
@@ -131,6 +153,11 @@ def test_cloze_that_does_not_survive_rendering_is_a_located_error(tmp_path):
         f"{path}:4:11: error: no cloze deletion of `text` of note `n0` survives rendering (a cloze "
         "inside an HTML attribute, a link address or removed HTML is dropped); Anki would make no card"
     ]
+
+
+def test_empty_cloze_with_several_numbers_is_a_located_error(tmp_path):
+    errors, path = _build(tmp_path, ["{{c1::a}} {{c1,2::}}"])
+    assert errors == [f"{path}:4:11: error: cloze c1,2 is empty in `text` of note `n0`"]
 
 
 def test_text_without_any_cloze_is_a_located_error(tmp_path):

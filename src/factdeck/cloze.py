@@ -6,7 +6,10 @@ only Markdown unescaping produced (``{\\{c2::b\\}\\}``) makes one. So cards are 
 ``card_numbers`` on the final HTML, following Anki's own parser (rslib ``cloze.rs``):
 ``{{c1,2::`` openers with comma-separated numbers that fit in 16 bits, at most 10 open at once
 (deeper openers are plain text), and clozes never closed dropping out together with everything
-nested in them. ``scan`` reads the text as typed, to point out mistakes in the user's terms.
+nested in them. ``parse`` reads the same syntax as a tree, for the preview's ``cloze:`` filter;
+``card_numbers`` is the same reading, only counting (it runs for every note of a build), and a
+test holds the two to each other as well as to Anki. ``scan`` reads the text as typed, to point
+out mistakes in the user's terms.
 genanki's own cloze detection uses a non-greedy regex and misses nested clozes; a package must
 hold every card (Anki does not regenerate missing ones on import), so we count them ourselves.
 """
@@ -15,10 +18,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 MAX_CLOZE = 500  # Anki folds every cloze number above 500 into card 500
 ANKI_MAX_OPEN = 10  # Anki ignores a cloze opener while this many are open
-_TOKEN = re.compile(r"\{\{c(\d+)::|\{\{|\}\}")
+_TOKEN = re.compile(r"\{\{c([0-9]+(?:,[0-9]+)*)::|\{\{|\}\}")
 _ANKI_TOKEN = re.compile(r"\{\{c([0-9,]*)::|\}\}")
 _EMPTY_HEAD = re.compile(r"\s*(?:::|\Z)")
 _U16_MAX = 0xFFFF
@@ -30,27 +34,35 @@ def scan(text: str) -> tuple[set[int], list[str]]:
     first characters, never by copying its body."""
     numbers: set[int] = set()
     problems: list[str] = []
-    stack: list[tuple[int | None, int]] = []  # (cloze number or None for a plain '{{', end of opener)
+    stack: list[
+        tuple[str | None, int]
+    ] = []  # (cloze numbers as typed, or None for a plain '{{', end of opener)
     for m in _TOKEN.finditer(text):
         tok = m.group(0)
         if tok == "}}":
             if not stack:
                 problems.append("unbalanced `}}`: it closes nothing")
                 continue
-            number, body_start = stack.pop()
-            if number is not None and _EMPTY_HEAD.match(text, body_start, m.start()):
-                problems.append(f"cloze c{number} is empty")
+            label, body_start = stack.pop()
+            if label is not None and _EMPTY_HEAD.match(text, body_start, m.start()):
+                problems.append(f"cloze c{label} is empty")
         elif tok == "{{":
             stack.append((None, m.end()))
         else:
-            number = int(m.group(1)) if len(m.group(1)) < 6 else MAX_CLOZE + 1
-            if number == 0:
-                problems.append("cloze numbers start at 1: `{{c0::` makes no card")
-            elif number > MAX_CLOZE:
-                problems.append(f"cloze number c{m.group(1)} is above the supported maximum c{MAX_CLOZE}")
-            else:
-                numbers.add(number)
-            stack.append((number, m.end()))
+            label = m.group(1)
+            for part in label.split(","):
+                number = int(part) if len(part) < 6 else MAX_CLOZE + 1
+                if number == 0:
+                    problems.append(
+                        "cloze numbers start at 1: `{{c0::` makes no card"
+                        if label == part
+                        else f"cloze numbers start at 1: the 0 in `{{{{c{label}::` makes no card"
+                    )
+                elif number > MAX_CLOZE:
+                    problems.append(f"cloze number c{part} is above the supported maximum c{MAX_CLOZE}")
+                else:
+                    numbers.add(number)
+            stack.append((label, m.end()))
     if stack:
         problems.append(f"unbalanced `{{{{`: {len(stack)} not closed with `}}}}`")
     return numbers, problems
@@ -66,6 +78,59 @@ def _ordinals(digits: str) -> set[int]:
         if part and len(part) <= 5 and int(part) <= _U16_MAX:
             found.add(int(part))
     return found
+
+
+@dataclass
+class Cloze:
+    """One cloze as Anki reads it: its numbers (``{{c1,3::`` has two, sorted), what it holds
+    (text and nested clozes) and its hint."""
+
+    ordinals: tuple[int, ...]
+    nodes: list[str | Cloze] = field(default_factory=list)
+    hint: str | None = None
+
+    @property
+    def label(self) -> str:
+        return ",".join(map(str, self.ordinals))
+
+
+def parse(text: str) -> list[str | Cloze]:
+    """Text and clozes as a tree, as Anki's ``parse_text_with_clozes``: hints after the first
+    ``::`` of a cloze's text, nesting, a stray ``}}`` kept as text, an opener while
+    ``ANKI_MAX_OPEN`` are open dropped (its ``}}`` then closes the cloze around it), and clozes
+    never closed vanishing with everything in them."""
+    out: list[str | Cloze] = []
+    stack: list[Cloze] = []
+    pos = 0
+    for m in _ANKI_TOKEN.finditer(text):
+        digits = m.group(1)
+        ordinals = _ordinals(digits) if digits is not None else None
+        if ordinals is not None and not ordinals:
+            continue  # no number Anki reads: plain text
+        _add_text(text[pos : m.start()], out, stack)
+        pos = m.end()
+        if ordinals is not None:
+            if len(stack) < ANKI_MAX_OPEN:
+                stack.append(Cloze(tuple(sorted(ordinals))))
+        elif stack:
+            closed = stack.pop()
+            (stack[-1].nodes if stack else out).append(closed)
+        else:
+            out.append("}}")
+    _add_text(text[pos:], out, stack)
+    return out
+
+
+def _add_text(chunk: str, out: list[str | Cloze], stack: list[Cloze]) -> None:
+    if not chunk:
+        return
+    if not stack:
+        out.append(chunk)
+        return
+    cloze = stack[-1]
+    if "::" in chunk:
+        chunk, cloze.hint = chunk.split("::", 1)
+    cloze.nodes.append(chunk)
 
 
 def card_numbers(field_html: str) -> set[int]:

@@ -38,61 +38,12 @@ from .output import Staging, WriteFailed, recover
 
 # --- clozes -------------------------------------------------------------------------------
 
-_CLOZE_TOKEN = re.compile(r"\{\{c([0-9,]*)::|\}\}")
-_MAX_CLOZE_DEPTH = 10  # Anki ignores cloze openers nested deeper than this
 _MATHJAX_OPEN = re.compile(r"\\[(\[]")
 _MATHJAX_CLOSE = re.compile(r"\\[\])]")
 _FURIGANA = re.compile(r" ?([^ >]+?)\[(.+?)\]")
 # the element names Anki's strip_html removes with their content, as its case-insensitive Rust
 # regex matches them: by simple case folding, where only `ſ` (long s) joins the ASCII letters
 _ELEMENTS = ((re.compile("[sS\u017f][tT][yY][lL][eE]"), 5), (re.compile("[sS\u017f][cC][rR][iI][pP][tT]"), 6))
-
-
-@dataclass
-class _Cloze:
-    ordinals: tuple[int, ...]  # `{{c1,3::` has two, sorted
-    nodes: list[str | _Cloze]
-    hint: str | None = None
-
-    @property
-    def label(self) -> str:
-        return ",".join(map(str, self.ordinals))
-
-
-def _parse_clozes(text: str) -> list[str | _Cloze]:
-    """Text and clozes as a tree, the way Anki reads them (hints, nesting, stray ``}}``)."""
-    out: list[str | _Cloze] = []
-    stack: list[_Cloze] = []
-
-    def add_text(chunk: str) -> None:
-        if not chunk:
-            return
-        if stack:
-            cloze = stack[-1]
-            if "::" in chunk:
-                chunk, cloze.hint = chunk.split("::", 1)
-            cloze.nodes.append(chunk)
-        else:
-            out.append(chunk)
-
-    pos = 0
-    for m in _CLOZE_TOKEN.finditer(text):
-        ordinals = tuple(sorted(cloze_syntax._ordinals(m.group(1)))) if m.group(1) is not None else ()
-        if m.group(1) is not None and not ordinals:
-            continue  # no number Anki reads: plain text
-        add_text(text[pos : m.start()])
-        pos = m.end()
-        if m.group(1) is not None:
-            if len(stack) < _MAX_CLOZE_DEPTH:
-                stack.append(_Cloze(ordinals, []))
-        elif stack:
-            cloze = stack.pop()
-            (stack[-1].nodes if stack else out).append(cloze)
-        else:
-            out.append("}}")
-    add_text(text[pos:])
-    # clozes never closed vanish with their content, as in Anki
-    return out
 
 
 _NAMED = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
@@ -103,7 +54,7 @@ def _attribute(text: str) -> str:
     return "".join(c if c.isalnum() or not c.isascii() else _NAMED.get(c) or f"&#x{ord(c):X};" for c in text)
 
 
-def _reveal(cloze: _Cloze, active: int, question: bool, buf: list[str]) -> bool:
+def _reveal(cloze: cloze_syntax.Cloze, active: int, question: bool, buf: list[str]) -> bool:
     """Append one cloze's HTML; True when the active cloze occurs in it."""
     found = active in cloze.ordinals
     if question and found:
@@ -136,7 +87,7 @@ def reveal_clozes(text: str, number: int, question: bool) -> str:
     cloze with that number (Anki then shows the card as empty)."""
     buf: list[str] = []
     found = False
-    for node in _parse_clozes(text):
+    for node in cloze_syntax.parse(text):
         if isinstance(node, str):
             buf.append(node)
         else:
@@ -216,16 +167,8 @@ def _end_tag(text: str, start: int, name: re.Pattern[str], size: int) -> int:
 
 
 def cloze_numbers(text: str) -> set[int]:
-    numbers: set[int] = set()
-
-    def walk(nodes: list[str | _Cloze]) -> None:
-        for node in nodes:
-            if isinstance(node, _Cloze):
-                numbers.update(n for n in node.ordinals if n)
-                walk(node.nodes)
-
-    walk(_parse_clozes(text))
-    return numbers
+    """The cloze numbers in one field, each a card (see ``cloze.card_numbers``)."""
+    return cloze_syntax.card_numbers(text)
 
 
 # --- templates ----------------------------------------------------------------------------
