@@ -684,7 +684,12 @@ def test_in_browser_cards_look_native(browser, tmp_path: Path):
     for width in (1280, 400):
         page = open_site(browser, index, width=width)
         try:
-            page.add_style_tag(content=ANKI_REVIEWER_HR)
+            page.evaluate(  # after the card's CSS, where Anki's reviewer puts it too, in every card side
+                """rule => { const sheet = new CSSStyleSheet(); sheet.replaceSync(rule);
+                  for (const f of document.querySelectorAll(".fd-preview-frame"))
+                    f.shadowRoot.adoptedStyleSheets = [...f.shadowRoot.adoptedStyleSheets, sheet]; }""",
+                ANKI_REVIEWER_HR,
+            )
             back = page.locator(".fd-preview-back")
             rule = back.locator("hr#answer").evaluate(
                 """e => { const s = getComputedStyle(e);
@@ -739,6 +744,61 @@ def test_in_browser_content_cannot_escape(browser, tmp_path: Path):
         page.close()
 
 
+# A note type's CSS that closes more braces than it opens, to reach out of any wrapper around it
+BREAKOUT_CSS = (
+    ".card { color: rgb(1, 2, 3); } } } "
+    ".fd-preview-bar, .fd-preview-card, .fd-question, .card:not(.mine) { display: none !important; } "
+    "body { background: rgb(255, 0, 0) !important; } @scope (.fd-preview-card) { :scope { display: none; } } "
+    "/* never closed { "
+)
+ISOLATION = """\
+deck: {{id: iso, name: Isolation}}
+notetypes:
+  breakout:
+    fields: [Q]
+    templates: [{{front: "<div class=mine>{{{{Q}}}}</div>", back: "{{{{Q}}}}"}}]
+    css: "{css}"
+  plain:
+    fields: [Q]
+    templates: [{{front: "<p class=plain>{{{{Q}}}}</p>", back: "{{{{Q}}}}"}}]
+    css: ".card {{ color: rgb(4, 5, 6); }}"
+notes:
+  - {{id: evil, type: breakout, fields: {{Q: evil}}}}
+{others}"""
+
+
+@pytest.mark.parametrize("alone", [False, True], ids=["among-other-types", "the-only-type"])
+def test_in_browser_a_note_type_s_css_styles_only_its_own_cards(browser, tmp_path: Path, alone):
+    """Unbalanced braces, `@scope` and an unclosed comment in one note type's CSS: its own cards
+    take its rules, while the page and every other note type's cards look as they would without it."""
+    others = (
+        ""
+        if alone
+        else "  - {id: calm, type: plain, fields: {Q: calm}}\n  - {id: built-in, front: q, back: a}\n"
+    )
+    deck = write_deck(tmp_path, "iso.yaml", ISOLATION.format(css=BREAKOUT_CSS, others=others))
+    checked = pipeline.check([str(deck)])
+    assert not checked.errors, checked.errors
+    page = open_site(browser, write_site(checked.decks, tmp_path / "site"))
+    try:
+        assert page.locator(".fd-preview-bar").is_visible()
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(236, 238, 241)"
+        assert page.locator(".fd-preview-card").count() == (1 if alone else 3)
+        assert all(page.locator(".fd-preview-card").evaluate_all("els => els.map(e => e.checkVisibility())"))
+        evil = page.locator('[data-note-id="evil"] .fd-preview-front')
+        assert evil.evaluate("e => getComputedStyle(e).color") == "rgb(1, 2, 3)"  # its own rule holds
+        assert evil.locator(".mine").is_visible()
+        if not alone:
+            calm = page.locator('[data-note-id="calm"] .fd-preview-front')
+            assert calm.evaluate("e => getComputedStyle(e).color") == "rgb(4, 5, 6)"
+            assert calm.locator(".plain").is_visible()
+            question = page.locator('[data-note-id="built-in"] .fd-preview-front .fd-question')
+            assert question.is_visible() and question.evaluate("e => getComputedStyle(e).fontWeight") == "600"
+        assert page.problems == []
+    finally:
+        page.close()
+
+
 @pytest.fixture
 def web_server():
     """A local HTTP server standing in for the network: the test counts what reaches it."""
@@ -783,7 +843,7 @@ def test_in_browser_nothing_is_fetched_from_a_network(browser, tmp_path: Path, w
                 seen.push(e.effectiveDirective);
                 if (seen.length === 3) done(seen.sort());
               });
-              const card = document.querySelector(".fd-preview-side > .card");
+              const card = document.querySelector(".fd-preview-frame").shadowRoot.querySelector(".card");
               const img = document.createElement("img");
               img.src = url + "/pixel.png";
               card.appendChild(img);

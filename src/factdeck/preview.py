@@ -11,7 +11,9 @@ JavaScript are package files (``preview_assets/``) inlined into the page. It fet
 from a network: a Content-Security-Policy allows only images beside the page and the one
 script (by hash), and remote ``<img>`` sources are replaced by a placeholder naming the URL.
 Cards travel as JSON and are inserted with ``innerHTML`` one side at a time, so even a cloze
-that cuts across tags cannot break the page around it.
+that cuts across tags cannot break the page around it. Each side is in a shadow root of its
+own with its note type's CSS, as each card is a page of its own in Anki: no note type's rules,
+however malformed, reach the page or another type's cards, and the page's never reach a card.
 """
 
 from __future__ import annotations
@@ -507,23 +509,10 @@ def site_data(decks: list[BuiltDeck]) -> dict[str, Any]:  # JSON for the page
     return {"decks": out_decks, "cards": cards, "css": list(styles)}
 
 
-def notetype_styles(css: list[str]) -> str:
-    """Each note type's CSS once. Anki shows each card on a page of its own, with only its
-    note type's CSS; when the note types differ, each CSS is scoped to its own cards (the
-    card's article carries ``data-css``), so one type's rules never reach another's cards."""
-    if len(css) <= 1:
-        return "".join(f'<style class="fd-preview-notetype-css">{_style(c)}</style>' for c in css)
-    return "".join(
-        f'<style class="fd-preview-notetype-css">@scope ([data-css="{i}"]) {{\n{_style(c)}\n}}</style>'
-        for i, c in enumerate(css)
-    )
-
-
 def page(decks: list[BuiltDeck]) -> str:
     """The whole index.html."""
     data = site_data(decks)
     script = asset("preview.js")
-    css = data.pop("css")
     tag_counts: dict[str, int] = {}
     for card in data["cards"]:
         for tag in card["tags"]:
@@ -548,7 +537,7 @@ def page(decks: list[BuiltDeck]) -> str:
 <meta name="generator" content="factdeck">
 <title>{esc(title)} · factdeck preview</title>
 <style>{_style(asset("preview.css"))}</style>
-{notetype_styles(css)}
+<style id="fd-preview-card-base">{_style(asset("card-base.css"))}</style>
 </head>
 <body class="fd-preview">
 <header class="fd-preview-bar">

@@ -33,13 +33,36 @@
     root.appendChild(s);
     return s;
   });
-  var side = function (label, cls, ord, content) {
+  // Each card side lives in a shadow root of its own with only its note type's CSS (and the
+  // page's few rules for what the preview adds to cards): as on Anki's own card page, no rule
+  // of one note type reaches another's cards or the page, whatever its braces, and the page's
+  // rules never reach a card. One constructed sheet per note type, shared by its cards.
+  var constructed = typeof CSSStyleSheet === "function" && "adoptedStyleSheets" in Document.prototype;
+  var sheet = function (text) {
+    if (!constructed) return text;
+    var s = new CSSStyleSheet();
+    s.replaceSync(text);
+    return s;
+  };
+  var base = sheet(document.getElementById("fd-preview-card-base").textContent);
+  var styles = data.css.map(sheet);
+  var cards = [];
+  var side = function (label, cls, ord, css, content) {
     var wrap = el("div", "fd-preview-side");
     wrap.appendChild(el("div", "fd-preview-label", label));
+    var frame = el("div", "fd-preview-frame");
+    var shadow = frame.attachShadow({ mode: "open" });
+    if (constructed) {
+      shadow.adoptedStyleSheets = [base, styles[css]];
+    } else {
+      shadow.appendChild(el("style", null, base + "\n" + styles[css]));
+    }
     var card = el("div", "card card" + (ord + 1) + " " + cls);
     card.innerHTML = content;  // parsed on its own: stray tags cannot escape this element
-    wrap.appendChild(card);
-    return wrap;
+    shadow.appendChild(card);
+    wrap.appendChild(frame);
+    cards.push(card);
+    return { el: wrap, card: card };
   };
   var items = data.cards.map(function (c) {
     var deck = data.decks[c.deck];
@@ -47,7 +70,6 @@
     a.dataset.deck = deck.id;
     a.dataset.noteId = c.note;
     a.dataset.ord = String(c.ord);
-    a.dataset.css = String(c.css);
     a.dataset.tags = c.tags.join(" ");
     var head = el("div", "fd-preview-card-head");
     head.appendChild(el("span", "fd-preview-note-id", c.note));
@@ -57,14 +79,14 @@
     head.appendChild(tags);
     a.appendChild(head);
     var sides = el("div", "fd-preview-sides"),
-        front = side("Front", "fd-preview-front", c.ord, c.front),
-        back = side("Back", "fd-preview-back", c.ord, c.back);
-    sides.appendChild(front);
-    sides.appendChild(back);
+        front = side("Front", "fd-preview-front", c.ord, c.css, c.front),
+        back = side("Back", "fd-preview-back", c.ord, c.css, c.back);
+    sides.appendChild(front.el);
+    sides.appendChild(back.el);
     a.appendChild(sides);
     sections[c.deck].appendChild(a);
-    var text = [c.note, deck.name, c.tags.join(" "), front.lastChild.textContent,
-                back.lastChild.textContent].join("\n");
+    var text = [c.note, deck.name, c.tags.join(" "), front.card.textContent,
+                back.card.textContent].join("\n");
     return { el: a, deck: deck.id, tags: c.tags, text: fold(text) };
   });
   var hasTag = function (tags, want) {
@@ -97,11 +119,10 @@
     catch { /* some file:// setups refuse; the filters still work */ }
   };
   var setNight = function (on) {
-    [document.body].concat(Array.prototype.slice.call(document.querySelectorAll(".card")))
-      .forEach(function (e) {
-        e.classList.toggle("nightMode", on);
-        e.classList.toggle("night_mode", on);
-      });
+    [document.body].concat(cards).forEach(function (e) {
+      e.classList.toggle("nightMode", on);
+      e.classList.toggle("night_mode", on);
+    });
     nightBtn.setAttribute("aria-pressed", on ? "true" : "false");
     try { localStorage.setItem("factdeck-preview-night", on ? "1" : "0"); } catch { /* private mode */ }
   };
