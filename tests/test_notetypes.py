@@ -621,6 +621,55 @@ def test_a_note_whose_fields_make_no_card_is_an_error(write_deck, run):
     ) in result.output.splitlines()
 
 
+CUSTOM_CLOZE = """\
+deck: {id: cc, name: Custom cloze}
+notetypes:
+  fact:
+    kind: cloze
+    fields: [Text, Extra]
+    templates: [{front: "{{cloze:Text}}", back: "{{cloze:Text}}<br>{{Extra}}"}]
+notes:
+"""
+
+
+def test_custom_cloze_cards_are_counted_on_the_final_html_as_anki_counts_them(write_deck, tmp_path, anki):
+    """A cloze only Markdown unescaping makes, and one with two numbers, make cards; the
+    package holds exactly the cards Anki generates from the stored fields."""
+    deck = write_deck(
+        CUSTOM_CLOZE
+        + "  - {id: made, type: fact, fields: {Text: 'only {\\{c1::Markdown\\}\\} makes this'}}\n"
+        + "  - {id: several, type: fact, fields: {Text: '{{c1,2::both}} and {{c3::three}}'}}\n"
+    )
+    result = build([str(deck)], output=tmp_path / "cc.apkg", now=T0)
+    assert not result.errors, [d.format() for d in result.errors]
+    built = {n.id: n for d in result.reports for n in d.deck.notes}
+    assert built["made"].fields[0] == "only {{c1::Markdown}} makes this"
+    assert built["made"].ords == [0] and built["several"].ords == [0, 1, 2]
+    generator = anki("generator.anki2")
+    for note in built.values():
+        assert note.ords == anki_generated_ords(generator.col, note.notetype, note.fields, note.tags), note.id
+    col = anki()
+    col.import_package(tmp_path / "cc.apkg")
+    for note in col.col.find_notes(""):
+        cards = sorted(c.ord for c in col.col.get_note(note).cards())
+        assert cards in ([0], [0, 1, 2])
+
+
+def test_custom_cloze_note_without_a_surviving_cloze_is_a_located_error(write_deck, run):
+    deck = write_deck(
+        CUSTOM_CLOZE
+        + "  - id: removed\n    type: fact\n    fields:\n      Text: '<b onclick=\"{{c1::x}}\">y</b>'\n"
+        + "  - id: none\n    type: fact\n    fields:\n      Extra: see below\n      Text: no cloze here\n"
+    )
+    result = run("check", deck)
+    assert result.exit_code == 1
+    assert result.output.splitlines()[:2] == [
+        f"{deck}:11:13: error: no cloze deletion of note `removed` survives rendering (a cloze inside an "
+        "HTML attribute, a link address or removed HTML is dropped); Anki would make no card",
+        f"{deck}:16:13: error: note `none` has no cloze deletion in `Text`; mark one like `{{{{c1::answer}}}}`",
+    ]
+
+
 def test_notes_of_custom_types_after_a_crlf_header_keep_file_order(tmp_path, run):
     """CRLF files take the one-pass read, where notes arrive before the header is known."""
     text = DECK_A.replace("include: [shared/pharma.yaml]\n", "").split("notes:\n")[0]

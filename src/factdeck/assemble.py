@@ -17,7 +17,7 @@ from .history import first_token
 from .model import Deck, Note
 from .notetypes import BY_KEY, ID_KEY, SOURCES_KEY, NoteType, card_ords
 from .render import Renderer, html_field, sources_html, text_field
-from .templates import nonempty_names, renders_with_fields
+from .templates import cloze_fields, nonempty_names, renders_with_fields
 
 
 class Built(NamedTuple):
@@ -321,18 +321,40 @@ class NoteAssembler:
         tags = list(dict.fromkeys(deck.tags + note.tags))
         ords = custom_card_ords(notetype, fields, bool(tags))
         if not ords:
-            self.out.error(
-                note.pos,
-                "no-cards",
-                f"note `{note.id}` makes no card: "
-                + (
-                    "none of its fields has a cloze deletion"
-                    if notetype.cloze
-                    else f"with its fields, the front of every template of note type `{notetype.key}` is empty"
-                ),
-            )
+            if notetype.cloze:
+                self._no_cloze(note, notetype)
+            else:
+                self.out.error(
+                    note.pos,
+                    "no-cards",
+                    f"note `{note.id}` makes no card: with its fields, the front of every template of "
+                    f"note type `{notetype.key}` is empty",
+                )
             return
         self._append(note, notetype, fields, tags, ords)
+
+    def _no_cloze(self, note: Note, notetype: NoteType) -> None:
+        """A custom cloze note whose final HTML holds no cloze: Anki would make no card. Located
+        where a cloze was typed, or at the field the front clozes."""
+        what = f"note `{note.id}`"
+        typed = [name for name, text in note.content.items() if cloze.scan(text)[0]]
+        if typed:
+            self.out.error(
+                note.content_pos[typed[0]],
+                "cloze",
+                f"no cloze deletion of {what} survives rendering (a cloze inside an HTML attribute, a "
+                "link address or removed HTML is dropped); Anki would make no card",
+            )
+            return
+        clozed = [f.name for f in notetype.fields if f.name in cloze_fields(notetype.fronts[0])]
+        where = next((note.content_pos[name] for name in clozed if name in note.content_pos), note.pos)
+        self.out.error(
+            where,
+            "cloze",
+            f"{what} has no cloze deletion"
+            + (f" in {', '.join(f'`{n}`' for n in clozed)}" if clozed else "")
+            + "; mark one like `{{c1::answer}}`",
+        )
 
 
 def custom_card_ords(notetype: NoteType, fields: list[str], has_tags: bool) -> list[int]:
