@@ -670,6 +670,30 @@ def test_custom_cloze_note_without_a_surviving_cloze_is_a_located_error(write_de
     ]
 
 
+def test_cloze_only_in_a_field_the_front_does_not_cloze_warns_of_a_card_that_asks_nothing(
+    write_deck, tmp_path, anki, run
+):
+    deck = write_deck(
+        CUSTOM_CLOZE
+        + "  - id: stray\n    type: fact\n    fields:\n      Text: '{{c1::a}}'\n"
+        + "      Extra: 'see {{c2::b}} and {{c1::again}}'\n"
+        + "  - {id: fine, type: fact, fields: {Text: '{{c1::a}} {{c2::b}}', Extra: '{{c2::also}}'}}\n"
+    )
+    result = run("check", deck)
+    assert result.exit_code == 0, result.output
+    assert [line for line in result.output.splitlines() if ": warning: " in line] == [
+        f"{deck}:12:14: warning: field `Extra` of note `stray` holds cloze c2, which no field the front of "
+        "note type `fact` clozes holds (`Text`): Anki makes a card for it whose front hides nothing; write "
+        "the cloze in `Text` or escape its braces"
+    ]
+    assert run("build", deck, "-o", tmp_path / "s.apkg").exit_code == 0
+    col = anki()
+    col.import_package(tmp_path / "s.apkg")
+    (stray,) = (col.col.get_note(n) for n in col.col.find_notes("Text:{{c1::a}}"))
+    questions = [re.sub(r"^<style>.*?</style>", "", c.question(), flags=re.S) for c in stray.cards()]
+    assert sorted(questions) == ["", '<span class="cloze" data-cloze="a" data-ordinal="1">[...]</span>']
+
+
 def test_notes_of_custom_types_after_a_crlf_header_keep_file_order(tmp_path, run):
     """CRLF files take the one-pass read, where notes arrive before the header is known."""
     text = DECK_A.replace("include: [shared/pharma.yaml]\n", "").split("notes:\n")[0]

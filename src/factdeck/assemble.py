@@ -171,6 +171,7 @@ class NoteAssembler:
         self._sources: dict[tuple[tuple[str, str], ...], str] = {}
         self.types = {**BY_KEY, **deck.notetypes}
         self._html: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._unclozed: dict[str, tuple[list[int], list[str]]] = {}  # cloze type -> see _stray_clozes
         self.size = 0  # characters of card text and tags made so far
         self.limit = limit
         # Make each note's first history token here (see Built.first): worth it where this runs
@@ -331,7 +332,45 @@ class NoteAssembler:
                     f"note type `{notetype.key}` is empty",
                 )
             return
+        if notetype.cloze:
+            self._stray_clozes(note, notetype, fields)
         self._append(note, notetype, fields, tags, ords)
+
+    def _stray_clozes(self, note: Note, notetype: NoteType, fields: list[str]) -> None:
+        """Warn of cloze numbers only in fields the front does not cloze: Anki makes a card for
+        each (it counts every field), and that card's front hides nothing. The cards are
+        counted only when such a field holds `{{c` at all."""
+        unclozed = self._unclozed.get(notetype.key)
+        if unclozed is None:
+            revealed = cloze_fields(notetype.fronts[0])
+            unclozed = self._unclozed[notetype.key] = (
+                [i for i, f in enumerate(notetype.fields) if f.name not in revealed],
+                [f.name for f in notetype.fields if f.name in revealed],
+            )
+        if not any("{{c" in fields[i] for i in unclozed[0]):
+            return
+        outside = set(unclozed[0])
+        asked = {
+            min(n, cloze.MAX_CLOZE)
+            for i, value in enumerate(fields)
+            if i not in outside
+            for n in cloze.card_numbers(value)
+        }
+        for i in unclozed[0]:
+            stray = sorted(n for n in cloze.card_numbers(fields[i]) if min(n, cloze.MAX_CLOZE) not in asked)
+            if not stray:
+                continue
+            name, clozed = notetype.fields[i].name, unclozed[1]
+            target = " or ".join(f"`{n}`" for n in clozed)
+            self.out.warning(
+                note.content_pos.get(name) or (note.sources_pos[:1] or [note.pos])[0],
+                "cloze",
+                f"field `{name}` of note `{note.id}` holds cloze{'s' * (len(stray) > 1)} "
+                f"{', '.join(f'c{n}' for n in stray)}, which no field the front of note type "
+                f"`{notetype.key}` clozes holds{f' ({target})' if clozed else ''}: Anki makes a card for "
+                f"{'each' if len(stray) > 1 else 'it'} whose front hides nothing; write the cloze in "
+                f"{target or 'a field the front clozes'} or escape its braces",
+            )
 
     def _no_cloze(self, note: Note, notetype: NoteType) -> None:
         """A custom cloze note whose final HTML holds no cloze: Anki would make no card. Located
