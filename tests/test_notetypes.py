@@ -362,7 +362,7 @@ TEMPLATE_ERRORS = [
                 - {name: A, front: "{{Dug}}", back: "{{Class}}"}
             """
         ),
-        "6:26: error: `front` of template `A` of note type `t` refers to field `Dug`, which note type `t` does "
+        "6:27: error: `front` of template `A` of note type `t` refers to field `Dug`, which note type `t` does "
         "not have (did you mean `Drug`?)",
         "no-such-field",
     ),
@@ -486,7 +486,7 @@ TEMPLATE_ERRORS = [
               templates: [{front: "{{#Q}}{{Q}}", back: "{{Q}}"}]
             """
         ),
-        "5:25: error: `front` of template `Card 1` of note type `t`: section `{{#Q}}` is never closed with "
+        "5:26: error: `front` of template `Card 1` of note type `t`: section `{{#Q}}` is never closed with "
         "`{{/Q}}`",
         "parse",
     ),
@@ -516,6 +516,89 @@ def test_every_template_error_is_located(write_deck, run, text, expected):
     result = run("check", path)
     assert result.exit_code == 1
     assert f"{path}:{expected}" in result.output.splitlines(), result.output
+
+
+# Templates written in every YAML scalar style, each with one mistake: the error must name the
+# line and column of the handle at fault (`^` marks it), or the template's start where the
+# file cannot tell (an explicit indentation indicator, an alias).
+INSIDE = {
+    "literal block": """\
+      - back: "{{A}}"
+        front: |
+          <div>
+            {{#Q}}{{Q}}
+          ^{{/A}}</div>
+""",
+    "folded block, stripped": """\
+      - back: "{{A}}"
+        front: >-
+          {{Q}} and
+
+          then ^{{Nope}}
+""",
+    "double-quoted with escapes": """\
+      - {back: "{{A}}", front: "<i class=\\"x\\">\\u00e9\\t\\x41</i> {{Q}} ^{{Nope}}"}
+""",
+    "double-quoted over lines": """\
+      - back: "{{A}}"
+        front: "{{Q}}
+          and \\
+          more ^{{Nope}}"
+""",
+    "single-quoted": """\
+      - {back: "{{A}}", front: '<b class=''x''>{{Q}}</b> ^{{#Q}}'}
+""",
+    "plain over lines": """\
+      - back: "{{A}}"
+        front: <p>{{Q}}
+          two   spaces ^{{}}
+""",
+    "indentation indicator": """\
+      - back: "{{A}}"
+        front: ^|2
+            {{Q}}{{Nope}}
+""",
+    "alias": """\
+      - {back: "{{A}}", front: &t "{{Q}}"}
+      - {name: Two, back: "{{A}}{{Q}}", front: ^*t}
+""",
+}
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
+@pytest.mark.parametrize("templates", INSIDE.values(), ids=INSIDE.keys())
+def test_template_errors_name_the_line_and_column_inside_the_template(tmp_path, run, templates, newline):
+    lines = (HEAD + "  t:\n    fields: [Q, A]\n    templates:\n" + templates + NOTE).splitlines()
+    (line,) = [n for n, text in enumerate(lines, 1) if "^" in text]
+    col = lines[line - 1].index("^") + 1
+    path = tmp_path / "deck.yaml"
+    path.write_bytes(newline.join(text.replace("^", "") for text in lines).encode() + newline.encode())
+    result = run("check", path)
+    assert result.exit_code == 1
+    errors = [text for text in result.output.splitlines() if ": error: " in text]
+    assert len(errors) == 1 and errors[0].startswith(f"{path}:{line}:{col}: error: "), result.output
+
+
+def test_two_core_read_locates_template_errors_as_the_one_pass_read_does(tmp_path, monkeypatch):
+    from factdeck import shards
+    from test_shards import _compare
+
+    notes = "".join(f"  - {{id: n{i}, front: q{i}, back: a}}\n" for i in range(200))
+    template = '    templates:\n      - back: "{{Q}}"\n        front: |\n          <b>\n            {{Q}} {{Nope}}\n          </b>\n'
+    path = tmp_path / "big.yaml"
+    path.write_text(HEAD + "  t:\n    fields: [Q]\n" + template + "notes:\n" + notes, encoding="utf-8")
+    shards.compile_file(str(path), path.read_text())  # really takes the two-core path
+    result = _compare(path, monkeypatch)
+    assert [(d.line, d.col, d.code) for d in result.errors] == [(9, 19, "unknown-field")]
+
+
+def test_a_cloze_in_a_standard_template_is_warned_of_where_it_is(write_deck, run):
+    deck = write_deck(_type('t:\n  fields: [Q]\n  templates: [{front: "{{Q}}", back: "x {{cloze:Q}}"}]\n'))
+    result = run("check", deck)
+    assert (
+        f"{deck}:5:43: warning: `back` of template `Card 1` of note type `t` uses `{{{{cloze:...}}}}`"
+        in result.output
+    )
 
 
 ANKI_REFUSES = {
@@ -566,7 +649,7 @@ def test_included_file_problems_are_reported_at_its_own_path(tmp_path, write_dec
     assert result.exit_code == 1
     lines = result.output.splitlines()
     assert any(
-        line.startswith(f"{tmp_path / 'types.yaml'}:5:25: error: `front` of template") for line in lines
+        line.startswith(f"{tmp_path / 'types.yaml'}:5:26: error: `front` of template") for line in lines
     )
     assert f"{deck}:2:11: error: included file `types.yaml` has errors (reported at its own path)" in lines
     assert not any("unknown note type" in line for line in lines)

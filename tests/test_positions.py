@@ -7,9 +7,15 @@ column as an editor shows them. Errors about a node reached through an alias poi
 
 from __future__ import annotations
 
+import re
+
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from factdeck.build import check
+from factdeck.yamlload import value_position
 
 PREFIXES = {
     "cjk": "日本語の薬",
@@ -128,3 +134,42 @@ def test_wrong_type_through_an_alias_is_reported_at_the_alias(tmp_path):
     ]
     path = _write(tmp_path, lines)
     assert _positions(path) == [(5, 12, "type")]
+
+
+scalar_text = st.lists(st.sampled_from([*"ab {}#:'\"\\\t\n-é😀\r\xa0", "  ", "{{Q}}"]), max_size=30).map(
+    "".join
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    scalar_text,
+    st.sampled_from([None, '"', "'", "|", ">"]),
+    st.sampled_from(["\n", "\r\n"]),
+    st.integers(10, 60),
+)
+def test_each_character_of_a_scalar_is_located_where_it_is_written_or_not_at_all(
+    value, style, newline, width
+):
+    """Whatever style and line width the emitter picks, value_position names the character
+    itself (a backslash for an escape, the line break for a fold), in order, and gives up only
+    where the file cannot tell (an explicit indentation indicator)."""
+    doc = yaml.dump({"k": [{"front": value}]}, default_style=style, allow_unicode=True, width=width)
+    doc = doc.replace("\n", newline)
+    scalars = [e for e in yaml.parse(doc, Loader=yaml.CSafeLoader) if isinstance(e, yaml.ScalarEvent)]
+    event = scalars[-1]
+    assert event.value == value
+    start = (event.start_mark.line + 1, event.start_mark.column + 1)
+    lines = re.split(r"\r\n|[\r\n\x85\u2028\u2029]", doc)
+    header = lines[start[0] - 1][start[1] - 1 :]
+    uncertain = header[:1] in ("|", ">") and any(c.isdigit() for c in header[1:3])
+    found = [value_position(doc, start, value, k) for k in range(len(value))]
+    if uncertain:
+        assert found == [None] * len(value)
+        return
+    assert None not in found, (doc, found)
+    known = [(k, pos) for k, pos in enumerate(found) if pos is not None]
+    assert [pos for _, pos in known] == sorted({pos for _, pos in known})  # in order, none twice
+    for k, (line, col) in known:
+        written = lines[line - 1][col - 1 : col] or "\n"  # past the end of its line: the break
+        assert written == value[k] or written == "\\" or (written == "\n" and value[k] in " \n"), (doc, k)

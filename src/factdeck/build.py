@@ -142,7 +142,7 @@ def _compile_deck(path: Path) -> tuple[BuiltDeck | None, list[Diagnostic]]:
 
 def compile_one_pass(path: str, text: str) -> tuple[BuiltDeck | None, list[Diagnostic]]:
     """The reference read of a decoded deck file: one parse, notes validated as they stream."""
-    out = Collector(path)
+    out = Collector(path, text)
     reader = NoteReader(out)
     tree = load(text, out, on_note=reader)
     if tree is None and out.items:

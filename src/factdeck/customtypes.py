@@ -20,12 +20,13 @@ import re
 import stat
 import unicodedata
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from . import templates as tpl
 from .diagnostics import Collector, did_you_mean
 from .notetypes import BUILT_IN_IDS, BUILT_IN_NAMES, BY_KEY, ID_KEY, SOURCES_KEY, Field, NoteType, derived_id
-from .yamlload import YMap, decode, load
+from .yamlload import YMap, decode, load, value_position
 
 if TYPE_CHECKING:
     from .validate import _Checker
@@ -390,15 +391,18 @@ def _templates(
                 ok = False
                 continue
             texts[side] = text
+            at = entry.val_pos[side]
             try:
                 sides[side] = tpl.parse(text)
             except tpl.TemplateError as e:
-                out.error(entry.val_pos[side], "template", f"`{side}` of {label}: {e}")
+                out.error(_inside(check, at, text, e.offset), "template", f"`{side}` of {label}: {e}")
                 ok = False
                 continue
             if tpl.has_empty_replacement(sides[side]):
                 out.error(
-                    entry.val_pos[side],
+                    _inside(
+                        check, at, text, tpl.find_handle(text, lambda t: t.kind == "field" and not t.value)
+                    ),
                     "unknown-field",
                     f"`{side}` of {label} has `{{{{}}}}`, which names no field: Anki shows an error on the card",
                 )
@@ -407,7 +411,7 @@ def _templates(
                 if ref and ref not in field_names and ref not in tpl.SPECIAL_FIELDS:
                     unknown = True
                     out.error(
-                        entry.val_pos[side],
+                        _inside(check, at, text, tpl.find_handle(text, partial(tpl.names, ref))),
                         "unknown-field",
                         f"`{side}` of {label} refers to field `{ref}`, which {what} does not have"
                         f"{did_you_mean(ref, field_names) or ' (its fields: ' + ', '.join(field_names) + ')'}",
@@ -438,7 +442,9 @@ def _templates(
             for side, nodes in (("front", front), ("back", back)):
                 if tpl.cloze_fields(nodes):
                     out.warning(
-                        entry.val_pos[side],
+                        _inside(
+                            check, entry.val_pos[side], texts[side], tpl.find_handle(texts[side], _clozes)
+                        ),
                         "template-cloze",
                         f"`{side}` of {label} uses `{{{{cloze:...}}}}`, which works only in a cloze type (`kind: cloze`)",
                     )
@@ -456,6 +462,17 @@ def _templates(
             )
             ok = False
     return cards if ok else None
+
+
+def _inside(check: _Checker, start: Pos, template: str, offset: int | None) -> Pos:
+    """Where ``template[offset]`` is in the file; the template's start when that is unsure."""
+    if offset is None:
+        return start
+    return value_position(check.out.source, start, template, offset) or start
+
+
+def _clozes(token: tpl.Token) -> bool:
+    return token.kind == "field" and "cloze" in token.value.split(":")[:-1]
 
 
 def _css(check: _Checker, node: YMap, what: str, folder: str, kind: str) -> str | None:
@@ -525,7 +542,7 @@ def include(check: _Checker, value: Any, pos: Pos, deck_path: str) -> list[tuple
             check.out.error(ipos, "include", f"included file `{rel}` cannot be read: {e.strerror} ({real})")
             continue
         inner = Collector(path)
-        text = decode(data, inner)
+        text = inner.source = decode(data, inner)
         tree = load(text, inner) if text is not None else None
         if tree is not None and not is_notetype_file(tree):
             inner.error(

@@ -64,8 +64,11 @@ SMALL_CHOICES = 16
 class Collector:
     """Gathers diagnostics for one file so that validation never stops at the first."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, source: str | None = None):
         self.path = path
+        # the file's text, when known: lets a problem inside a scalar (a template) be located at
+        # its own line and column (see yamlload.value_position)
+        self.source = source
         self.items: list[Diagnostic] = []
         # comparisons asked of did_you_mean against large sets of choices, granted or not
         self.suggestion_work = 0

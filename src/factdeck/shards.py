@@ -304,7 +304,7 @@ def compile_file(path: str, text: str, pieces: int = 2) -> tuple[BuiltDeck | Non
     """The header-first read of one file, its notes in ``pieces`` processes; raises Fallback
     when the file's layout or content needs the one-pass read."""
     cut = split(text, pieces)
-    out = Collector(path)
+    out = Collector(path, cut.header)  # the header keeps every line and column of the file
     outline = Outline()
     tree = load(cut.header, out, outline=outline)
     if any(d.code.startswith("yaml") for d in out.items):

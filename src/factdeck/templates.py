@@ -11,6 +11,7 @@ field names are not trimmed after ``:`` filters, and a field holding only whites
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,6 +114,19 @@ def tokens(template: str) -> list[Token]:
     if text_start < n:
         out.append(Token("text", template[text_start:], text_start))
     return out
+
+
+def find_handle(template: str, match: Callable[[Token], bool]) -> int | None:
+    """Where the first handle ``match`` accepts starts (for messages), or None."""
+    return next((tok.offset for tok in tokens(template) if tok.kind != "text" and match(tok)), None)
+
+
+def names(key: str, token: Token) -> bool:
+    """Whether a handle refers to field ``key``: replaces it (after any filters) or opens or
+    closes a section on it."""
+    if token.kind == "field":
+        return token.value.split(":")[-1] == key
+    return token.kind in ("open", "negated", "close") and token.value == key
 
 
 def parse(template: str) -> Nodes:

@@ -356,3 +356,229 @@ def _bad_tag(tag: str, pos: Pos, out: Collector) -> None:
     out.error(
         pos, "yaml-tag", f"YAML tag `{shown}` is not allowed: deck files hold only text, lists and mappings"
     )
+
+
+# --- positions inside a scalar ------------------------------------------------------------------
+
+_ESCAPES = {
+    "0": "\0",
+    "a": "\a",
+    "b": "\b",
+    "t": "\t",
+    "\t": "\t",
+    "n": "\n",
+    "v": "\v",
+    "f": "\f",
+    "r": "\r",
+    "e": "\x1b",
+    " ": " ",
+    '"': '"',
+    "/": "/",
+    "\\": "\\",
+    "N": "\x85",
+    "_": "\xa0",
+    "L": "\u2028",
+    "P": "\u2029",
+}
+_HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
+_HEX = re.compile(r"[0-9A-Fa-f]+")
+_BLOCK_HEADER = re.compile(r"[|>](?:[+-]?([1-9])?|([1-9])[+-]?)[ \t]*(?:#[^\r\n]*)?(?:\r\n|[\r\n]|\Z)")
+Chars = list[tuple[str, int]]  # each character of a scalar's value, with its index in the file
+
+
+def value_position(text: str | None, start: Pos, value: str, offset: int) -> Pos | None:
+    """Where ``value[offset]`` is written in the file: ``value`` is the scalar whose node starts
+    at ``start`` (a loader position) in ``text``. None when that cannot be told for sure: no
+    text, an alias, an explicit indentation indicator, or any reading that does not give back
+    ``value`` exactly.
+
+    The scalar is read again from the file by the rules of its style (plain, single- or
+    double-quoted with escapes and line folding, literal or folded block), character by
+    character, and trusted only when that reading reproduces the loaded value: so a position
+    is either exact or not given. Only error paths call this: it may scan the whole file.
+    """
+    if text is None or not 0 <= offset < len(value):
+        return None
+    i = _index(text, start)
+    if i is None:
+        return None
+    chars = _scalar_chars(text, i, len(value))
+    if chars is None or len(chars) != len(value) or "".join(c for c, _ in chars) != value:
+        return None
+    return position(text, chars[offset][1])
+
+
+def _index(text: str, pos: Pos) -> int | None:
+    line, col = pos
+    start = 0
+    if line > 1:
+        for n, m in enumerate(_LINE_BREAK.finditer(text), 2):
+            if n == line:
+                start = m.end()
+                break
+        else:
+            return None
+    index = start + col - 1
+    return index if index <= len(text) else None
+
+
+def _is_break(text: str, i: int) -> bool:
+    return i < len(text) and text[i] in "\r\n"
+
+
+def _after_break(text: str, i: int) -> int:
+    return i + 2 if text.startswith("\r\n", i) else i + 1
+
+
+def _skip_white(text: str, i: int) -> int:
+    while i < len(text) and text[i] in " \t":
+        i += 1
+    return i
+
+
+def _scalar_chars(text: str, i: int, limit: int) -> Chars | None:
+    """The first ``limit`` characters of the scalar node at ``text[i]``, or None."""
+    while i < len(text) and text[i] in "&!":  # an anchor or a tag before the scalar
+        while i < len(text) and text[i] not in " \t\r\n":
+            i += 1
+        while i < len(text) and text[i] in " \t\r\n":
+            i += 1
+    if i >= len(text) or text[i] in "*#":
+        return None
+    head = text[i]
+    if head in "|>":
+        return _block(text, i, limit)
+    if head in "\"'":
+        return _flow(text, i + 1, head, limit)
+    return _flow(text, i, None, limit)
+
+
+def _flow(text: str, i: int, quote: str | None, limit: int) -> Chars | None:
+    """A plain or quoted scalar: escapes (double-quoted), and line folding, in which a single
+    line break is a space, each empty line after it a line feed, and white space around
+    breaks is dropped."""
+    out: Chars = []
+    n = len(text)
+    while len(out) < limit and i < n:
+        c = text[i]
+        if quote is not None and c == quote:
+            if quote == "'" and text.startswith("''", i):
+                out.append(("'", i))
+                i += 2
+                continue
+            break
+        if quote == '"' and c == "\\":
+            i, ok = _escape(text, i, out)
+            if not ok:
+                return None
+            continue
+        if c in " \t":
+            end = _skip_white(text, i)
+            if not _is_break(text, end):
+                out.extend((text[k], k) for k in range(i, end))
+            i = end
+            continue
+        if c in "\r\n":
+            i = _fold(text, i, out, space=True)
+            continue
+        out.append((c, i))
+        i += 1
+    return out
+
+
+def _fold(text: str, i: int, out: Chars, space: bool) -> int:
+    """At a line break inside a flow scalar: the empty lines after it as line feeds, else one
+    space (none after an escaped break); returns where the next line's text starts."""
+    at = i
+    i = _after_break(text, i)
+    empty = False
+    while True:
+        j = _skip_white(text, i)
+        if not _is_break(text, j):
+            break
+        out.append(("\n", j))
+        empty = True
+        i = _after_break(text, j)
+    if space and not empty:
+        out.append((" ", at))
+    return _skip_white(text, i)
+
+
+def _escape(text: str, i: int, out: Chars) -> tuple[int, bool]:
+    """A double-quoted escape at ``text[i]`` (the backslash)."""
+    if i + 1 >= len(text):
+        return i, False
+    e = text[i + 1]
+    if e in "\r\n":
+        return _fold(text, i + 1, out, space=False), True
+    if e in _ESCAPES:
+        out.append((_ESCAPES[e], i))
+        return i + 2, True
+    size = _HEX_ESCAPES.get(e)
+    if size is None:
+        return i, False
+    digits = text[i + 2 : i + 2 + size]
+    if len(digits) != size or not _HEX.fullmatch(digits):
+        return i, False
+    code = int(digits, 16)
+    if code > 0x10FFFF:
+        return i, False
+    out.append((chr(code), i))
+    return i + 2 + size, True
+
+
+def _block(text: str, i: int, limit: int) -> Chars | None:
+    """A literal (``|``) or folded (``>``) block scalar with its indentation found from its
+    first non-empty line; with an explicit indentation indicator, None (that needs the parent
+    node's indentation)."""
+    m = _BLOCK_HEADER.match(text, i)
+    if m is None or m.group(1) or m.group(2):
+        return None
+    folded = text[i] == ">"
+    lines: list[tuple[int, int, int]] = []  # (start, end before the break, index of the break)
+    j = m.end()
+    n = len(text)
+    while j < n:
+        k = j
+        while k < n and text[k] not in "\r\n":
+            k += 1
+        lines.append((j, k, k))
+        j = _after_break(text, k) if k < n else n
+    indent = None
+    for start, end, _ in lines:
+        spaces = _skip_spaces(text, start, end) - start
+        if start + spaces < end:
+            indent = spaces
+            break
+    if not indent:
+        return None
+    out: Chars = []
+    previous: str | None = None  # "text" or "spaced": the last content line; None before the first
+    pending: list[int] = []  # breaks since the last content line: of that line, then of empty lines
+    for start, end, brk in lines:
+        if len(out) >= limit:
+            break
+        spaces = _skip_spaces(text, start, end) - start
+        if start + spaces == end and spaces <= indent:  # an empty line
+            pending.append(brk)
+            continue
+        if spaces < indent:
+            break  # a less indented line: the scalar ended
+        kind = "spaced" if text[start + indent] in " \t" else "text"
+        if previous is None or not folded:
+            out.extend(("\n", b) for b in pending)
+        elif previous == "text" and kind == "text":
+            out.extend([(" ", pending[0])] if len(pending) == 1 else [("\n", b) for b in pending[1:]])
+        else:
+            out.extend(("\n", b) for b in pending)
+        out.extend((text[k], k) for k in range(start + indent, end))
+        pending = [brk]
+        previous = kind
+    out.extend(("\n", b) for b in pending)
+    return out[:limit]
+
+
+def _skip_spaces(text: str, i: int, end: int) -> int:
+    while i < end and text[i] == " ":
+        i += 1
+    return i
