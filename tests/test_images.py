@@ -136,6 +136,58 @@ def test_image_that_is_a_folder_is_a_located_error(tmp_path):
     ]
 
 
+SWAP_BEFORE_WRITE = r"""
+import os, sys
+import factdeck.ankifiles.package as package
+kind, image = sys.argv[1], sys.argv[2]
+real = package.write_collection
+def write_collection(*args):  # the image was checked and hashed; now it is replaced
+    real(*args)
+    os.unlink(image)
+    if kind == "fifo":
+        os.mkfifo(image)
+    elif kind == "folder":
+        os.mkdir(image)
+    else:
+        os.symlink("/dev/zero", image)
+package.write_collection = write_collection
+sys.argv = ["factdeck", *sys.argv[3:]]
+from factdeck.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "why"),
+    [
+        ("fifo", "it is now a FIFO, device or socket, not the regular file it was when checked"),
+        ("folder", "it is now a folder, not the regular file it was when checked"),
+        ("device-link", "it was replaced by a symbolic link since it was checked"),
+    ],
+)
+def test_an_image_replaced_after_its_check_is_an_error_naming_it_and_nothing_is_written(tmp_path, kind, why):
+    """The package writer opens each file once and checks what it opened: a FIFO in the
+    image's place would hang the build, a link to a device would bundle whatever it gives."""
+    (tmp_path / "pump.png").write_bytes(PNG)
+    path = _deck(tmp_path, "![pump](pump.png)")
+    out = tmp_path / "out.apkg"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "TMPDIR": str(tmp_path)}
+    args = [kind, str(tmp_path / "pump.png"), "build", str(path), "-o", str(out)]
+    proc = subprocess.run(
+        [sys.executable, "-c", SWAP_BEFORE_WRITE, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr == (
+        f"{out}: error: cannot write {out}: cannot read {tmp_path / 'pump.png'} (bundled by {path}): {why}\n"
+        "1 error\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deck.yaml", "pump.png"]  # no package, no lock
+
+
 def test_remote_and_data_images_are_left_to_the_sanitiser(tmp_path):
     renderer = Renderer(str(tmp_path))
     html, problems = renderer.field(

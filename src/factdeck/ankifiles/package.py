@@ -272,8 +272,11 @@ def stage(staging: Staging, path: Path, parts: list[Part]) -> None:
     stamp = package_time(parts)
     date = time.gmtime(max(stamp, 315532800))[:6]
     media: dict[str, str] = {}
+    owner: dict[str, str] = {}  # file on disk -> the deck file that bundles it, for messages
     for part in parts:
         media.update(part.deck.media)
+        for source in part.deck.media.values():
+            owner.setdefault(source, part.deck.deck.path)
     names = sorted(media)
     try:
         with private_workdir() as tmp:
@@ -288,13 +291,18 @@ def stage(staging: Staging, path: Path, parts: list[Part]) -> None:
 
             def fill(raw: IO[bytes]) -> None:
                 try:
-                    zipwriter.write_zip(raw, entries, date)
-                except zipwriter.TooLarge:  # past 4 GiB: the zipfile module writes zip64
-                    raw.seek(0)
-                    raw.truncate()
-                    with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
-                        for name, source in entries:
-                            _add(zf, name, source, date)
+                    try:
+                        zipwriter.write_zip(raw, entries, date)
+                    except zipwriter.TooLarge:  # past 4 GiB: the zipfile module writes zip64
+                        raw.seek(0)
+                        raw.truncate()
+                        with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+                            for name, source in entries:
+                                _add(zf, name, source, date)
+                except zipwriter.Unreadable as e:
+                    source = os.fsdecode(e.filename)
+                    deck = f" (bundled by {owner[source]})" if source in owner else ""
+                    raise WriteFailed(path, f"cannot read {source}{deck}: {e.strerror}") from e
 
             staging.add(path, fill)
     except sqlite3.Error as e:
@@ -325,5 +333,5 @@ def _add(
     if isinstance(data, bytes):
         zf.writestr(info, data)
         return
-    with open(data, "rb") as src, zf.open(info, "w") as dst:
+    with os.fdopen(zipwriter.open_regular(data), "rb") as src, zf.open(info, "w") as dst:
         shutil.copyfileobj(src, dst, 1 << 20)

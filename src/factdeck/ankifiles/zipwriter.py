@@ -9,7 +9,9 @@ already compressed, hence this writer: plain zip entries, no zip64, fixed dates 
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import struct
 import zlib
 from collections.abc import Sequence
@@ -21,8 +23,50 @@ PARALLEL_MIN = 8 << 20
 _LIMIT = 0xFFFFFFFF
 
 
+# Never follow a symbolic link put in a checked file's place, never block opening a FIFO,
+# never take a terminal as controlling terminal.
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+
+
 class TooLarge(Exception):
     """The archive needs zip64; the caller writes it with the zipfile module instead."""
+
+
+class Unreadable(OSError):
+    """A file to be zipped cannot be read as the regular file it was when checked; ``filename``
+    names it and ``strerror`` says why."""
+
+
+def open_regular(path: str) -> int:
+    """A descriptor of the regular file at ``path``, checked on the descriptor itself.
+
+    The deck was checked earlier (render.py refuses FIFOs, devices and folders), but a file can
+    be replaced between that check and the write: reading a FIFO would hang the build, a
+    device would never end. So the file is opened once, without following a symbolic link
+    now in its place and without blocking, and what was opened must be a regular file; every
+    read of it then goes through this descriptor. Raises Unreadable.
+    """
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as e:
+        why = "it was replaced by a symbolic link since it was checked" if e.errno == errno.ELOOP else None
+        raise Unreadable(e.errno, why or e.strerror or str(e), path) from None
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError as e:
+        os.close(fd)
+        raise Unreadable(e.errno, e.strerror or str(e), path) from None
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO, device or socket"
+        raise Unreadable(errno.EINVAL, f"it is now {kind}, not the regular file it was when checked", path)
+    return fd
 
 
 def write_zip(out: IO[bytes], entries: Sequence[tuple[str, bytes | str]], date: tuple[int, ...]) -> None:
@@ -78,33 +122,50 @@ def write_zip(out: IO[bytes], entries: Sequence[tuple[str, bytes | str]], date: 
 
 
 def _deflate(source: bytes | str) -> tuple[int, int, list[bytes]]:
-    """(crc32, size, deflated chunks) of bytes or of a file."""
+    """(crc32, size, deflated chunks) of bytes or of a file (opened once, see open_regular)."""
     if isinstance(source, bytes):
         c = zlib.compressobj(LEVEL, zlib.DEFLATED, -15)
         return zlib.crc32(source), len(source), [c.compress(source), c.flush()]
-    size = os.path.getsize(source)
+    fd = open_regular(source)
+    try:
+        return _deflate_fd(fd, source)
+    finally:
+        os.close(fd)
+
+
+def _deflate_fd(fd: int, path: str) -> tuple[int, int, list[bytes]]:
+    size = os.fstat(fd).st_size
     if size < PARALLEL_MIN or (os.cpu_count() or 1) < 2:
-        return _deflate_range(source, 0, size, None, True)
+        return _deflate_range(fd, path, 0, size, None, True)
     from concurrent.futures import ThreadPoolExecutor  # only large collections need it
 
     middle = size // 2
-    with open(source, "rb") as f:
-        f.seek(middle - 32768)
-        primer = f.read(32768)
+    primer = _read_at(fd, path, middle - 32768, 32768)
     with ThreadPoolExecutor(2) as pool:
         try:
-            first = pool.submit(_deflate_range, source, 0, middle, None, False)
-            second = pool.submit(_deflate_range, source, middle, size, primer, True)
+            first = pool.submit(_deflate_range, fd, path, 0, middle, None, False)
+            second = pool.submit(_deflate_range, fd, path, middle, size, primer, True)
         except RuntimeError:  # no thread can start (a memory limit): deflate it here, in one piece
             pool.shutdown(wait=True, cancel_futures=True)
-            return _deflate_range(source, 0, size, None, True)
+            return _deflate_range(fd, path, 0, size, None, True)
         crc_a, _, chunks_a = first.result()
         crc_b, _, chunks_b = second.result()
     return _crc_combine(crc_a, crc_b, size - middle), size, chunks_a + chunks_b
 
 
+def _read_at(fd: int, path: str, offset: int, size: int) -> bytes:
+    """``size`` bytes at ``offset`` (pread: the two threads share the descriptor, not a position)."""
+    try:
+        block = os.pread(fd, size, offset)
+    except OSError as e:
+        raise Unreadable(e.errno, e.strerror or str(e), path) from None
+    if not block:
+        raise Unreadable(errno.EIO, "it changed while it was being written", path)
+    return block
+
+
 def _deflate_range(
-    path: str, start: int, end: int, primer: bytes | None, last: bool
+    fd: int, path: str, start: int, end: int, primer: bytes | None, last: bool
 ) -> tuple[int, int, list[bytes]]:
     c = (
         zlib.compressobj(LEVEL, zlib.DEFLATED, -15, zdict=primer)
@@ -112,16 +173,12 @@ def _deflate_range(
         else zlib.compressobj(LEVEL, zlib.DEFLATED, -15)
     )
     crc, chunks = 0, list[bytes]()
-    with open(path, "rb") as f:
-        f.seek(start)
-        left = end - start
-        while left:
-            block = f.read(min(BLOCK, left))
-            if not block:
-                raise OSError(f"{path} changed while it was being written")
-            left -= len(block)
-            crc = zlib.crc32(block, crc)
-            chunks.append(c.compress(block))
+    offset = start
+    while offset < end:
+        block = _read_at(fd, path, offset, min(BLOCK, end - offset))
+        offset += len(block)
+        crc = zlib.crc32(block, crc)
+        chunks.append(c.compress(block))
     chunks.append(c.flush() if last else c.flush(zlib.Z_SYNC_FLUSH))
     return crc, end - start, chunks
 
