@@ -376,3 +376,91 @@ def test_concurrent_builds_of_one_deck_leave_a_package_and_lock_of_the_same_buil
     package_times = {mod for (mod,) in db.execute("select mod from notes")}
     assert len(lock_times) == 1 and package_times == lock_times
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.lock", "a.yaml", "decks", "demo.apkg", "dist"]
+
+
+# --- interrupts while factdeck starts and ends -------------------------------------------------
+
+PAUSE_AT_IMPORT = r"""
+import atexit, os, sys, time
+point = sys.argv[1]
+
+def pause():
+    print("paused", file=sys.stderr, flush=True)
+    time.sleep(120)  # the signal comes while the process is here
+
+class PauseAtImport:  # first on sys.meta_path: asked before each module is found
+    def find_spec(self, name, path=None, target=None):
+        if name == point:
+            pause()
+        return None
+
+sys.meta_path.insert(0, PauseAtImport())
+if point == "exit":
+    atexit.register(pause)  # after the command, while Python shuts down
+sys.argv = ["factdeck", *sys.argv[2:]]
+import runpy
+runpy.run_module("factdeck", run_name="__main__", alter_sys=True)  # as `python -m factdeck`
+"""
+
+# factdeck's own modules, and the libraries they import, as `factdeck check` imports them;
+# markdown_it is imported while the command runs, on the first Markdown field
+STARTUP_POINTS = ["factdeck.cli", "click", "factdeck.build", "yaml", "factdeck.validate", "factdeck.terminal"]
+
+
+@pytest.mark.parametrize("point", [*STARTUP_POINTS, "markdown_it", "exit"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_while_factdeck_starts_or_ends_is_one_line_and_exit_130(tmp_path, point, signum):
+    (tmp_path / "a.yaml").write_text(SIMPLE_DECK, encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PAUSE_AT_IMPORT, point, "check", "a.yaml"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr.readline() == "paused\n", proc.communicate()
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (130, "factdeck: interrupted\n")
+    if point == "exit":
+        assert "1 deck" in out  # the command had finished and printed everything
+
+
+STARTED = r"""
+import sys
+from factdeck.entry import main
+print("started", file=sys.stderr, flush=True)
+sys.argv = ["factdeck", *sys.argv[1:]]
+main()
+"""
+
+
+def test_ctrl_c_at_any_moment_after_factdeck_starts_is_exit_130_without_a_traceback(tmp_path):
+    """SIGINT at delays from the first line of factdeck's entry point to the end of a command.
+
+    Before that line Python itself starts (and may print a traceback for a KeyboardInterrupt
+    while it imports `site`): no code of factdeck's can run there. An interrupt that comes
+    once the command is over may find the process already gone (exit 0, everything printed).
+    """
+    (tmp_path / "a.yaml").write_text(SIMPLE_DECK, encoding="utf-8")
+    outcomes = []
+    for delay in (0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.8, 1.2):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", STARTED, "check", "a.yaml"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stderr.readline() == "started\n"
+        if delay:
+            time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert "Traceback" not in err and "Exception ignored" not in err, (delay, err)
+        if proc.returncode == 0:
+            assert err == "" and "1 deck" in out, (delay, out, err)
+        else:
+            assert (proc.returncode, err) == (130, "factdeck: interrupted\n"), (delay, proc.returncode, err)
+        outcomes.append(proc.returncode)
+    assert outcomes[:8] == [130] * 8  # the first 0.1 s are all startup imports

@@ -14,6 +14,7 @@ import click
 from . import build as pipeline
 from . import lock as lockfile
 from .diagnostics import Diagnostic
+from .entry import EXIT_INTERRUPTED, exit_now, handle
 from .terminal import escape_surrogates, escape_surrogates_data
 
 if TYPE_CHECKING:
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
 
 EXIT_INPUT = 1
 EXIT_INTERNAL = 70
-EXIT_INTERRUPTED = 130
 BUG_URL = "https://github.com/factdeck/factdeck/issues"
 
 PATHS = click.argument("paths", nargs=-1, type=click.Path(path_type=str))
@@ -449,17 +449,22 @@ def _failure(e: BaseException) -> tuple[str, int]:
 def main() -> None:
     """Entry point, and the one place failures that are not the input's become messages.
 
-    Interrupted (SIGINT, SIGTERM): one line, exit 130, nothing left behind. Out of memory, or
-    a file the system refuses: one line, exit 1. Anything else is a bug: one line, exit 70,
-    never a traceback.
+    Interrupted (SIGINT, SIGTERM, SIGHUP): one line, exit 130, nothing left behind. Out of
+    memory, or a file the system refuses: one line, exit 1. Anything else is a bug: one line,
+    exit 70, never a traceback.
+
+    While the command runs, an interrupt unwinds it (``Interrupted``), so that what it was
+    writing is removed; before and after, there is nothing to remove and ``entry.exit_now``
+    ends the process at once. The handlers change inside the ``try``, so that an interrupt
+    raised at any moment in between is caught here.
     """
-    for s in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(s, _interrupt)
-    if signal.getsignal(signal.SIGHUP) == signal.SIG_DFL:  # a closed terminal; not under nohup
-        signal.signal(signal.SIGHUP, _interrupt)
     reserve = bytearray(1 << 20)  # given back when memory runs out, to print the message
     try:
-        cli.main(standalone_mode=True)
+        try:
+            handle(_interrupt)
+            cli.main(standalone_mode=True)
+        finally:
+            handle(exit_now)  # the command's cleanup is over: from here on, stop at once
     except SystemExit:
         raise
     except BaseException as e:
