@@ -102,3 +102,73 @@ def test_a_bad_media_folder_is_located(write_deck, folder, message):
     errors = check([str(deck)]).errors
     assert errors and message in errors[0].message
     assert (errors[0].line, errors[0].col) == (1, 37)
+
+
+def _media_deck(tmp_path: Path, folder: str) -> Path:
+    deck_dir = tmp_path / "deck"
+    deck_dir.mkdir(exist_ok=True)
+    path = deck_dir / "deck.yaml"
+    path.write_text(
+        f"deck: {{id: demo, name: Demo, media: {folder}}}\nnotes:\n  - {{id: a, front: q, back: b}}\n"
+    )
+    return path
+
+
+def _outside(tmp_path: Path) -> Path:
+    """A folder beside the deck's folder, holding what a deck must never bundle."""
+    outside = tmp_path / "fakessh"
+    outside.mkdir(exist_ok=True)
+    (outside / "id_rsa").write_text("PRIVATE KEY")
+    for name in ("heart one.png", "dot.png"):
+        (outside / name).write_bytes(b"x")
+    return outside
+
+
+@pytest.mark.parametrize("link", ["sshlink", "sub/sshlink"])
+def test_a_media_folder_that_links_outside_the_deck_folder_is_a_located_error(tmp_path, link):
+    outside = _outside(tmp_path)
+    deck = _media_deck(tmp_path, link)
+    (deck.parent / "sub").mkdir()
+    (deck.parent / link).symlink_to(outside)
+    result = build([str(deck)], output=tmp_path / "out.apkg", now=1_700_000_000)
+    assert [d.format() for d in result.errors] == [
+        f"{deck}:1:37: error: media folder `{link}` links outside the deck's folder"
+    ]
+    assert not (tmp_path / "out.apkg").exists()
+
+
+def test_a_media_folder_under_a_linked_folder_is_refused_too(tmp_path):
+    outside = _outside(tmp_path)
+    (outside / "inner").mkdir()
+    deck = _media_deck(tmp_path, "linked/inner")
+    (deck.parent / "linked").symlink_to(outside)
+    assert [d.message for d in check([str(deck)]).errors] == [
+        "media folder `linked/inner` links outside the deck's folder"
+    ]
+
+
+def test_a_file_of_the_media_folder_linking_outside_the_deck_folder_is_refused(tmp_path):
+    outside = _outside(tmp_path)
+    deck = _media_deck(tmp_path, "demo-media")
+    folder = deck.parent / "demo-media"
+    folder.mkdir()
+    (folder / "dot.png").write_bytes(b"dot")
+    (folder / "heart one.png").symlink_to(outside / "heart one.png")
+    (folder / "id_rsa").symlink_to(outside / "id_rsa")
+    assert [d.message for d in check([str(deck)]).errors] == [
+        "media file heart one.png links outside the deck's folder",
+        "media file id_rsa links outside the deck's folder",
+    ]
+
+
+def test_a_media_folder_linking_to_a_folder_inside_the_deck_folder_is_bundled(tmp_path):
+    deck = _media_deck(tmp_path, "alias")
+    real = deck.parent / "assets" / "media"
+    real.mkdir(parents=True)
+    for name in ("heart one.png", "dot.png"):
+        (real / name).write_bytes(name.encode())
+    (real / "link.png").symlink_to(deck.parent / "assets" / "media" / "dot.png")
+    (deck.parent / "alias").symlink_to(real)
+    built = check([str(deck)])
+    assert not built.errors, built.diagnostics
+    assert sorted(built.decks[0].media) == ["dot.png", "heart one.png", "link.png"]

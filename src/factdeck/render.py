@@ -107,13 +107,13 @@ class Renderer:
     """
 
     def __init__(self, deck_dir: str, media_dir: str | None = None):
+        self._deck_dir = deck_dir
         self.root = os.path.realpath(deck_dir)
         self.media: dict[str, str] = {}  # package name -> path on disk
-        self.media_dir = os.path.realpath(media_dir) if media_dir else None
         self.media_problems: list[str] = []  # about the media folder itself
         self.folder_media: set[str] = set()  # names of the files in the media folder
-        if self.media_dir is not None:
-            self._add_media_folder(self.media_dir)
+        if media_dir:
+            self._add_media_folder(media_dir)
         self._cache: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._problems: list[str] = []
         self._markdown: MarkdownIt | None = None
@@ -220,25 +220,34 @@ class Renderer:
             return value  # remote: nh3 has already dropped schemes other than http(s)
         return self._bundle(src) or ""
 
-    def _add_media_folder(self, folder: str) -> None:
+    def _add_media_folder(self, given: str) -> None:
+        """Every file of the media folder, confined like images: the folder and each file must
+        resolve (symbolic links followed) to somewhere inside the deck's folder, or a link in the
+        deck's folder would bundle a folder from anywhere (``~/.ssh``) into the package."""
+        shown = _shown(os.path.relpath(given, self._deck_dir))
+        folder = os.path.realpath(given)
+        if os.path.commonpath([folder, self.root]) != self.root:
+            self.media_problems.append(f"media folder `{shown}` links outside the deck's folder")
+            return
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except FileNotFoundError:
-            self.media_problems.append(f"media folder {folder} not found")
+            self.media_problems.append(f"media folder `{shown}` not found (looked for {_shown(folder)})")
             return
         except OSError as e:
-            self.media_problems.append(f"media folder {folder} cannot be read: {e.strerror}")
+            self.media_problems.append(f"media folder `{shown}` cannot be read: {e.strerror}")
             return
         for entry in entries:
             if entry.name.startswith("."):
                 continue
             path = os.path.realpath(entry.path)
+            name = _shown(entry.name)
             if _CONTROL_OR_SEPARATOR.search(entry.name):
                 self.media_problems.append(f"media file name {entry.name!r} is not a name Anki accepts")
-            elif os.path.dirname(path) != folder and os.path.commonpath([path, self.root]) != self.root:
-                self.media_problems.append(f"media file {entry.name} links outside the deck's folder")
+            elif os.path.commonpath([path, self.root]) != self.root:
+                self.media_problems.append(f"media file {name} links outside the deck's folder")
             elif not os.path.isfile(path):
-                self.media_problems.append(f"media file {entry.name} is not a regular file")
+                self.media_problems.append(f"media file {name} is not a regular file")
             else:
                 self.media[entry.name] = path
                 self.folder_media.add(entry.name)
