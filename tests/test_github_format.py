@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from factdeck.diagnostics import Diagnostic
+from factdeck.terminal import printable
 
 BAD = """\
 deck: {id: bad, name: Bad}
@@ -88,9 +89,17 @@ _TEXT = st.lists(st.sampled_from([*"ab:,%\r\n =é", "::", "%0A", "%25", "%3A"]),
     severity=st.sampled_from(["error", "warning"]),
 )
 def test_any_path_and_message_survive_the_runners_unescaping(path, message, line, severity):
+    """The path exactly (the runner finds the file by it); the message as the terminal shows it,
+    its line breaks escaped, so that one annotation is one line there too."""
     d = Diagnostic(path, line, 1 if line else 0, "some-code", message, severity)
     command = d.as_github()
     assert "\n" not in command and "\r" not in command
     kind, props, text = parse(command)
-    assert (kind, props["file"], text, props["title"]) == (severity, path, message, "factdeck some-code")
+    assert (kind, props["file"], text, props["title"]) == (
+        severity,
+        path,
+        printable(message),
+        "factdeck some-code",
+    )
+    assert "\n" not in text and "\r" not in text
     assert props.get("line") == (str(line) if line else None)

@@ -507,6 +507,52 @@ TEMPLATE_ERRORS = [
 
 
 @pytest.mark.parametrize(
+    ("char", "shown"), [("\n", "\\n"), ("\t", "\\t"), ("\r", "\\r"), ("\x85", "\\x85"), ("\u2028", "\\u2028")]
+)
+def test_a_field_name_with_a_line_break_or_tab_is_refused_on_one_line(write_deck, run, char, shown):
+    escaped = char.encode("unicode_escape").decode()
+    path = write_deck(
+        _type(
+            f"""\
+            t:
+              fields: ["new{escaped}line", Q]
+              templates: [{{front: "{{{{Q}}}}", back: "{{{{Q}}}}"}}]
+            """
+        )
+    )
+    for args in (("check", path), ("check", "--format", "github", path)):
+        result = run(*args)
+        assert result.exit_code == 1
+        assert char not in result.output.replace("\n", ""), result.output
+        assert result.output.splitlines()[1:] == ["1 error"], result.output
+    assert (
+        f"{path}:4:14: error: field name `new{shown}line` of note type `t` contains {shown}, a line break or "
+        "control character: a field name is one line of text"
+    ) in run("check", path).output.splitlines()
+
+
+def test_text_in_a_message_is_printed_with_its_line_breaks_escaped(write_deck, run):
+    path = write_deck(
+        _type(
+            """\
+            t:
+              fields: [Q]
+              templates: [{front: "{{Q}}{{Pa\\nd\\u202e}}", back: "{{Q}}"}]
+            """
+        )
+    )
+    expected = (
+        "error: `front` of template `Card 1` of note type `t` refers to field `Pa\\nd\\u202e`, which "
+        "note type `t` does not have (its fields: Q)"
+    )
+    result = run("check", path)
+    assert f"{path}:5:25: {expected}" in result.output.splitlines(), result.output
+    github = run("check", "--format", "github", path)
+    assert "\u202e" not in github.output and github.output.splitlines()[1:] == ["1 error"]
+    assert github.output.splitlines()[0].endswith(expected.removeprefix("error: "))
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [(text, expected) for _, text, expected, _ in TEMPLATE_ERRORS],
     ids=[c[0] for c in TEMPLATE_ERRORS],

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from . import templates as tpl
 from .diagnostics import Collector, did_you_mean
 from .notetypes import BUILT_IN_IDS, BUILT_IN_NAMES, BY_KEY, ID_KEY, SOURCES_KEY, Field, NoteType, derived_id
+from .terminal import printable
 from .yamlload import YMap, decode, load, value_position
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ KINDS = ("standard", "cloze")
 FORMATS = ("markdown", "html", "text")
 MAX_NOTETYPE_ID = 2**63 - 1
 _BAD_FIELD_CHARS = re.compile(r'[:{}"]')
+# Anki keeps these inside a name, but a name holding them cannot be shown on one line
+_LINE_BREAK_OR_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 DEFAULT_CSS = (
     ".card {\n  font-family: arial;\n  font-size: 20px;\n  text-align: center;\n"
     "  color: black;\n  background-color: white;\n}\n"
@@ -323,6 +326,9 @@ def field_name_problem(name: str) -> str | None:
     """Why Anki would refuse or silently change a field name, or None."""
     if _BAD_FIELD_CHARS.search(name):
         return 'contains `:`, `{`, `}` or `"`, which Anki does not allow in field names'
+    bad = _LINE_BREAK_OR_CONTROL.search(name)
+    if bad:
+        return f"contains {printable(bad.group())}, a line break or control character: a field name is one line of text"
     if name[0] in "#/^":
         return "starts with `#`, `/` or `^`, which Anki does not allow"
     if name != name.strip(tpl._WS):

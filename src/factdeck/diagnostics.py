@@ -6,6 +6,8 @@ import difflib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
+from .terminal import printable
+
 
 @dataclass(frozen=True, order=True)
 class Diagnostic:
@@ -23,20 +25,24 @@ class Diagnostic:
     severity: str = "error"
 
     def format(self) -> str:
-        where = self.path if self.line == 0 else f"{self.path}:{self.line}:{self.col}"
-        return f"{where}: {self.severity}: {self.message}"
+        """One line, whatever the path and message hold: text quoted from a deck (a field name,
+        a template) is shown with line breaks and control characters escaped (``\\n``)."""
+        path = printable(self.path)
+        where = path if self.line == 0 else f"{path}:{self.line}:{self.col}"
+        return f"{where}: {self.severity}: {printable(self.message)}"
 
     def as_github(self) -> str:
         """A GitHub Actions workflow command, so the problem shows on the pull request's line.
 
         Escaped as the runner unescapes: ``%``, CR and LF everywhere, ``:`` and ``,`` also in
-        the properties (a path may hold any of them).
+        the properties (a path may hold any of them). The path stays exact (the runner finds the
+        file by it); the message reads as on the terminal, one line.
         """
         props = [f"file={_github_escape(self.path, True)}"]
         if self.line:
             props += [f"line={self.line}", f"col={self.col}"]
         props.append(f"title={_github_escape(f'factdeck {self.code}', True)}")
-        return f"::{self.severity} {','.join(props)}::{_github_escape(self.message, False)}"
+        return f"::{self.severity} {','.join(props)}::{_github_escape(printable(self.message), False)}"
 
     def as_json(self) -> dict[str, object]:
         return {
