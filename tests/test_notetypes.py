@@ -491,6 +491,21 @@ TEMPLATE_ERRORS = [
         "parse",
     ),
     (
+        "cloze filter in a standard type",
+        _type(
+            """\
+            t:
+              fields: [Q, A]
+              templates:
+                - {front: "{{Q}}", back: "{{cloze:A}}"}
+            """
+        ),
+        "6:33: error: `back` of template `Card 1` of note type `t` uses `{{cloze:A}}`, which only a cloze "
+        "type (`kind: cloze`) fills: in a standard type Anki shows nothing for it unless the field holds "
+        "the cloze numbered like the template (c1 on the first), so its cards come out empty",
+        None,
+    ),
+    (
         "field name Anki refuses",
         _type(
             """\
@@ -546,7 +561,7 @@ def test_text_in_a_message_is_printed_with_its_line_breaks_escaped(write_deck, r
         "note type `t` does not have (its fields: Q)"
     )
     result = run("check", path)
-    assert f"{path}:5:25: {expected}" in result.output.splitlines(), result.output
+    assert f"{path}:5:31: {expected}" in result.output.splitlines(), result.output
     github = run("check", "--format", "github", path)
     assert "\u202e" not in github.output and github.output.splitlines()[1:] == ["1 error"]
     assert github.output.splitlines()[0].endswith(expected.removeprefix("error: "))
@@ -638,11 +653,12 @@ def test_two_core_read_locates_template_errors_as_the_one_pass_read_does(tmp_pat
     assert [(d.line, d.col, d.code) for d in result.errors] == [(9, 19, "unknown-field")]
 
 
-def test_a_cloze_in_a_standard_template_is_warned_of_where_it_is(write_deck, run):
+def test_a_cloze_in_a_standard_template_is_an_error_where_it_is(write_deck, run):
     deck = write_deck(_type('t:\n  fields: [Q]\n  templates: [{front: "{{Q}}", back: "x {{cloze:Q}}"}]\n'))
     result = run("check", deck)
+    assert result.exit_code == 1
     assert (
-        f"{deck}:5:43: warning: `back` of template `Card 1` of note type `t` uses `{{{{cloze:...}}}}`"
+        f"{deck}:5:43: error: `back` of template `Card 1` of note type `t` uses `{{{{cloze:Q}}}}`"
         in result.output
     )
 
@@ -668,6 +684,28 @@ def test_the_template_errors_are_ones_anki_itself_refuses(anki, case):
     mm.add_template(model, template)
     with pytest.raises(Exception, match=re.compile("card|template|cloze|field", re.I)):
         mm.add(model)
+
+
+def test_anki_makes_empty_cards_for_a_cloze_filter_in_a_standard_type(anki):
+    """Why `{{cloze:A}}` in a standard type is an error: Anki makes the card (A is filled) and its
+    question is empty, unless A holds the cloze numbered like the template."""
+    col = anki().col
+    mm = col.models
+    model = mm.new("standard with cloze")
+    mm.add_field(model, mm.new_field("A"))
+    template = mm.new_template("Card 1")
+    template["qfmt"], template["afmt"] = "{{cloze:A}}", "{{A}}"
+    mm.add_template(model, template)
+    mm.add(model)
+    questions = []
+    for text in ("a fact", "{{c2::a}} fact", "{{c1::a}} fact"):
+        note = col.new_note(mm.by_name("standard with cloze"))
+        note["A"] = text
+        col.add_note(note, 1)
+        (card,) = note.cards()
+        questions.append(card.question().split("</style>")[-1])
+    assert questions[:2] == ["", ""]
+    assert "[...]" in questions[2]
 
 
 def test_anki_refuses_identical_fronts_too(anki):

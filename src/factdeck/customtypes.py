@@ -445,15 +445,17 @@ def _templates(
                     "front shows a field that is not empty",
                 )
                 ok = False
-            for side, nodes in (("front", front), ("back", back)):
-                if tpl.cloze_fields(nodes):
-                    out.warning(
-                        _inside(
-                            check, entry.val_pos[side], texts[side], tpl.find_handle(texts[side], _clozes)
-                        ),
+            for side in ("front", "back"):
+                handle = next((t for t in tpl.tokens(texts[side]) if t.kind == "field" and _clozes(t)), None)
+                if handle is not None:
+                    out.error(
+                        _inside(check, entry.val_pos[side], texts[side], handle.offset),
                         "template-cloze",
-                        f"`{side}` of {label} uses `{{{{cloze:...}}}}`, which works only in a cloze type (`kind: cloze`)",
+                        f"`{side}` of {label} uses `{{{{{handle.value}}}}}`, which only a cloze type "
+                        "(`kind: cloze`) fills: in a standard type Anki shows nothing for it unless the field "
+                        "holds the cloze numbered like the template (c1 on the first), so its cards come out empty",
                     )
+                    ok = False
         fronts.append(texts["front"])
         front_pos.append(entry.val_pos["front"])
         cards.append((t_name, texts["front"], texts["back"], front))
