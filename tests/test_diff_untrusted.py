@@ -7,6 +7,7 @@ import sqlite3
 import struct
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -90,6 +91,9 @@ def test_diff_still_reads_legacy_packages_without_the_anki_library(write_deck, t
 # --- hostile packages ------------------------------------------------------------------------------
 
 
+BASIC_MODELS = {"5": {"name": "Basic", "flds": [{"name": "Front"}, {"name": "Back"}, {"name": "ID"}]}}
+
+
 def legacy_collection(notes, models=None, decks=None):
     """A minimal legacy collection (the tables diff reads), as bytes."""
     db = sqlite3.connect(":memory:")
@@ -126,7 +130,9 @@ def test_text_from_an_old_package_reaches_the_terminal_escaped(write_deck, tmp_p
         tmp_path / "old.apkg",
         {
             "collection.anki2": legacy_collection(
-                [("g1", f"q\x1fa\x1f{hostile}")], decks={"1": {"name": f"Deck\x1b[31m{hostile}"}}
+                [("g1", f"q\x1fa\x1f{hostile}")],
+                models=BASIC_MODELS,
+                decks={"1": {"name": f"Deck\x1b[31m{hostile}"}},
             )
         },
     )
@@ -178,9 +184,11 @@ def test_a_damaged_legacy_package_is_an_error_not_a_crash(write_deck, tmp_path, 
     assert result.stderr.startswith(f"{bad}: error: ") and message in result.stderr
 
 
-def test_wrong_types_in_an_old_packages_json_are_read_as_far_as_they_make_sense(write_deck, tmp_path, run):
+def test_wrong_types_in_an_old_packages_decks_are_read_as_far_as_they_make_sense(write_deck, tmp_path, run):
     deck = write_deck(SIMPLE_DECK)
-    models = {"5": {"name": ["not", "text"], "flds": ["x", {"name": 7}, None]}}
+    models = {
+        "5": {"name": "Basic", "sortf": "x", "flds": [{"name": "Front"}, {"name": "Back"}, {"name": "Z"}]}
+    }
     old = zip_of(
         tmp_path / "old.apkg",
         {"collection.anki2": legacy_collection([("g1", "a\x1fb\x1fc")], models=models, decks={"1": []})},
@@ -188,6 +196,60 @@ def test_wrong_types_in_an_old_packages_json_are_read_as_far_as_they_make_sense(
     result = run("diff", old, deck)
     assert result.exit_code == 0, result.output
     assert "deck 1 (deck not in this build)\n- a (guid g1)\n" in result.stdout  # named by its sort field
+
+
+def _good_package(write_deck, tmp_path, run) -> tuple[Path, bytes]:
+    deck = write_deck(SIMPLE_DECK)
+    assert run("build", deck, "-o", tmp_path / "good.apkg").exit_code == 0
+    with zipfile.ZipFile(tmp_path / "good.apkg") as zf:
+        return deck, zf.read("collection.anki2")
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("DELETE FROM col", "its `col` table has no row (no note types)"),
+        ("""UPDATE col SET models = '{"1": {"flds": 5}}'""", "which it does not have"),
+        ("UPDATE col SET models = '[]'", "which it does not have"),
+        (
+            "UPDATE notes SET mid = 9223372036854775807",
+            "uses note type 9223372036854775807, which it does not have",
+        ),
+        (
+            """UPDATE col SET models = json_set(models, '$.' || (SELECT mid FROM notes LIMIT 1) || '.flds', json('5'))""",
+            "which has no name or fields",
+        ),
+        (
+            """UPDATE col SET models = json_set(models, '$.' || (SELECT mid FROM notes LIMIT 1) || '.flds[0].name', 7)""",
+            "whose fields have no names",
+        ),
+        ("UPDATE notes SET flds = flds || char(31) || 'extra'", "fields, but the note"),
+    ],
+)
+def test_an_old_package_whose_note_types_are_damaged_is_refused(write_deck, tmp_path, run, damage, message):
+    """A diff against note types it cannot read would report every note as changed, exit 0."""
+    deck, collection = _good_package(write_deck, tmp_path, run)
+    db = sqlite3.connect(":memory:")
+    db.deserialize(collection)
+    db.execute(damage)
+    db.commit()
+    bad = zip_of(tmp_path / "bad.apkg", {"collection.anki2": db.serialize(), "media": "{}"})
+    result = run("diff", bad, deck)
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    assert (
+        result.stderr.startswith(f"{bad}: error: not a readable Anki collection: ")
+        and message in result.stderr
+    )
+    assert len(result.stderr.splitlines()) == 2  # the error, then the count
+
+
+def test_the_undamaged_package_diffs_clean(write_deck, tmp_path, run):
+    deck, collection = _good_package(write_deck, tmp_path, run)
+    result = run(
+        "diff", zip_of(tmp_path / "same.apkg", {"collection.anki2": collection, "media": "{}"}), deck
+    )
+    assert result.exit_code == 0 and "0 added, 0 changed, 0 removed" in result.stdout, result.output
 
 
 # Anki's modern packages: zstd frames. A frame of RLE blocks unpacks to any size from a few bytes.

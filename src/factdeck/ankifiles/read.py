@@ -15,7 +15,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 MAX_COLLECTION = 1 << 30  # bytes; larger "collections" are refused rather than unpacked
 
@@ -68,8 +68,6 @@ def note_label(field_names: tuple[str, ...], fields: tuple[str, ...], sort_field
     """
     if "ID" in field_names and fields[field_names.index("ID")]:
         return fields[field_names.index("ID")]
-    if "ID" not in field_names and field_names and field_names[-1].startswith("field "):
-        return fields[-1] or f"(no ID; guid {guid})"  # no note type to go by: the old rule
     text = fields[sort_field] if 0 <= sort_field < len(fields) else ""
     text = " ".join(html.unescape(_TAGS.sub(" ", text)).split())
     text = text[:40] + "…" if len(text) > 40 else text
@@ -97,20 +95,25 @@ def _read_with_anki(path: Path) -> PackageContents:
         deck_ids: dict[str, int] = {}
         for note in package.notes:
             notetype = package.notetypes.get(note.notetype)
+            if notetype is None or len(notetype.fields) != len(note.fields):
+                raise PackageError(
+                    f"not a readable Anki collection: note {note.id} uses note type {note.notetype}, "
+                    + (
+                        "which it does not have"
+                        if notetype is None
+                        else "whose fields do not match the note's"
+                    )
+                )
             deck = note.cards[0].deck if note.cards else "Default"
             did = deck_ids.setdefault(deck, -1 - len(deck_ids))  # ids are Anki's to reassign; names stay
             contents.decks.setdefault(did, deck)
-            field_names = (
-                notetype.fields
-                if notetype is not None and len(notetype.fields) == len(note.fields)
-                else tuple(f"field {i + 1}" for i in range(len(note.fields)))
-            )
+            field_names = notetype.fields
             contents.notes.append(
                 Snapshot(
                     note.guid,
                     did,
-                    note_label(field_names, note.fields, notetype.sort_field if notetype else 0, note.guid),
-                    notetype.name if notetype is not None else f"note type {note.notetype}",
+                    note_label(field_names, note.fields, notetype.sort_field, note.guid),
+                    notetype.name,
                     field_names,
                     note.fields,
                     tuple(sorted(note.tags)),
@@ -168,8 +171,10 @@ def _read_collection(data: bytes, side: PackageContents) -> None:
         if missing:
             raise PackageError(f"not an Anki collection: no `{missing[0]}` table")
         row = db.execute("SELECT models, decks FROM col LIMIT 1").fetchone()
-        models = _json_object(row[0] if row else None, "note types")
-        decks = _json_object(row[1] if row else None, "decks")
+        if row is None:
+            raise PackageError("not a readable Anki collection: its `col` table has no row (no note types)")
+        models = _json_object(row[0], "note types")
+        decks = _json_object(row[1], "decks")
         deck_of: dict[int, int] = {}
         for nid, did in db.execute("SELECT nid, did FROM cards ORDER BY nid, ord"):
             deck_of.setdefault(nid, did)
@@ -180,14 +185,7 @@ def _read_collection(data: bytes, side: PackageContents) -> None:
                 raise PackageError("not an Anki collection: a note has no text fields")
             fields = tuple(flds.split("\x1f"))
             model = models.get(str(mid))
-            name, field_names = f"note type {mid}", tuple(f"field {i + 1}" for i in range(len(fields)))
-            if isinstance(model, dict):
-                name = str(model.get("name", name))
-                declared = model.get("flds")
-                if isinstance(declared, list) and len(declared) == len(fields):
-                    field_names = tuple(
-                        str(f.get("name", "")) if isinstance(f, dict) else "" for f in declared
-                    )
+            name, field_names = _notetype(model, mid, nid, len(fields))
             sortf = model.get("sortf") if isinstance(model, dict) else 0
             note_id = note_label(field_names, fields, sortf if isinstance(sortf, int) else 0, guid)
             did = deck_of.get(nid, 0)
@@ -203,6 +201,26 @@ def _read_collection(data: bytes, side: PackageContents) -> None:
         raise PackageError(f"not a readable Anki collection ({e or type(e).__name__})") from None
     finally:
         db.close()
+
+
+def _notetype(model: object, mid: object, nid: object, count: int) -> tuple[str, tuple[str, ...]]:
+    """The name and field names of a note's note type. The diff compares notes by them, so a
+    note type that is missing or is not one makes the package unreadable: guessing would report
+    every note as changed."""
+    where = f"note {nid} uses note type {mid}"
+    if not isinstance(model, dict):
+        raise PackageError(f"not a readable Anki collection: {where}, which it does not have")
+    name, declared = model.get("name"), model.get("flds")
+    if not isinstance(name, str) or not isinstance(declared, list):
+        raise PackageError(f"not a readable Anki collection: {where}, which has no name or fields")
+    names = tuple(f.get("name") if isinstance(f, dict) else None for f in declared)
+    if not all(isinstance(n, str) for n in names):
+        raise PackageError(f"not a readable Anki collection: {where}, whose fields have no names")
+    if len(names) != count:
+        raise PackageError(
+            f"not a readable Anki collection: {where}, which has {len(names)} fields, but the note {count}"
+        )
+    return name, cast("tuple[str, ...]", names)
 
 
 def _json_object(value: object, what: str) -> dict[str, Any]:
