@@ -16,7 +16,7 @@ from .diagnostics import Collector, Diagnostic
 from .history import first_token
 from .model import Deck, Note
 from .notetypes import BY_KEY, ID_KEY, SOURCES_KEY, NoteType, card_ords
-from .render import Renderer, html_field, sources_html, text_field
+from .render import Renderer, Warn, html_field, sounds, sources_html, text_field
 from .templates import cloze_fields, nonempty_names, renders_with_fields
 
 
@@ -149,7 +149,8 @@ def describe(deck: Deck, renderer: Renderer, out: Collector) -> str:
         return ""
     description, problems = renderer.field(deck.description)
     for problem in problems:
-        out.error(deck.description_pos, "render", f"{problem} (in the deck description)")
+        report = out.warning if isinstance(problem, Warn) else out.error
+        report(deck.description_pos, "render", f"{problem} (in the deck description)")
     return description
 
 
@@ -190,7 +191,7 @@ class NoteAssembler:
         for key, text in note.content.items():
             html, problems = field_html(text)
             for problem in problems:
-                self.out.error(note.content_pos[key], "render", f"{problem} (in `{key}` of note `{note.id}`)")
+                self._problem(note.content_pos[key], problem, f"`{key}` of note `{note.id}`")
             values[key] = html
         cited = tuple(zip(note.sources, note.locators))
         sources = self._sources.get(cited)
@@ -270,6 +271,11 @@ class NoteAssembler:
                 found.update(stray)
         return sorted({min(n, cloze.MAX_CLOZE) - 1 for n in found})
 
+    def _problem(self, pos: tuple[int, int], problem: str, where: str) -> None:
+        """A problem the renderer found in a field: an error, or a warning when it says so."""
+        report = self.out.warning if isinstance(problem, Warn) else self.out.error
+        report(pos, "render", f"{problem} (in {where})")
+
     def _count(self, note: Note, chars: int) -> None:
         """Add a note's card text and tags to the total, reporting once when it passes the limit."""
         self.size += chars
@@ -304,10 +310,12 @@ class NoteAssembler:
             if not text:
                 fields.append("")
                 continue
+            problems: tuple[str, ...] = ()
             if f.format == "text":
-                fields.append(text_field(text))
-                continue
-            if f.format == "html":
+                value = text_field(text)
+                if "[sound:" in value:  # Anki plays it even from a text field
+                    value, problems = sounds(self.renderer, value)
+            elif f.format == "html":
                 cached = self._html.get(text)
                 if cached is None:
                     cached = self._html[text] = html_field(self.renderer, text)
@@ -315,9 +323,7 @@ class NoteAssembler:
             else:
                 value, problems = self.field_html(text)
             for problem in problems:
-                self.out.error(
-                    note.content_pos[f.name], "render", f"{problem} (in field `{f.name}` of note `{note.id}`)"
-                )
+                self._problem(note.content_pos[f.name], problem, f"field `{f.name}` of note `{note.id}`")
             fields.append(value)
         tags = list(dict.fromkeys(deck.tags + note.tags))
         ords = custom_card_ords(notetype, fields, bool(tags))

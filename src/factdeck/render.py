@@ -8,6 +8,8 @@ field, skips Markdown entirely: its HTML is the text itself.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import html
 import os
@@ -76,13 +78,21 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {
     "*": {"class", "title"},
     "a": {"href"},
-    "img": {"src", "alt", "width", "height"},
+    "img": {"src", "alt", "width", "height", "srcset"},  # srcset: only to say it is dropped
     "td": {"colspan", "rowspan", "align"},
     "th": {"colspan", "rowspan", "align"},
     "ol": {"start"},
 }
 URL_SCHEMES = {"http", "https", "mailto"}
 IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".avif", ".bmp"}
+# What Anki's editor puts in `[sound:...]` (aqt/editor.py `audio`): the files Anki plays
+SOUND_TYPES = {
+    *(".3gp", ".aac", ".avi", ".flac", ".flv", ".m4a", ".mkv", ".mov", ".mp3", ".mp4", ".mpeg"),
+    *(".mpg", ".oga", ".ogg", ".ogv", ".ogx", ".opus", ".spx", ".swf", ".wav", ".webm"),
+}
+# nh3 drops a URL with another scheme before our filter sees it; `file:` is let through only so
+# that the filter can say why it goes (the author wrote a reference and would get nothing)
+_FILTERED_SCHEMES = {"file"}
 
 _SPECIAL = re.compile(r"[\\`*_\[\]<>&~\n\r\t]")  # `~`: ~~strikethrough~~
 _BLOCK_START = re.compile(r"[-+#>=~:|]|\d{1,9}[.)](?:\s|$)")
@@ -92,9 +102,15 @@ _TAG = re.compile(r"<\s*/?\s*([A-Za-z][A-Za-z0-9-]*)")
 _CONTROL_OR_SEPARATOR = re.compile(r"[\x00-\x1f\x7f/\\]")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _START_TAG = re.compile(r"<[A-Za-z]")
+_SOUND = re.compile(r"\[sound:(.+?)\]", re.S)  # Anki's AV tag (rslib text.rs), entities decoded
+_IMG_WITHOUT_SRC = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")
 # The HTML parser under nh3 takes time quadratic in how deeply elements nest (each block start
 # tag searches the open elements): a field may hold this many tags, far more than a card shows.
 MAX_TAGS = 5_000
+
+
+class Warn(str):
+    """A rendering problem that is a warning (the card still shows what was meant), not an error."""
 
 
 class Renderer:
@@ -116,6 +132,7 @@ class Renderer:
             self._add_media_folder(media_dir)
         self._cache: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._problems: list[str] = []
+        self._srcset = False  # the field being rendered had an image with `srcset`
         self._markdown: MarkdownIt | None = None
 
     @property
@@ -153,6 +170,7 @@ class Renderer:
         ):
             return text, ()  # plain text: Markdown would return it unchanged
         self._problems = []
+        self._srcset = False
         source, marks = text, None
         maths: list[str] = []
         if "\\" in text:
@@ -178,10 +196,27 @@ class Renderer:
             out.strip(),
             tags=ALLOWED_TAGS,
             attributes=ALLOWED_ATTRIBUTES,
-            url_schemes=URL_SCHEMES,
+            url_schemes=URL_SCHEMES | _FILTERED_SCHEMES,
             attribute_filter=self._attribute,
         )
-        return out, tuple(self._problems)
+        return self._finish(out), tuple(self._problems)
+
+    def _finish(self, out: str) -> str:
+        """What the sanitiser's filter cannot do element by element: `[sound:...]` references
+        (bundled like images) and images whose only source was a dropped `srcset`."""
+        if self._srcset:
+            if _IMG_WITHOUT_SRC.search(out):
+                self._problems.append(
+                    "an image has `srcset` and no `src`: factdeck bundles only `src`, so it shows nothing; "
+                    "name the image in `src`"
+                )
+            else:
+                self._problems.append(
+                    Warn("`srcset` of an image is dropped: factdeck bundles only `src`, which the card shows")
+                )
+        if "[sound:" in out:
+            out = _SOUND.sub(self._sound, out)
+        return out
 
     @property
     def _html_renderer(self) -> RendererHTML:
@@ -213,12 +248,118 @@ class Renderer:
     def _attribute(self, tag: str, name: str, value: str) -> str | None:
         """nh3 calls this for every attribute it keeps, with the value a browser would read: every
         image, Markdown or raw ``<img>``, is checked and bundled here, on the final HTML."""
-        if tag != "img" or name != "src":
-            return value
-        src = value.strip(" \t\n\r\f")
-        if _SCHEME.match(src) or src.startswith("//"):
-            return value  # remote: nh3 has already dropped schemes other than http(s)
-        return self._bundle(src) or ""
+        return self._filter(tag, name, value, False)
+
+    def _filter(self, tag: str, name: str, value: str, html_field: bool) -> str | None:
+        """Check one attribute: local images bundled, `style` urls too (html fields), `file:`
+        and `srcset` dropped with a problem saying so, `data:` only as an image's source."""
+        if name == "style":
+            return self._style(value) if "(" in value else value
+        if name == "srcset":
+            self._srcset = True
+            return None
+        url = value.strip(" \t\n\r\f")
+        scheme = _SCHEME.match(url)
+        if scheme:
+            kind = scheme.group().lower()
+            if kind == "file:":
+                if tag == "img" and name == "src":
+                    self._problems.append(_file_url("image", url))
+                else:
+                    self._problems.append(Warn(f"{_file_url('link', url)}; the link is dropped"))
+                return None
+            if kind == "data:":
+                if not (tag == "img" and name == "src"):
+                    return None  # a data: URL only as an image, never a page to open
+                return value if self._data_svg_ok(url) else None
+            return value  # remote: nh3 has already dropped schemes other than http(s) and mailto
+        if tag == "img" and name == "src" and not url.startswith("//"):
+            return self._bundle(url) or ""
+        return value
+
+    def _style(self, value: str) -> str | None:
+        """A `style` attribute with its `url(...)` (and `image-set(...)`) references checked like
+        images: local ones bundled and renamed, remote and `#fragment` ones kept, others refused."""
+        parts: list[str] = []
+        pos, bad = 0, False
+        for start, end, url, quoted_only in css_urls(value):
+            target = self._style_url(url)
+            if target is None:
+                bad = True
+            elif target != url:
+                parts.append(value[pos:start])
+                parts.append(f'"{_css_string(target)}"' if quoted_only else f'url("{_css_string(target)}")')
+                pos = end
+        if bad:
+            return None
+        parts.append(value[pos:])
+        return "".join(parts)
+
+    def _style_url(self, url: str) -> str | None:
+        """Where a `url()` in a style should point (the same, or the bundled name); None if it
+        cannot be kept (the problem is recorded)."""
+        url = url.strip(" \t\n\r\f")
+        if not url or url.startswith(("#", "//")):
+            return url
+        scheme = _SCHEME.match(url)
+        if scheme:
+            kind = scheme.group().lower()
+            if kind in ("http:", "https:"):
+                return url
+            if kind == "data:":
+                return url if self._data_svg_ok(url) else None
+            if kind == "file:":
+                self._problems.append(_file_url("`url()` in `style`", url))
+            else:
+                self._problems.append(
+                    f"`url({_shown(url)})` in `style` is neither a web address nor a file in the deck's folder"
+                )
+            return None
+        if url in self.folder_media or unquote(url) in self.folder_media:
+            if not unquote(url).startswith("_"):
+                self._problems.append(
+                    Warn(
+                        f"`url({_shown(url)})` in `style` names a file of the media folder that Anki's "
+                        "import leaves out (it keeps the files fields name in `<img>` or `[sound:]`, and "
+                        "those whose names start with `_`); rename it to start with `_`"
+                    )
+                )
+            return url
+        # Anki does not see files named only in a style: a name starting with `_` (as for
+        # templates) keeps the file through Anki's import and its Check Media
+        return self._bundle(url, prefix="_")
+
+    def _data_svg_ok(self, url: str) -> bool:
+        """A data: image that is an SVG is checked like an SVG file (no script, no outside files)."""
+        head, _, payload = url[5:].partition(",")
+        if not head.lower().lstrip().startswith("image/svg"):
+            return True
+        try:
+            data = (
+                base64.b64decode(payload) if head.lower().endswith(";base64") else unquote(payload).encode()
+            )
+        except (ValueError, binascii.Error):
+            return True  # not an image any browser decodes: it shows nothing, runs nothing
+        problem = svg_problem(data)
+        if problem is None:
+            return True
+        self._problems.append(f"an SVG image given as a data: address {problem}")
+        return False
+
+    def _sound(self, m: re.Match[str]) -> str:
+        """One `[sound:NAME]`, as Anki reads it (NAME with HTML entities decoded): a file of the
+        media folder keeps its name, a file in the deck's folder is bundled and renamed."""
+        name = html.unescape(m.group(1))
+        if name in self.folder_media:
+            return m.group(0)
+        if _SCHEME.match(name) or name.startswith("//"):
+            self._problems.append(
+                f"sound `{_shown(name)}` is a web address: Anki plays only files it has; "
+                "put the file beside the deck and name it relative to the deck file"
+            )
+            return m.group(0)
+        bundled = self._bundle(name, "sound", SOUND_TYPES, url=False)
+        return m.group(0) if bundled is None or bundled == name else f"[sound:{bundled}]"
 
     def _add_media_folder(self, given: str) -> None:
         """Every file of the media folder, confined like images: the folder and each file must
@@ -248,75 +389,93 @@ class Renderer:
                 self.media_problems.append(f"media file {name} links outside the deck's folder")
             elif not os.path.isfile(path):
                 self.media_problems.append(f"media file {name} is not a regular file")
+            elif entry.name.lower().endswith(".svg") and (problem := _svg_file_problem(path)):
+                self.media_problems.append(f"media file {name} {problem}")
             else:
                 self.media[entry.name] = path
                 self.folder_media.add(entry.name)
 
-    def _bundle(self, src: str) -> str | None:
-        """Name a local image by its content hash so it never clashes with a user's media.
+    def _bundle(
+        self, src: str, kind: str = "image", types: set[str] = IMAGE_TYPES, url: bool = True, prefix: str = ""
+    ) -> str | None:
+        """Name a local file by its content hash so it never clashes with a user's media.
 
-        A name found in the deck's media folder keeps its name (and ``src`` stays as written).
+        A name found in the deck's media folder keeps its name (and the reference stays as
+        written). ``url``: ``src`` is a URL (an image source), so `%2e` means `.`; a sound's
+        name is a file name as it is.
         """
         shown = _shown(src)
-        rel = unquote(src)
+        rel = unquote(src) if url else src
         if src in self.folder_media or rel in self.folder_media:
             return src
         if "\x00" in rel:
-            self._problems.append(f"image `{shown}` has a NUL character in its path")
+            self._problems.append(f"{kind} `{shown}` has a NUL character in its path")
             return None
         try:
             path = os.path.realpath(os.path.join(self.root, rel))
             inside = os.path.commonpath([path, self.root]) == self.root
         except (OSError, ValueError):
-            self._problems.append(f"image `{shown}` has a path this system cannot use")
+            self._problems.append(f"{kind} `{shown}` has a path this system cannot use")
             return None
         if not inside:
-            self._problems.append(f"image `{shown}` is outside the deck's folder")
+            self._problems.append(f"{kind} `{shown}` is outside the deck's folder")
             return None
         ext = os.path.splitext(path)[1].lower()
-        if ext not in IMAGE_TYPES:
+        if ext not in types:
             self._problems.append(
-                f"image `{shown}` is not an image type Anki shows ({', '.join(sorted(IMAGE_TYPES))})"
+                f"{kind} `{shown}` is not {'an image' if kind == 'image' else 'a'} type Anki "
+                f"{'shows' if kind == 'image' else 'plays'} ({', '.join(sorted(types))})"
             )
             return None
-        digest = self._digest(path, shown)
+        digest = self._digest(path, shown, kind, ext == ".svg")
         if digest is None:
             return None
-        name = f"factdeck-{digest}{ext}"
+        name = f"{prefix}factdeck-{digest}{ext}"
         self.media[name] = path
         return name
 
-    def _digest(self, path: str, shown: str) -> str | None:
+    def _digest(self, path: str, shown: str, kind: str = "image", svg: bool = False) -> str | None:
         """The file's content hash, read only from a regular file: a FIFO or a device named like
-        an image would block the build or never end, so it is refused before it is opened."""
+        an image would block the build or never end, so it is refused before it is opened. An
+        SVG is also read for what must not reach a package (see ``svg_problem``)."""
         try:
             if not stat.S_ISREG(os.stat(path).st_mode):
-                self._not_regular(path, shown)
+                self._not_regular(path, shown, kind)
                 return None
             fd = os.open(path, os.O_RDONLY | _OPEN_FLAGS)
         except FileNotFoundError:
-            self._problems.append(f"image `{shown}` not found (looked for {_shown(path)})")
+            self._problems.append(f"{kind} `{shown}` not found (looked for {_shown(path)})")
             return None
         except (OSError, ValueError) as e:
-            self._problems.append(f"image `{shown}` cannot be read: {getattr(e, 'strerror', None) or e}")
+            self._problems.append(f"{kind} `{shown}` cannot be read: {getattr(e, 'strerror', None) or e}")
             return None
+        content = bytearray() if svg else None
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced since the check above
-                self._not_regular(path, shown)
+                self._not_regular(path, shown, kind)
                 return None
             digest = hashlib.sha256()
             while chunk := os.read(fd, 1 << 20):
                 digest.update(chunk)
+                if content is not None:
+                    content += chunk
         except OSError as e:
-            self._problems.append(f"image `{shown}` cannot be read: {e.strerror}")
+            self._problems.append(f"{kind} `{shown}` cannot be read: {e.strerror}")
             return None
         finally:
             os.close(fd)
+        if content is not None:
+            problem = svg_problem(bytes(content))
+            if problem is not None:
+                self._problems.append(f"SVG image `{shown}` {problem}")
+                return None
         return digest.hexdigest()[:24]
 
-    def _not_regular(self, path: str, shown: str) -> None:
-        kind = "a folder" if os.path.isdir(path) else "not a regular file (a FIFO, device or socket)"
-        self._problems.append(f"image `{shown}` is {kind}; name an image file")
+    def _not_regular(self, path: str, shown: str, kind: str = "image") -> None:
+        what = "a folder" if os.path.isdir(path) else "not a regular file (a FIFO, device or socket)"
+        self._problems.append(
+            f"{kind} `{shown}` is {what}; name {'an image' if kind == 'image' else 'a'} file"
+        )
 
 
 # Never block on opening a FIFO, never take a terminal as controlling terminal.
@@ -328,6 +487,179 @@ def _shown(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
+
+
+def _file_url(what: str, url: str) -> str:
+    return (
+        f"{what} `{_shown(url)}` is a file: address, which a card cannot load; put the file in the "
+        "deck's folder and name it relative to the deck file"
+    )
+
+
+# --- url() in CSS ----------------------------------------------------------------------------------
+
+_CSS_ESCAPE = r"\\(?:[0-9A-Fa-f]{1,6}[ \t\n\r\f]?|[^\n0-9A-Fa-f])"
+_CSS_IDENT = re.compile(
+    rf"-?(?:[A-Za-z_\x80-\U0010ffff]|{_CSS_ESCAPE})(?:[\w\-\x80-\U0010ffff]|{_CSS_ESCAPE})*"
+)
+_CSS_SKIP = re.compile(r"/\*.*?(?:\*/|\Z)|\"(?:[^\"\\\n]|\\.)*\"?|'(?:[^'\\\n]|\\.)*'?", re.S)
+_CSS_ESCAPE_RE = re.compile(_CSS_ESCAPE, re.S)
+_CSS_WS = " \t\n\r\f"
+_URL_FUNCTIONS = {"url", "src"}
+_STRING_URL_FUNCTIONS = {"image-set", "-webkit-image-set"}
+
+
+def _css_unescape(text: str) -> str:
+    def one(m: re.Match[str]) -> str:
+        body = m.group()[1:].rstrip(_CSS_WS)
+        if body and all(c in "0123456789abcdefABCDEF" for c in body):
+            code = int(body, 16)
+            return chr(code) if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
+        return m.group()[1:]
+
+    return _CSS_ESCAPE_RE.sub(one, text) if "\\" in text else text
+
+
+def _css_string_at(text: str, i: int) -> tuple[str, int]:
+    """The value of the CSS string starting at ``text[i]`` (a quote), and where it ends."""
+    m = _CSS_SKIP.match(text, i)
+    assert m is not None
+    raw = m.group()
+    inner = raw[1:-1] if len(raw) > 1 and raw[-1] == raw[0] else raw[1:]
+    return _css_unescape(inner.replace("\\\n", "")), m.end()
+
+
+def css_urls(style: str) -> list[tuple[int, int, str, bool]]:
+    """Every URL a browser would load from a CSS declaration list, as (start, end, URL, is a bare
+    string): `url(x)`, `url("x")` and `src("x")` (the span is the whole function), and the
+    strings of `image-set("x" 1x)` (the span is the string). Comments, strings and escapes
+    (`\75 rl(`) are read as CSS reads them, so no spelling hides a URL."""
+    found: list[tuple[int, int, str, bool]] = []
+    i, n = 0, len(style)
+    image_set_depth = 0  # > 0 inside image-set(...): 1 is its own argument level
+    while i < n:
+        c = style[i]
+        if c in "\"'":
+            value, end = _css_string_at(style, i)
+            if image_set_depth == 1:
+                found.append((i, end, value, True))
+            i = end
+            continue
+        if c == "/" and style.startswith("/*", i):
+            m = _CSS_SKIP.match(style, i)
+            i = m.end() if m else n
+            continue
+        if c == "(":
+            image_set_depth += image_set_depth > 0
+            i += 1
+            continue
+        if c == ")":
+            image_set_depth -= image_set_depth > 0
+            i += 1
+            continue
+        m = _CSS_IDENT.match(style, i) if (c.isalpha() or c in "-_\\" or c >= "\x80") else None
+        if m is None:
+            i += 1
+            continue
+        if not style.startswith("(", m.end()):
+            i = m.end()  # a whole word: no function name starts inside it
+            continue
+        name = _css_unescape(m.group()).lower()
+        j = m.end() + 1
+        if name in _URL_FUNCTIONS:
+            while j < n and style[j] in _CSS_WS:
+                j += 1
+            if j < n and style[j] in "\"'":
+                value, j = _css_string_at(style, j)
+            else:
+                start = j
+                while j < n and style[j] != ")":
+                    j += 2 if style[j] == "\\" else 1
+                value = _css_unescape(style[start:j].rstrip(_CSS_WS))
+            while j < n and style[j] != ")":  # what a string is followed by, up to the `)`
+                j += 1
+            j = min(j + 1, n)
+            found.append((i, j, value, False))
+        elif name in _STRING_URL_FUNCTIONS and image_set_depth == 0:
+            image_set_depth = 1
+        elif image_set_depth:
+            image_set_depth += 1  # a nested function's own parenthesis
+        i = j
+    return found
+
+
+def _css_string(value: str) -> str:
+    """``value`` for a double-quoted CSS string."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\a ")
+
+
+# --- what an SVG must not bring into a package -----------------------------------------------------
+
+_SVG_ACTIVE = re.compile(
+    rb"<\s*(?:[\w.-]+:)?(?:script|foreignobject|iframe|embed|object|handler|listener)\b"
+    rb"|[\s\"'/](?:[\w.-]+:)?on[a-z]+\s*="
+    rb"|j\s*a\s*v\s*a\s*s\s*c\s*r\s*i\s*p\s*t\s*:|v\s*b\s*s\s*c\s*r\s*i\s*p\s*t\s*:"
+    rb"|attributename\s*=\s*[\"']?\s*(?:on|href|xlink:href)"
+    rb"|<!entity[^>]*[&<%]",
+    re.I,
+)
+_SVG_EXTERNAL = re.compile(
+    rb"[\s\"'/](?:[\w.-]+:)?(?:href|src)\s*=\s*([\"']?)\s*(?![\"'#\s>]|data:)"
+    rb"|url\(\s*([\"']?)\s*(?![\"'#)\s]|data:)"
+    rb"|@import|<\?xml-stylesheet",
+    re.I,
+)
+
+
+_XML_REF = re.compile(rb"&(?:#(\d{1,8})|#x([0-9A-Fa-f]{1,6})|(lt|gt|amp|quot|apos));")
+_XML_NAMED = {b"lt": b"<", b"gt": b">", b"amp": b"&", b"quot": b'"', b"apos": b"'"}
+
+
+def _xml_ref(m: re.Match[bytes]) -> bytes:
+    if m.group(3):
+        return _XML_NAMED[m.group(3)]
+    code = int(m.group(1)) if m.group(1) else int(m.group(2), 16)
+    return chr(code).encode("utf-8", errors="replace") if 0 < code <= 0x10FFFF else b"?"
+
+
+def svg_problem(data: bytes) -> str | None:
+    """Why an SVG must not be bundled, or None: a script, an event handler or a `javascript:`
+    URL (they run if the file is opened on its own, or shown with `<object>`), a
+    `<foreignObject>` (HTML inside), or a reference to another file (it would not load in a
+    card). Refused rather than rewritten: factdeck does not change the files it bundles."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        data = data.decode("utf-16", errors="replace").encode("utf-8")
+    elif b"\x00" in data[:200]:  # UTF-16 or UTF-32 without a BOM: read it as text either way
+        data = data.replace(b"\x00", b"")
+    if b"&" in data:  # what the XML parser reads: `&#106;avascript:` is `javascript:`
+        data = _XML_REF.sub(_xml_ref, data)
+    m = _SVG_ACTIVE.search(data)
+    if m is not None:
+        return (
+            f"holds `{_snippet(m.group())}`: active content (a script, an event handler, embedded HTML) "
+            "runs when the file is opened on its own; remove it"
+        )
+    m = _SVG_EXTERNAL.search(data)
+    if m is not None:
+        end = data.find(b">", m.start())
+        near = data[m.start() : m.end() + 40 if end == -1 else min(end, m.end() + 40)]
+        return (
+            f"refers to another file (`{_snippet(near)}`), which a card cannot load; "
+            "embed it (data:) or remove it"
+        )
+    return None
+
+
+def _snippet(raw: bytes) -> str:
+    return _shown(" ".join(raw.decode("utf-8", errors="replace").split()))
+
+
+def _svg_file_problem(path: str) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            return svg_problem(f.read())
+    except OSError as e:
+        return f"cannot be read: {e.strerror}"
 
 
 def math_spans(text: str) -> list[tuple[int, int]]:
@@ -393,37 +725,42 @@ _HTML_FIELD_EXTRA_TAGS = {"font", "tfoot"}
 _HTML_FIELD_EXTRA_ATTRIBUTES = {
     "*": {"class", "style", "title", "dir", "lang"},
     "font": {"color", "face", "size"},
+    "img": {"srcset"},  # only to say it is dropped
 }
 
 
 def html_field(renderer: Renderer, text: str) -> tuple[str, tuple[str, ...]]:
-    """A `format: html` field: sanitised, with local images bundled like Markdown ones."""
+    """A `format: html` field: sanitised, with local images bundled like Markdown ones, and the
+    `url()`s of its styles and its `[sound:...]`s too."""
     import nh3
 
     attributes = {tag: set(names) for tag, names in nh3.ALLOWED_ATTRIBUTES.items()}
     for tag, names in _HTML_FIELD_EXTRA_ATTRIBUTES.items():
         attributes[tag] = attributes.get(tag, set()) | names
-    problems: list[str] = []
 
-    def bundle(tag: str, attr: str, value: str) -> str | None:
-        if tag == "img" and attr == "src" and not _SCHEME.match(value) and not value.startswith("//"):
-            renderer._problems = []
-            name = renderer._bundle(value)
-            problems.extend(renderer._problems)
-            return name
-        return value
+    def check(tag: str, attr: str, value: str) -> str | None:
+        return renderer._filter(tag, attr, value, True)
 
     if text.count("<") > MAX_TAGS and len(_START_TAG.findall(text)) > MAX_TAGS:
         return html.escape(text), (f"more than {MAX_TAGS:,} HTML tags; a card field holds far fewer",)
+    renderer._problems, renderer._srcset = [], False
     out = nh3.clean(
         text,
         tags=set(nh3.ALLOWED_TAGS) | _HTML_FIELD_EXTRA_TAGS,
         attributes=attributes,
-        attribute_filter=bundle,
+        attribute_filter=check,
         link_rel=None,
-        url_schemes=URL_SCHEMES | {"data"},
+        url_schemes=URL_SCHEMES | {"data"} | _FILTERED_SCHEMES,
     )
-    return out, tuple(problems)
+    out = renderer._finish(out)
+    return out, tuple(renderer._problems)
+
+
+def sounds(renderer: Renderer, text: str) -> tuple[str, tuple[str, ...]]:
+    """The `[sound:...]`s of a field's final HTML checked and bundled (for `format: text`)."""
+    renderer._problems, renderer._srcset = [], False
+    out = renderer._finish(text)
+    return out, tuple(renderer._problems)
 
 
 def text_field(text: str) -> str:
