@@ -458,7 +458,9 @@ def test_ctrl_c_at_any_moment_after_factdeck_starts_is_exit_130_without_a_traceb
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
         assert "Traceback" not in err and "Exception ignored" not in err, (delay, err)
-        if proc.returncode == 0:
+        if proc.returncode in (0, -signal.SIGINT):
+            # the command was over: exit 0, or (in Python's own shutdown, which restores the
+            # default action) ended by the signal, which a shell reports as 130 too
             assert err == "" and "1 deck" in out, (delay, out, err)
         else:
             assert (proc.returncode, err) == (130, "factdeck: interrupted\n"), (delay, proc.returncode, err)
