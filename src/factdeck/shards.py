@@ -25,14 +25,13 @@ depends on this path (tests/test_shards.py compares the two).
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import marshal
-import os
 import re
-import signal
 from dataclasses import astuple, dataclass
+from functools import partial
 
+from . import workers
 from .assemble import Built, BuiltDeck, NoteAssembler, deck_anki_id, deck_renderer, describe, output_limit
 from .diagnostics import SUGGESTION_BUDGET, Collector, Diagnostic
 from .model import Deck, Note
@@ -211,57 +210,6 @@ def _within_limits(tallies: list[Tally], text: str) -> bool:
     )
 
 
-def _fork(path: str, piece: Piece, deck: Deck) -> tuple[int, int]:
-    """Start a child process on one piece; it inherits the file text and header (no copies)."""
-    read_end, write_end = os.pipe()
-    parent = os.getpid()
-    pid = os.fork()
-    if pid == 0:  # the child: work, send the result down the pipe, leave without cleanup
-        try:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends us
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            _die_with(parent)
-            os.close(read_end)
-            with os.fdopen(write_end, "wb") as pipe:
-                pipe.write(_in_child((path, piece, deck)) or b"")
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    return pid, read_end
-
-
-def _die_with(parent: int) -> None:
-    """End this child when the parent dies, even by SIGKILL, which the parent cannot pass on:
-    Linux's PR_SET_PDEATHSIG; elsewhere the child finishes its piece and finds the pipe closed."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux
-        return
-    if os.getppid() != parent:  # the parent died before the call took effect
-        os._exit(0)
-
-
-def _collect(child: tuple[int, int]) -> bytes:
-    """The child's packed result; empty if it failed in any way."""
-    pid, read_end = child
-    with os.fdopen(read_end, "rb") as pipe:
-        blob = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    return blob if status == 0 else b""
-
-
-def _end(children: list[tuple[int, int]], kill: bool = False) -> None:
-    """Reap every child (killed first when their work is no longer wanted)."""
-    for pid, _ in children:
-        if kill:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-    for child in children:
-        _collect(child)
-
-
 def _in_child(args: tuple[str, Piece, Deck]) -> bytes | None:
     """The piece, packed as flat columns of strings: marshal reads those back far faster
     than pickle reads 50,000 small objects."""
@@ -316,22 +264,22 @@ def compile_file(path: str, text: str, pieces: int = 2) -> tuple[BuiltDeck | Non
     deck, notes_list = header
     global _TEXT
     _TEXT = text
-    children: list[tuple[int, int]] = []
+    children: list[workers.Worker] = []
     try:
         try:
             for doc in cut.pieces[1:]:
-                children.append(_fork(path, doc, deck))
+                children.append(workers.Worker(partial(_in_child, (path, doc, deck))))
             results = [_compile_piece(path, cut.pieces[0], deck)]
         except OSError:  # no memory or processes left to fork: the one-pass read does it all
-            _end(children)
+            workers.end(children)
             raise Fallback from None
         except Fallback:
-            _end(children)
+            workers.end(children)
             raise
         except BaseException:  # interrupted, out of memory: the children must not outlive us
-            _end(children, kill=True)
+            workers.end(children, kill=True)
             raise
-        packed = [_collect(child) for child in children]
+        packed = [child.result() for child in children]
     finally:
         _TEXT = ""
     if any(not blob for blob in packed):
@@ -368,5 +316,4 @@ def compile_file(path: str, text: str, pieces: int = 2) -> tuple[BuiltDeck | Non
     return result, out.items
 
 
-def available() -> bool:
-    return hasattr(os, "fork") and (os.cpu_count() or 1) > 1
+available = workers.available

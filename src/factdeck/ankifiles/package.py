@@ -8,7 +8,9 @@ comes from the lock, so the same input gives the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -18,8 +20,10 @@ import tempfile
 import time
 import zipfile
 import zlib
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,7 +32,7 @@ from genanki.apkg_col import APKG_COL
 from genanki.apkg_schema import APKG_SCHEMA
 
 from .. import history as histories
-from .. import templates
+from .. import templates, workers
 from ..assemble import Built, BuiltDeck, subdeck_anki_id
 from ..lock import Lock
 from ..notetypes import ID_KEY, NoteType
@@ -36,8 +40,12 @@ from ..output import Staging, WriteFailed, private_workdir
 from . import zipwriter
 
 _TAGS = re.compile(r"<[^>]*>")
-_TABLES = ";".join(s for s in APKG_SCHEMA.split(";") if "CREATE INDEX" not in s)
-_INDEXES = ";".join(s for s in APKG_SCHEMA.split(";") if "CREATE INDEX" in s) + ";"
+_STATEMENTS = [s for s in APKG_SCHEMA.split(";") if s.strip()]
+_TABLES = ";".join(s for s in _STATEMENTS if "CREATE INDEX" not in s) + ";"
+_CARDS_TABLE = next(s for s in _STATEMENTS if "CREATE TABLE cards" in s) + ";"
+_CARD_INDEXES = ";".join(s for s in _STATEMENTS if "CREATE INDEX" in s and " on cards " in s) + ";"
+_OTHER_INDEXES = ";".join(s for s in _STATEMENTS if "CREATE INDEX" in s and " on cards " not in s) + ";"
+FORK_CARDS = 20_000  # from this many cards, a second process writes them while this one writes the notes
 
 Entry = tuple[BuiltDeck, Built, tuple[str, int, int]]  # a note, its deck, its lock line (hash, time, added)
 
@@ -66,51 +74,87 @@ def notetype_times(parts: list[Part]) -> dict[int, int]:
 
 
 def write_collection(db_path: str, parts: list[Part]) -> None:
-    """The Anki collection as an SQLite file; rows are streamed into one transaction."""
+    """The Anki collection as an SQLite file; rows are streamed into one transaction per table.
+
+    The cards go into a file of their own, written by a second process on large builds while
+    this one writes the notes, then copied in whole (SQLite copies an identical table's pages
+    and index entries without decoding rows). Written in one process or two, the file is the same.
+    """
     stamp = package_time(parts)
     nt_times = notetype_times(parts)
     entries = [(part.deck, note, part.lock.notes[note.id]) for part in parts for note in part.deck.notes]
     nids, cids = _assign_ids([added for _, _, (_, _, added) in entries], [len(n.ords) for _, n, _ in entries])
-    db = sqlite3.connect(db_path)
+    cards = _card_columns(entries, nids, cids)
+    cards_path = db_path + "-cards"
+    worker = None
+    if len(cards[-1]) >= FORK_CARDS and workers.available():
+        with contextlib.suppress(OSError):  # no memory or processes left to fork: write them here
+            worker = workers.Worker(partial(_cards_job, cards_path, cards))
     try:
-        db.execute("PRAGMA journal_mode = OFF")
-        db.execute("PRAGMA synchronous = OFF")
-        db.executescript(_TABLES)
-        db.executescript(APKG_COL)
-        models: dict[str, dict[str, Any]] = {}
-        decks_json = json.loads(db.execute("SELECT decks FROM col").fetchone()[0])
-        for part in parts:
-            built = part.deck
-            deck_json = genanki.Deck(built.anki_id, built.deck.name, built.description).to_json()
-            deck_json["mod"] = stamp
-            decks_json[str(built.anki_id)] = deck_json
-            for sub in built.subdecks():
-                sub_id = subdeck_anki_id(built.deck.id, sub)
-                sub_json = genanki.Deck(sub_id, f"{built.deck.name}::{sub}", "").to_json()
-                sub_json["mod"] = stamp
-                decks_json[str(sub_id)] = sub_json
-            for nt in built.notetypes().values():
-                if str(nt.id) not in models:
-                    models[str(nt.id)] = _model_json(nt, nt_times.get(nt.id, stamp), built.anki_id)
-        db.execute(
-            "UPDATE col SET crt = ?, mod = ?, scm = ?, models = ?, decks = ?",
-            (
-                stamp,
-                stamp * 1000,
-                stamp * 1000,
-                json.dumps(models, sort_keys=True),
-                json.dumps(decks_json, sort_keys=True),
-            ),
-        )
-        db.executemany("INSERT INTO notes VALUES (?,?,?,?,?,?,?,?,?,?,?)", _note_rows(entries, nids))
-        db.executemany(
-            "INSERT INTO cards VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", _card_rows(entries, nids, cids)
-        )
-        _write_history(db, parts)
-        db.executescript(_INDEXES)  # built once, after the rows: faster than updating them row by row
-        db.commit()
+        db = sqlite3.connect(db_path)
+        try:
+            _write_notes(db, parts, entries, nids, stamp, nt_times)
+            if worker is None or not worker.result():
+                worker = None
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(cards_path)  # what a failed worker left
+                _write_cards(cards_path, cards)
+            worker = None
+            db.executescript(_CARD_INDEXES)  # on the empty table, so that the copy fills them too
+            db.execute("ATTACH DATABASE ? AS factdeck_cards", (cards_path,))
+            db.execute("INSERT INTO cards SELECT * FROM factdeck_cards.cards")
+            db.commit()
+            db.execute("DETACH DATABASE factdeck_cards")
+            _write_history(db, parts)
+            db.executescript(_OTHER_INDEXES)  # built once, after the rows: faster than row by row
+            db.commit()
+        finally:
+            db.close()
     finally:
-        db.close()
+        if worker is not None:  # interrupted or failed while the worker ran: it must not outlive us
+            worker.kill()
+
+
+def _write_notes(
+    db: sqlite3.Connection,
+    parts: list[Part],
+    entries: list[Entry],
+    nids: list[int],
+    stamp: int,
+    nt_times: dict[int, int],
+) -> None:
+    """The collection's tables, its col row (note types, decks) and its notes."""
+    db.execute("PRAGMA journal_mode = OFF")
+    db.execute("PRAGMA synchronous = OFF")
+    db.executescript(_TABLES)
+    db.executescript(APKG_COL)
+    models: dict[str, dict[str, Any]] = {}
+    decks_json = json.loads(db.execute("SELECT decks FROM col").fetchone()[0])
+    for part in parts:
+        built = part.deck
+        deck_json = genanki.Deck(built.anki_id, built.deck.name, built.description).to_json()
+        deck_json["mod"] = stamp
+        decks_json[str(built.anki_id)] = deck_json
+        for sub in built.subdecks():
+            sub_id = subdeck_anki_id(built.deck.id, sub)
+            sub_json = genanki.Deck(sub_id, f"{built.deck.name}::{sub}", "").to_json()
+            sub_json["mod"] = stamp
+            decks_json[str(sub_id)] = sub_json
+        for nt in built.notetypes().values():
+            if str(nt.id) not in models:
+                models[str(nt.id)] = _model_json(nt, nt_times.get(nt.id, stamp), built.anki_id)
+    db.execute(
+        "UPDATE col SET crt = ?, mod = ?, scm = ?, models = ?, decks = ?",
+        (
+            stamp,
+            stamp * 1000,
+            stamp * 1000,
+            json.dumps(models, sort_keys=True),
+            json.dumps(decks_json, sort_keys=True),
+        ),
+    )
+    db.executemany("INSERT INTO notes VALUES (?,?,?,?,-1,?,?,?,?,0,'')", _note_rows(entries, nids))
+    db.commit()
 
 
 HISTORY_TABLES = """
@@ -177,45 +221,67 @@ def _note_rows(entries: list[Entry], nids: list[int]) -> Iterator[tuple[object, 
             note.guid,
             note.notetype.id,
             mod,
-            -1,
             tags,
             flds,
             first,
             int(sha1(first.encode()).hexdigest()[:8], 16),
-            0,
-            "",
         )
 
 
-def _card_rows(entries: list[Entry], nids: list[int], cids: list[int]) -> Iterator[tuple[object, ...]]:
-    """New cards, due in file order (siblings share a position)."""
+# array is not subscriptable at run time before Python 3.12, hence the quotes
+CardColumns = tuple["array[int]", "array[int]", "array[int]", "array[int]", "array[int]", "array[int]"]
+
+
+def _card_columns(entries: list[Entry], nids: list[int], cids: list[int]) -> CardColumns:
+    """Per note: its ID, its first card's ID, its deck, its time, its card count; then every
+    card's template ordinal. Flat arrays: a forked writer reads them without copying pages."""
     subdeck_ids: dict[tuple[str, str], int] = {}
-    for position, ((built, note, (_, mod, _)), nid, first_cid) in enumerate(zip(entries, nids, cids), 1):
+    dids = array("q")
+    for built, note, _ in entries:
         did = built.anki_id
         if note.subdeck:
             key = (built.deck.id, note.subdeck)
             did = subdeck_ids.get(key) or subdeck_ids.setdefault(key, subdeck_anki_id(*key))
-        for offset, ord_ in enumerate(note.ords):
-            yield (
-                first_cid + offset,
-                nid,
-                did,
-                ord_,
-                mod,
-                -1,
-                0,
-                0,
-                position,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                "",
-            )
+        dids.append(did)
+    return (
+        array("q", nids),
+        array("q", cids),
+        dids,
+        array("q", [mod for _, _, (_, mod, _) in entries]),
+        array("q", [len(note.ords) for _, note, _ in entries]),
+        array("q", itertools.chain.from_iterable(note.ords for _, note, _ in entries)),
+    )
+
+
+def _card_rows(cards: CardColumns) -> Iterator[tuple[int, int, int, int, int, int]]:
+    """New cards, due in file order (siblings share a position)."""
+    nids, cids, dids, mods, counts, ords = cards
+    k = 0
+    for i, (nid, cid, did, mod, count) in enumerate(zip(nids, cids, dids, mods, counts)):
+        for offset in range(count):
+            yield (cid + offset, nid, did, ords[k + offset], mod, i + 1)
+        k += count
+
+
+def _write_cards(path: str, cards: CardColumns) -> None:
+    """The cards table and its indexes, in a database of their own (see write_collection)."""
+    db = sqlite3.connect(path)
+    try:
+        db.execute("PRAGMA journal_mode = OFF")
+        db.execute("PRAGMA synchronous = OFF")
+        db.executescript(_CARDS_TABLE)
+        db.executemany("INSERT INTO cards VALUES (?,?,?,?,?,-1,0,0,?,0,0,0,0,0,0,0,0,'')", _card_rows(cards))
+        db.commit()
+        db.executescript(_CARD_INDEXES)
+        db.commit()
+    finally:
+        db.close()
+
+
+def _cards_job(path: str, cards: CardColumns) -> bytes:
+    """What the forked writer does: any failure shows as an empty result, and the parent retries."""
+    _write_cards(path, cards)
+    return b"ok"
 
 
 def _assign_ids(added: list[int], card_counts: list[int]) -> tuple[list[int], list[int]]:
