@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Sequence
 from typing import IO
 
-LEVEL = 6
+LEVEL = 5
 BLOCK = 1 << 20
 PARALLEL_MIN = 8 << 20
 _LIMIT = 0xFFFFFFFF
