@@ -172,3 +172,36 @@ def test_text_that_looks_like_a_math_placeholder_stays_as_written(render, text):
     html, problems = render(text)
     assert problems == ()
     assert html == text  # the private-use characters and the math, unchanged
+
+
+# --- the fast path for one-line `*emphasis*` and `**strong**` --------------------------------
+
+_PIECES = [*"ab1 *.,;:!?()\"'-/=#é²→«—\u00a0\u0301\u2003\u3000", "{{c1::", "}}", "**", "*a*", "**b**", "***"]
+
+
+class _FullParser(Renderer):
+    """The renderer with the fast path off: what markdown-it and the sanitiser make."""
+
+    def _render(self, text: str) -> tuple[str, tuple[str, ...]]:
+        fast, render_module._simple_emphasis = render_module._simple_emphasis, lambda text: None
+        try:
+            return super()._render(text)
+        finally:
+            render_module._simple_emphasis = fast
+
+
+@settings(max_examples=800, deadline=None)
+@given(pieces=st.lists(st.sampled_from(_PIECES), max_size=14))
+def test_the_emphasis_fast_path_renders_what_markdown_renders(pieces):
+    text = "".join(pieces)
+    assert Renderer("/nonexistent")._render(text) == _FullParser("/nonexistent")._render(text), text
+
+
+def test_the_emphasis_fast_path_takes_the_common_forms_and_leaves_doubtful_ones():
+    took = render_module._simple_emphasis
+    assert took("Baclofen is a *GABA-B* agonist, **not** a GABA-A one.") == (
+        "Baclofen is a <em>GABA-B</em> agonist, <strong>not</strong> a GABA-A one."
+    )
+    assert took("{{c1::*spinal*}} cord") == "{{c1::<em>spinal</em>}} cord"
+    for doubtful in ("a*b*c", "*a **b** c*", "**a*", "* a *", "*a", "***a***", "*a*b*c*"):
+        assert took(doubtful) is None, doubtful

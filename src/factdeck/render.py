@@ -95,6 +95,10 @@ SOUND_TYPES = {
 _FILTERED_SCHEMES = {"file"}
 
 _SPECIAL = re.compile(r"[\\`*_\[\]<>&~\n\r\t]")  # `~`: ~~strikethrough~~
+_SPECIAL_BUT_STAR = re.compile(r"[\\`_\[\]<>&~\n\r\t\xa0]")  # the sanitiser writes U+00A0 as &nbsp;
+_STARS = re.compile(r"(\*+)")
+_EMPHASIS_TAGS = {1: ("<em>", "</em>"), 2: ("<strong>", "</strong>")}
+_OUTSIDE = frozenset(" !\"#$%'()+,-./:;=?@^{|}")  # a space or ASCII punctuation, not `*`
 _BLOCK_START = re.compile(r"[-+#>=~:|]|\d{1,9}[.)](?:\s|$)")
 _MATH_OPEN = re.compile(r"\\[(\[]")
 _MATH_CLOSE = {"(": "\\)", "[": "\\]"}
@@ -169,6 +173,10 @@ class Renderer:
             and not text[-1].isspace()
         ):
             return text, ()  # plain text: Markdown would return it unchanged
+        if "*" in text and not _SPECIAL_BUT_STAR.search(text) and not _BLOCK_START.match(text):
+            emphasised = _simple_emphasis(text)
+            if emphasised is not None:
+                return emphasised, ()
         self._problems = []
         self._srcset = False
         source, marks = text, None
@@ -707,6 +715,34 @@ def _stash(text: str, spans: list[tuple[int, int]], marks: tuple[str, str]) -> t
         pos = end
     parts.append(text[pos:])
     return "".join(parts), maths
+
+
+def _simple_emphasis(text: str) -> str | None:
+    """The HTML of one line of plain text with `*a*` and `**b**`, the commonest Markdown, or
+    None when it needs the full parser (tests/test_render.py compares the two).
+
+    Only runs whose role no CommonMark rule can doubt are taken: an opener after the start, a
+    space or ASCII punctuation and before a letter or digit, a closer of the same length after
+    a letter or digit and before the end, a space or ASCII punctuation, strictly alternating.
+    Such a run can only open (or only close), so the pairs are exactly these.
+    """
+    if text[0].isspace() or text[-1].isspace():
+        return None
+    parts = _STARS.split(text)  # text, run, text, run, ..., text
+    out = [parts[0]]
+    for i in range(1, len(parts), 2):
+        run, before, after = parts[i], parts[i - 1], parts[i + 1]
+        opening = i % 4 == 1
+        if len(run) > 2 or (not opening and len(run) != len(parts[i - 2])):
+            return None
+        if opening:
+            if (before and before[-1] not in _OUTSIDE) or not (after and after[0].isalnum()):
+                return None
+        elif not (before and before[-1].isalnum()) or (after and after[0] not in _OUTSIDE):
+            return None
+        out.append(_EMPHASIS_TAGS[len(run)][0 if opening else 1])
+        out.append(after)
+    return "".join(out) if len(parts) % 4 == 1 else None  # every opener closed
 
 
 def _one_paragraph(text: str) -> bool:
