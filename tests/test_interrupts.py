@@ -74,7 +74,7 @@ elif kind == "shards":  # the parent, reading its own piece while the forked chi
         if pid:
             print(f"child {pid}", flush=True)
         return pid
-    shards.os.fork = fork
+    os.fork = fork  # workers.py forks the child
     real_piece = shards._compile_piece
     def piece(*args):
         if os.getpid() == parent:
