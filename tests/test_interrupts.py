@@ -410,7 +410,10 @@ STARTUP_POINTS = ["factdeck.cli", "click", "factdeck.build", "yaml", "factdeck.v
 @pytest.mark.parametrize("point", [*STARTUP_POINTS, "markdown_it", "exit"])
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupt_while_factdeck_starts_or_ends_is_one_line_and_exit_130(tmp_path, point, signum):
-    (tmp_path / "a.yaml").write_text(SIMPLE_DECK, encoding="utf-8")
+    # a link: Markdown the emphasis fast path leaves to markdown_it
+    deck = SIMPLE_DECK.replace("A *small* demo deck", "A [small](https://example.org) demo deck")
+    assert deck != SIMPLE_DECK
+    (tmp_path / "a.yaml").write_text(deck, encoding="utf-8")
     proc = subprocess.Popen(
         [sys.executable, "-c", PAUSE_AT_IMPORT, point, "check", "a.yaml"],
         cwd=tmp_path,
