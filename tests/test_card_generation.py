@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from factdeck import templates
 from factdeck.assemble import Built, custom_card_ords
+from factdeck.cardhtml import render_card
 from factdeck.notetypes import Field, NoteType
-from factdeck.preview import render_card
 
 FIELDS = ("A", "B", "C")
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
@@ -262,9 +262,9 @@ def test_cloze_cards_are_the_ones_anki_generates(anki_col, text, extra, other):
 
 
 def templates_cloze_numbers(text: str) -> set[int]:
-    from factdeck.preview import cloze_numbers
+    from factdeck.cloze import card_numbers
 
-    return cloze_numbers(text)
+    return card_numbers(text)
 
 
 def test_anki_counts_clozes_in_every_field_not_only_the_clozed_one(anki_col):

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from factdeck import cloze, diagnostics, preview, render
+from factdeck import cardhtml, cloze, diagnostics, render
 from factdeck.build import check
 from factdeck.render import Renderer, math_spans
 
@@ -50,9 +50,9 @@ class CountingText(str):
 @given(mathy)
 def test_math_scanners_find_what_the_lazy_regexes_find(text):
     assert math_spans(text) == [m.span() for m in LAZY_MATH.finditer(text)]
-    assert preview._strip_tags(text) == ANKI_TAGS.sub("", text)
+    assert cardhtml._strip_tags(text) == ANKI_TAGS.sub("", text)
     expected = ANKI_MATHJAX.sub(lambda m: m.group(1) + ANKI_TAGS.sub("", m.group(2)) + m.group(3), text)
-    assert preview._strip_tags_in_mathjax(text) == expected
+    assert cardhtml._strip_tags_in_mathjax(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -75,10 +75,10 @@ def test_math_is_found_in_one_pass_over_the_text(text):
 )
 def test_preview_strips_tags_in_math_without_rescanning(text):
     CountingText.scanned = 0
-    preview._strip_tags(CountingText(text))
+    cardhtml._strip_tags(CountingText(text))
     assert CountingText.scanned <= 3 * len(text) + 10
     # a lazy regex would rescan the rest of these 200 KB from every opener: minutes
-    assert preview.reveal_clozes("{{c1::x}}" + text, 1, question=False).endswith(text)
+    assert cardhtml.reveal_clozes("{{c1::x}}" + text, 1, question=False).endswith(text)
 
 
 tagged = st.lists(
@@ -110,7 +110,7 @@ tagged = st.lists(
 @settings(max_examples=500, deadline=None)
 @given(tagged)
 def test_text_filter_strips_what_anki_s_regex_strips(text):
-    assert preview._strip_tags(text, elements=True) == ANKI_STRIP_HTML.sub("", text)
+    assert cardhtml._strip_tags(text, elements=True) == ANKI_STRIP_HTML.sub("", text)
 
 
 UNENDED_TAGS = {
@@ -127,10 +127,10 @@ UNENDED_TAGS = {
 @pytest.mark.parametrize(("text", "stripped"), UNENDED_TAGS.values(), ids=UNENDED_TAGS.keys())
 def test_text_filter_strips_tags_in_one_pass(text, stripped):
     CountingText.scanned = 0
-    assert preview._strip_tags(CountingText(text), elements=True) == stripped
+    assert cardhtml._strip_tags(CountingText(text), elements=True) == stripped
     assert CountingText.scanned <= 4 * len(text) + 10
     # Anki's lazy regex, run by Python's backtracking engine, takes minutes on each of these
-    assert preview._filter("text", text, None) == stripped  # type: ignore[arg-type]
+    assert cardhtml._filter("text", text, None) == stripped  # type: ignore[arg-type]
 
 
 def test_field_full_of_unclosed_math_renders(tmp_path):

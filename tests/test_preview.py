@@ -31,14 +31,13 @@ from hypothesis import strategies as st
 
 from factdeck import build as pipeline
 from factdeck.assemble import Built
+from factdeck.cardhtml import render_card, reveal_clozes
 from factdeck.cli import cli
+from factdeck.cloze import card_numbers as cloze_numbers
 from factdeck.notetypes import BY_KEY, Field, NoteType
 from factdeck.preview import (
     asset,
-    cloze_numbers,
     page,
-    render_card,
-    reveal_clozes,
     site_data,
     without_remote_images,
     write_site,

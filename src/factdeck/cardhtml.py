@@ -1,0 +1,284 @@
+"""A card's question and answer HTML, as Anki renders them from its templates and fields.
+
+This follows Anki's own renderer (rslib ``template.rs`` and ``cloze.rs``): ``{{Field}}``
+replacements with filters applied right to left, ``{{#Field}}``/``{{^Field}}`` sections that
+treat a field holding only whitespace, ``<br>`` and ``<div>`` tags as empty, ``{{FrontSide}}``
+on the answer, and clozes parsed as a tree so nested ones work. The preview shows cards with
+it, and the build asks it whether a cloze card's front shows its gap. The tests compare its
+output with the real Anki library's for every note type.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from html.entities import name2codepoint
+from typing import TYPE_CHECKING
+
+from . import cloze as cloze_syntax
+from . import templates
+from .notetypes import NoteType
+
+if TYPE_CHECKING:
+    from .assemble import Built
+
+# --- clozes -------------------------------------------------------------------------------
+
+_MATHJAX_OPEN = re.compile(r"\\[(\[]")
+_MATHJAX_CLOSE = re.compile(r"\\[\])]")
+_FURIGANA = re.compile(r" ?([^ >]+?)\[(.+?)\]")
+# the element names Anki's strip_html removes with their content, as its case-insensitive Rust
+# regex matches them: by simple case folding, where only `ſ` (long s) joins the ASCII letters
+_ELEMENTS = ((re.compile("[sS\u017f][tT][yY][lL][eE]"), 5), (re.compile("[sS\u017f][cC][rR][iI][pP][tT]"), 6))
+
+
+_NAMED = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
+
+
+def _attribute(text: str) -> str:
+    """Escape an attribute value as Anki does: every ASCII character but letters and digits."""
+    return "".join(c if c.isalnum() or not c.isascii() else _NAMED.get(c) or f"&#x{ord(c):X};" for c in text)
+
+
+def _reveal(cloze: cloze_syntax.Cloze, active: int, question: bool, buf: list[str]) -> bool:
+    """Append one cloze's HTML; True when the active cloze occurs in it."""
+    found = active in cloze.ordinals
+    if question and found:
+        inner: list[str] = []
+        for node in cloze.nodes:
+            if isinstance(node, str):
+                inner.append(node)
+            else:
+                _reveal(node, active, question, inner)
+        hint = cloze.hint if cloze.hint is not None else "..."
+        buf.append(
+            f'<span class="cloze" data-cloze="{_attribute("".join(inner))}" '
+            f'data-ordinal="{cloze.label}">[{hint}]</span>'
+        )
+        return True
+    cls = "cloze" if found else "cloze-inactive"
+    buf.append(f'<span class="{cls}" data-ordinal="{cloze.label}">')
+    for node in cloze.nodes:
+        if isinstance(node, str):
+            buf.append(node)
+        else:
+            found |= _reveal(node, active, question, buf)
+    buf.append("</span>")
+    return found
+
+
+def reveal_clozes(text: str, number: int, question: bool) -> str:
+    """The ``cloze:`` filter for cloze ``number`` (1-based): hidden as ``[...]`` or ``[hint]`` on
+    the question, shown on the answer, other clozes as plain text. Empty when the text has no
+    cloze with that number (Anki then shows the card as empty)."""
+    buf: list[str] = []
+    found = False
+    for node in cloze_syntax.parse(text):
+        if isinstance(node, str):
+            buf.append(node)
+        else:
+            found |= _reveal(node, number, question, buf)
+    if not found:
+        return ""
+    return _strip_tags_in_mathjax("".join(buf))
+
+
+def _strip_tags_in_mathjax(text: str) -> str:
+    r"""Anki's ``strip_html_inside_mathjax``: tags removed between ``\(`` or ``\[`` and the next
+    ``\)`` or ``\]``. Anki's Rust regex is linear; Python's lazy ``.*?`` would rescan to the end
+    from every opener never closed, so the next closer is found once and remembered."""
+    out: list[str] = []
+    pos = done = 0
+    close: re.Match[str] | None = None
+    searched = False
+    while (m := _MATHJAX_OPEN.search(text, pos)) is not None:
+        if not searched or (close is not None and close.start() < m.end()):
+            close, searched = _MATHJAX_CLOSE.search(text, m.end()), True
+        if close is None:
+            break  # no closer after this opener, so none after any later one
+        out += [text[done : m.end()], _strip_tags(text[m.end() : close.start()]), close.group()]
+        pos = done = close.end()
+    out.append(text[done:])
+    return "".join(out)
+
+
+def _strip_tags(text: str, elements: bool = False) -> str:
+    """Remove ``<!--...-->`` comments and ``<...>`` tags (regex ``<!--.*?-->|<.*?>``) in one pass.
+
+    ``elements``: Anki's ``strip_html`` (the ``text:`` filter), which also removes ``<style>`` and
+    ``<script>`` elements with their content (``<style.*?>.*?</style>``, tried before ``<.*?>``),
+    matched without case as Rust's regex does (simple case folding: ``ſ`` is an ``s``, ``ı`` is
+    no ``i``). Each search resumes where the last one ended: the lazy regex would rescan to the
+    end of the text from every ``<`` that no ``>`` (or no end tag) follows.
+    """
+    out: list[str] = []
+    pos = 0
+    next_gt = next_comment_end = -2  # -2: not searched yet, -1: none left
+    closers = [-2, -2]  # next `</style>` and `</script>`, likewise
+    while (lt := text.find("<", pos)) != -1:
+        end = -1
+        if text.startswith("<!--", lt):
+            if next_comment_end != -1 and next_comment_end < lt + 4:
+                next_comment_end = text.find("-->", lt + 4)
+            if next_comment_end != -1:
+                end = next_comment_end + 3
+        if end == -1:
+            if next_gt != -1 and next_gt < lt + 1:
+                next_gt = text.find(">", lt + 1)
+            if next_gt == -1:
+                break  # no `>` after this `<`, so no tag from here on
+            end = next_gt + 1
+            if elements:
+                for kind, (name, size) in enumerate(_ELEMENTS):
+                    if name.match(text, lt + 1):  # then the first `>` is after the name
+                        close = closers[kind]
+                        if close != -1 and close < next_gt + 1:
+                            close = closers[kind] = _end_tag(text, next_gt + 1, name, size)
+                        if close != -1:
+                            end = close + size + 3
+                        break
+        out.append(text[pos:lt])
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _end_tag(text: str, start: int, name: re.Pattern[str], size: int) -> int:
+    """Where the first ``</name>`` at or after ``start`` begins, or -1."""
+    while (i := text.find("</", start)) != -1:
+        if name.match(text, i + 2) and text.startswith(">", i + 2 + size):
+            return i
+        start = i + 2
+    return -1
+
+
+# --- templates ----------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=256)
+def _parse_template(template: str) -> templates.Nodes:
+    """Anki's parse of a template (see ``templates.parse``), kept for the templates in use."""
+    return templates.parse(template)
+
+
+@dataclass
+class _Context:
+    fields: dict[str, str]
+    ord: int
+    question: bool
+    frontside: str = ""
+
+
+def _filter(name: str, text: str, ctx: _Context) -> str:
+    if name == "cloze":
+        return reveal_clozes(text, ctx.ord + 1, ctx.question)
+    if name == "text":  # Anki's strip_html: tags (style and script with their content), then entities
+        text = _strip_tags(text, elements=True)
+        return _decode_entities(text) if "&" in text else text
+    if name == "hint":  # Anki shows a link that reveals the text; show the text
+        return text
+    if name == "type":  # type-in answer box: nothing to type into in a preview
+        return ""
+    if name in ("kana", "kanji", "furigana"):
+        return _FURIGANA.sub(lambda m: _reading(name, m), text.replace("&nbsp;", " "))
+    return text  # tts and add-on filters: the text as is
+
+
+_ENTITY = re.compile(r"&(?:#([0-9]+)|#x([0-9A-Fa-f]+)|([^;]*));")
+
+
+def _decode_entities(text: str) -> str:
+    """Anki's ``decode_entities`` (the htmlescape crate): all or nothing. Every ``&`` must start
+    ``&name;`` (an HTML 4 name, in its case), ``&#digits;`` or ``&#xhex;`` naming a character;
+    otherwise the text stays exactly as it is. Decoded no-break spaces become spaces."""
+    out: list[str] = []
+    pos = 0
+    while (amp := text.find("&", pos)) != -1:
+        m = _ENTITY.match(text, amp)
+        if m is None:
+            return text
+        dec, hexa, name = m.groups()
+        if name is not None:
+            code = name2codepoint.get(name)
+        else:
+            code = int(dec, 10) if dec is not None else int(hexa, 16)
+            if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+                code = None
+        if code is None:
+            return text
+        out += [text[pos:amp], chr(code)]
+        pos = m.end()
+    out.append(text[pos:])
+    return "".join(out).replace("\xa0", " ")
+
+
+def _reading(name: str, m: re.Match[str]) -> str:
+    """Anki's furigana filters on one `漢字[かんじ]`; a `[sound:...]` tag stays as it is."""
+    if m.group(2).startswith("sound:"):
+        return m.group(0)
+    if name == "kana":
+        return m.group(2)
+    if name == "kanji":
+        return m.group(1)
+    return f"<ruby><rb>{m.group(1)}</rb><rt>{m.group(2)}</rt></ruby>"
+
+
+def _render(nodes: templates.Nodes, ctx: _Context, out: list[str]) -> None:
+    for node in nodes:
+        kind = node[0]
+        if kind == "text":
+            out.append(node[1])
+            continue
+        if kind == "comment":
+            out.append(f"<!--{node[1]}-->")
+            continue
+        key, rest = node[1], node[2]
+        if kind == "field":
+            if key == "FrontSide":
+                out.append(ctx.frontside)
+            elif key in ctx.fields:
+                text = ctx.fields[key]
+                for name in rest:
+                    text = _filter(name, text, ctx)
+                out.append(text)
+            elif key or not rest:  # a filter with no field, `{{tts en_US:}}`, adds nothing here
+                out.append(f"{{unknown field {html.escape(key)}}}")
+        else:
+            filled = not templates.field_is_empty(ctx.fields.get(key, ""))
+            if filled == (kind == "if"):
+                _render(rest, ctx, out)
+
+
+def render_card(note: Built, ord_: int, deck_name: str = "") -> tuple[str, str]:
+    """(question HTML, answer HTML) of one card, as Anki renders them (without the CSS)."""
+    nt = note.notetype
+    _, qfmt, afmt = nt.templates[0 if nt.cloze else ord_]
+    fields = dict(zip(nt.field_names, note.fields))
+    fields.update(
+        {
+            "Tags": " ".join(note.tags),
+            "Type": nt.name,
+            "Deck": deck_name,
+            "Subdeck": deck_name.split("::")[-1],
+            "Card": card_name(nt, ord_),
+            "CardFlag": "flag0",  # Anki: flag0 (no flag) to flag7
+            "CardID": "",
+        }
+    )
+    if nt.cloze:
+        fields[f"c{ord_ + 1}"] = "1"
+    ctx = _Context(fields, ord_, question=True)
+    q: list[str] = []
+    _render(_parse_template(qfmt), ctx, q)
+    question = "".join(q)
+    ctx.question, ctx.frontside = False, question
+    a: list[str] = []
+    _render(_parse_template(afmt), ctx, a)
+    return question, "".join(a)
+
+
+def card_name(nt: NoteType, ord_: int) -> str:
+    """Anki's {{Card}}: the template's name, or for a cloze type its name and the cloze number."""
+    return f"{nt.templates[0][0]} {ord_ + 1}" if nt.cloze else nt.templates[ord_][0]
