@@ -121,14 +121,11 @@ def _quote(text: str) -> str:
 
 
 CASES = {
-    "cloze removed with a stripped attribute": '{{c1::a}} <b onclick="{{c2::x}}">y</b>',
-    "cloze removed with a link address": "{{c1::a}} [link]({{c2::x}})",
     "cloze made by Markdown escapes": "{{c1::a}} {\\{c2::b\\}\\}",
     "cloze made by character references": "{{c1::a}} &#123;&#123;c2::b&#125;&#125;",
     "cloze made by an entity in the number": "{{c1::a}} {{c&#50;::b}}",
-    "nesting deeper than Anki reads": "".join(f"{{{{c{n}::" for n in range(1, 12)) + "x" + "}}" * 11,
-    "cloze kept in an allowed attribute": '{{c1::a}} <b title="{{c3::t}}">y</b>',
     "several numbers in one cloze": "{{c1,2::a}}",
+    "braces that are no cloze in an attribute": '{{c1::a}} <b title="{{x}}">y</b>',
 }
 
 
@@ -147,11 +144,128 @@ def test_package_holds_the_cards_anki_makes_from_the_final_html(tmp_path, anki, 
     assert packaged == sorted(card.ord for card in again.cards())
 
 
+LOST = (
+    "does not survive rendering (a cloze in a link address, or in an attribute or other HTML the "
+    "sanitiser removes, is dropped), so Anki makes no card for it"
+)
+IN_TAG = (
+    "is inside an HTML tag (an attribute, such as an image's alt text or a title): Anki writes the "
+    "HTML of its gap into the tag, which breaks the tag and shows the rest of it as text; move the "
+    "cloze out of the tag"
+)
+BROKEN = {
+    "cloze removed with a stripped attribute": (
+        '{{c1::a}} <b onclick="{{c2::x}}">y</b>',
+        f"cloze c2 in `text` of note `n0` {LOST}",
+    ),
+    "cloze removed with a link address": (
+        "{{c1::a}} [link]({{c2::x}})",
+        f"cloze c2 in `text` of note `n0` {LOST}",
+    ),
+    "nesting deeper than Anki reads": (
+        "".join(f"{{{{c{n}::" for n in range(1, 12)) + "x" + "}}" * 11,
+        "cloze c11 in `text` of note `n0` is nested more than 10 deep: Anki reads deeper openers as "
+        "plain text, so Anki makes no card for it",
+    ),
+    "cloze kept in an allowed attribute": (
+        '{{c1::a}} <b title="{{c3::t}}">y</b>',
+        f"cloze c3 in `text` of note `n0` {IN_TAG}",
+    ),
+    "cloze in an image's alt text": (
+        "{{c1::a}} ![{{c2::pump}}](https://example.org/p.png)",
+        f"cloze c2 in `text` of note `n0` {IN_TAG}",
+    ),
+    "cloze closed inside an attribute": (
+        '{{c1::a <b title="x}}">y</b>',
+        f"cloze c1 in `text` of note `n0` {IN_TAG}",
+    ),
+    "cloze in a raw link address": (
+        '{{c1::a}} <a href="https://example.org/{{c2::x}}">y</a>',
+        f"cloze c2 in `text` of note `n0` {IN_TAG}",
+    ),
+    "cloze never closed once Markdown unescapes it": (
+        "{{c1::a}} {\\{c2::b and the rest",
+        "cloze c2 in `text` of note `n0` is never closed once rendered (Markdown escapes and character "
+        "references make braces too): Anki drops it with everything after it",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BROKEN.values(), ids=BROKEN.keys())
+def test_a_cloze_that_makes_no_card_or_breaks_the_card_is_a_located_error(tmp_path, case):
+    text, message = case
+    errors, path = _build(tmp_path, [text])
+    assert errors == [f"{path}:4:11: error: {message}"]
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        '{{c1::a}} <b title="{{c3::t}}">y</b>',
+        '{{c1::a}} <img src="p.png" alt="{{c2::pump}}">',
+        '{{c1::a <b title="x}}">y</b>',
+        '{{c1::a}} <a href="https://example.org/{{c2::x}}">y</a>',
+    ],
+)
+def test_anki_breaks_the_tag_around_a_cloze_in_an_attribute_on_every_card(anki_cards_rendered, html):
+    """Why a cloze in a tag is an error: Anki writes its span into the attribute, or swallows the
+    start of the tag into the gap, so the rest of the tag shows as text (measured)."""
+    assert cloze.breakage(html)[0]
+    for question, answer in anki_cards_rendered(html):
+        assert _broken(answer) and _broken(question), (question, answer)
+    assert not any(
+        _broken(q) or _broken(a) for q, a in anki_cards_rendered('{{c1::a}} <b title="{{x}}">y</b>')
+    )
+
+
+def _broken(fragment: str) -> bool:
+    """A span written into an attribute, or a tag's `">` shown as text."""
+    values, text = _parsed(fragment)
+    return any("span" in (value or "") for value in values) or '">' in text
+
+
+def _parsed(fragment: str) -> tuple[list[str | None], str]:
+    """The attribute values and the text of an HTML fragment, as an HTML parser reads them."""
+    from html.parser import HTMLParser
+
+    values: list[str | None] = []
+    text: list[str] = []
+
+    class Collect(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            values.extend(value for _, value in attrs)
+
+        def handle_data(self, data):
+            text.append(data)
+
+    parser = Collect()
+    parser.feed(fragment.split("</style>")[-1])
+    parser.close()
+    return values, "".join(text)
+
+
+@pytest.fixture(scope="module")
+def anki_cards_rendered(tmp_path_factory):
+    """(question, answer) of every card real Anki makes for a note of its stock Cloze type."""
+    col = AnkiCollection(tmp_path_factory.mktemp("anki-render") / "collection.anki2")
+    notetype = col.col.models.by_name("Cloze")
+
+    def cards(text: str) -> list[tuple[str, str]]:
+        note = col.col.new_note(notetype)
+        note["Text"] = text
+        col.col.add_note(note, 1)
+        return [(card.question(), card.answer()) for card in note.cards()]
+
+    yield cards
+    col.close()
+
+
 def test_cloze_that_does_not_survive_rendering_is_a_located_error(tmp_path):
     errors, path = _build(tmp_path, ['<b onclick="{{c1::x}}">y</b>'])
     assert errors == [
         f"{path}:4:11: error: no cloze deletion of `text` of note `n0` survives rendering (a cloze "
-        "inside an HTML attribute, a link address or removed HTML is dropped); Anki would make no card"
+        "in a link address, or in an attribute or other HTML the sanitiser removes, is dropped); Anki "
+        "would make no card"
     ]
 
 
@@ -171,7 +285,8 @@ def test_cloze_only_in_extra_would_make_an_empty_card_and_is_an_error(tmp_path):
     errors, path = _build(tmp_path, ["{{c1::a}}"], extra="see {{c2::b}}")
     assert errors == [
         f"{path}:5:12: error: `extra` of note `n0` holds cloze c2, which `text` does not: Anki would "
-        "make a card that asks nothing; write the cloze in `text` or escape its braces"
+        "make a card whose front shows no gap, asking nothing; write the cloze in `text` or take it out "
+        "of `extra`"
     ]
 
 

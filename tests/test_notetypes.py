@@ -70,8 +70,8 @@ notetypes:
     id-field: ID
     templates:
       - name: Cloze
-        front: "{{cloze:Text}}"
-        back: "{{cloze:Text}}{{#Extra}}<div class=extra>{{Extra}}</div>{{/Extra}}"
+        front: "{{cloze:Text}}{{#Extra}}<div class=extra>{{cloze:Extra}}</div>{{/Extra}}"
+        back: "{{cloze:Text}}{{#Extra}}<div class=extra>{{cloze:Extra}}</div>{{/Extra}}"
 sources:
   fda: {title: FDA label, url: "https://example.org/fda"}
 notes:
@@ -382,6 +382,38 @@ TEMPLATE_ERRORS = [
         "7:17: error: `front` of template `Cloze` of note type `t` has no `{{cloze:FIELD}}`: a cloze type "
         "shows its deletions with it on both sides",
         "missing-cloze",
+    ),
+    (
+        "cloze front whose sections exclude its field",
+        _type(
+            """\
+            t:
+              kind: cloze
+              fields: [Text, Extra]
+              templates:
+                - {front: "{{^Text}}{{cloze:Text}}{{/Text}}", back: "{{cloze:Text}}"}
+            """
+        ),
+        "7:17: error: `front` of template `Cloze` of note type `t` can never show a cloze gap: each of its "
+        "`{{cloze:...}}` is inside sections that cannot all hold with its field filled (or clozes a special "
+        "field), so every card Anki makes would ask nothing",
+        None,
+    ),
+    (
+        "cloze front only on two cards at once",
+        _type(
+            """\
+            t:
+              kind: cloze
+              fields: [Text]
+              templates:
+                - {front: "{{#c1}}{{#c2}}{{cloze:Text}}{{/c2}}{{/c1}}{{^Deck}}{{cloze:Text}}{{/Deck}}", back: "{{cloze:Text}}"}
+            """
+        ),
+        "7:17: error: `front` of template `Cloze` of note type `t` can never show a cloze gap: each of its "
+        "`{{cloze:...}}` is inside sections that cannot all hold with its field filled (or clozes a special "
+        "field), so every card Anki makes would ask nothing",
+        None,
     ),
     (
         "front without any field",
@@ -710,6 +742,30 @@ def test_anki_makes_empty_cards_for_a_cloze_filter_in_a_standard_type(anki):
     assert "[...]" in questions[2]
 
 
+@pytest.mark.parametrize(
+    "front",
+    [
+        "{{^Text}}{{cloze:Text}}{{/Text}}",
+        "{{#c1}}{{#c2}}{{cloze:Text}}{{/c2}}{{/c1}}{{^Deck}}{{cloze:Text}}{{/Deck}}",
+    ],
+)
+def test_anki_takes_a_cloze_front_that_can_never_show_a_gap_and_its_cards_ask_nothing(anki, front):
+    col = anki().col
+    nt = notetypes.NoteType(
+        "t",
+        1,
+        "never a gap",
+        (notetypes.Field("Text", "Text"),),
+        (("Cloze", front, "{{cloze:Text}}"),),
+        "",
+        cloze=True,
+    )
+    for text in ("{{c1::a}}", "{{c1::a}} {{c2::b}}", "{{c2::b}}"):
+        assert anki_generated_ords(col, nt, [text], [])  # Anki makes the cards
+    for cid in col.find_cards(""):
+        assert col.get_card(cid).question().split("</style>")[-1] == ""
+
+
 def test_anki_refuses_identical_fronts_too(anki):
     col = anki().col
     mm = col.models
@@ -833,34 +889,109 @@ def test_custom_cloze_note_without_a_surviving_cloze_is_a_located_error(write_de
     result = run("check", deck)
     assert result.exit_code == 1
     assert result.output.splitlines()[:2] == [
-        f"{deck}:11:13: error: no cloze deletion of note `removed` survives rendering (a cloze inside an "
-        "HTML attribute, a link address or removed HTML is dropped); Anki would make no card",
+        f"{deck}:11:13: error: no cloze deletion of note `removed` survives rendering (a cloze in a "
+        "link address, or in an attribute or other HTML the sanitiser removes, is dropped); Anki would make no card",
         f"{deck}:16:13: error: note `none` has no cloze deletion in `Text`; mark one like `{{{{c1::answer}}}}`",
     ]
 
 
-def test_cloze_only_in_a_field_the_front_does_not_cloze_warns_of_a_card_that_asks_nothing(
-    write_deck, tmp_path, anki, run
-):
-    deck = write_deck(
-        CUSTOM_CLOZE
-        + "  - id: stray\n    type: fact\n    fields:\n      Text: '{{c1::a}}'\n"
-        + "      Extra: 'see {{c2::b}} and {{c1::again}}'\n"
-        + "  - {id: fine, type: fact, fields: {Text: '{{c1::a}} {{c2::b}}', Extra: '{{c2::also}}'}}\n"
-    )
+GAPLESS = """\
+deck: {id: gl, name: Gapless}
+notetypes:
+  fact:
+    kind: cloze
+    fields: [Text, Extra]
+    templates: [{front: "{{cloze:Text}}", back: "{{cloze:Text}}<br>{{Extra}}"}]
+  if-extra:
+    kind: cloze
+    fields: [Text, Extra]
+    templates: [{front: "{{#Extra}}Q: {{cloze:Text}}{{/Extra}}", back: "{{cloze:Text}}"}]
+  unless-hide:
+    kind: cloze
+    fields: [Text, Hide]
+    templates: [{front: "{{^Hide}}{{cloze:Text}}{{/Hide}}", back: "{{cloze:Text}}"}]
+  first-only:
+    kind: cloze
+    fields: [Text]
+    templates: [{front: "{{#c1}}{{cloze:Text}}{{/c1}}", back: "{{cloze:Text}}"}]
+  tagged:
+    kind: cloze
+    fields: [Text]
+    templates: [{front: "{{#Tags}}{{cloze:Text}}{{/Tags}}", back: "{{cloze:Text}}"}]
+  stripped:
+    kind: cloze
+    fields: [{name: Text, format: html}]
+    templates: [{front: "{{cloze:text:Text}}", back: "{{cloze:text:Text}}"}]
+notes:
+  - id: stray
+    type: fact
+    fields:
+      Text: '{{c1::a}}'
+      Extra: 'see {{c2::b}} and {{c1::again}}'
+  - {id: fine, type: fact, fields: {Text: '{{c1::a}} {{c2::b}}', Extra: '{{c2::also}}'}}
+  - {id: no-extra, type: if-extra, fields: {Text: '{{c1::a}}'}}
+  - {id: with-extra, type: if-extra, fields: {Text: '{{c1::a}}', Extra: shown}}
+  - {id: hidden, type: unless-hide, fields: {Text: '{{c1::a}}', Hide: "y"}}
+  - {id: second, type: first-only, fields: {Text: '{{c1::a}} {{c2::b}}'}}
+  - {id: untagged, type: tagged, fields: {Text: '{{c1::a}}'}}
+  - {id: has-tags, type: tagged, fields: {Text: '{{c1::a}}'}, tags: [t]}
+  - {id: in-title, type: stripped, fields: {Text: '{{c1::a}} <i title="c2 {{c2::b}}">i</i>'}}
+"""
+
+GAPLESS_ERRORS = [
+    "32:14: error: card c2 of note `stray` shows no gap on its front (c2 is only in `Extra`, which the front "
+    "does not show with `cloze`)",
+    "34:51: error: card c1 of note `no-extra` shows no gap on its front (its `{{cloze:Text}}` is inside "
+    "`{{#Extra}}`, and `Extra` is empty in this note)",
+    "36:52: error: card c1 of note `hidden` shows no gap on its front (its `{{cloze:Text}}` is inside "
+    "`{{^Hide}}`, and `Hide` is not empty in this note)",
+    "37:51: error: card c2 of note `second` shows no gap on its front (its `{{cloze:Text}}` is inside "
+    "`{{#c1}}`, which holds only on card c1)",
+    "38:49: error: card c1 of note `untagged` shows no gap on its front (its `{{cloze:Text}}` is inside "
+    "`{{#Tags}}`, and this note has no tags)",
+    "40:51: error: card c2 of note `in-title` shows no gap on its front (`{{cloze:text:Text}}` applies "
+    "`text` before `cloze`, which leaves no c2 in it)",
+]
+
+
+def test_a_cloze_card_whose_front_shows_no_gap_is_an_error_naming_the_card_and_why(write_deck, run):
+    deck = write_deck(GAPLESS)
     result = run("check", deck)
-    assert result.exit_code == 0, result.output
-    assert [line for line in result.output.splitlines() if ": warning: " in line] == [
-        f"{deck}:12:14: warning: field `Extra` of note `stray` holds cloze c2, which no field the front of "
-        "note type `fact` clozes holds (`Text`): Anki makes a card for it whose front hides nothing; write "
-        "the cloze in `Text` or escape its braces"
+    assert result.exit_code == 1
+    tail = ": Anki makes a card for every cloze number in any field, and this one would ask nothing"
+    assert [line for line in result.output.splitlines() if "shows no gap" in line] == [
+        f"{deck}:{line}{tail}" for line in GAPLESS_ERRORS
     ]
-    assert run("build", deck, "-o", tmp_path / "s.apkg").exit_code == 0
-    col = anki()
-    col.import_package(tmp_path / "s.apkg")
-    (stray,) = (col.col.get_note(n) for n in col.col.find_notes("Text:{{c1::a}}"))
-    questions = [re.sub(r"^<style>.*?</style>", "", c.question(), flags=re.S) for c in stray.cards()]
-    assert sorted(questions) == ["", '<span class="cloze" data-cloze="a" data-ordinal="1">[...]</span>']
+    assert "warning" not in result.output
+
+
+def test_anki_makes_the_cards_factdeck_refuses_and_shows_no_gap_on_their_fronts(write_deck, anki):
+    """The oracle for the errors above: each card is made by Anki and its question shows no gap,
+    while the notes factdeck accepts show one on every card."""
+    deck = write_deck(GAPLESS)
+    (built,) = check([str(deck)]).decks
+    col = anki().col
+    refused = {
+        (e.split("note `")[1].split("`")[0], int(e.split("card c")[1].split(" ")[0])) for e in GAPLESS_ERRORS
+    }
+    seen = set()
+    for note in built.notes:
+        model = col.models.by_name(note.notetype.name)
+        if model is None:
+            anki_generated_ords(col, note.notetype, note.fields, note.tags)  # makes the model
+            model = col.models.by_name(note.notetype.name)
+        anki_note = col.new_note(model)
+        for i, value in enumerate(note.fields):
+            anki_note.fields[i] = value
+        anki_note.tags = list(note.tags)
+        col.add_note(anki_note, col.decks.id("Default"))
+        cards = sorted(anki_note.cards(), key=lambda c: c.ord)
+        assert [c.ord for c in cards] == note.ords, note.id
+        for card in cards:
+            shows_gap = 'class="cloze" data-cloze=' in card.question() or "[...]" in card.question()
+            assert shows_gap == ((note.id, card.ord + 1) not in refused), (note.id, card.ord, card.question())
+            seen.add((note.id, card.ord + 1))
+    assert refused <= seen
 
 
 def test_notes_of_custom_types_after_a_crlf_header_keep_file_order(tmp_path, run):

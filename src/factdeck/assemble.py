@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from . import cloze
+from . import cardhtml, cloze, templates
 from .diagnostics import Collector, Diagnostic
 from .history import first_token
 from .model import Deck, Note
@@ -63,6 +64,9 @@ class BuiltDeck:
                 parts = note.subdeck.split("::")
                 found.update("::".join(parts[: i + 1]) for i in range(len(parts)))
         return sorted(found)
+
+
+_DROPPED = "(a cloze in a link address, or in an attribute or other HTML the sanitiser removes, is dropped)"
 
 
 def subdeck_anki_id(deck_id: str, subdeck: str) -> int:
@@ -172,7 +176,7 @@ class NoteAssembler:
         self._sources: dict[tuple[tuple[str, str], ...], str] = {}
         self.types = {**BY_KEY, **deck.notetypes}
         self._html: dict[str, tuple[str, tuple[str, ...]]] = {}
-        self._unclozed: dict[str, tuple[list[int], list[str]]] = {}  # cloze type -> see _stray_clozes
+        self._clozed: dict[str, list[tuple[int, bool]]] = {}  # cloze type -> see _cloze_cards
         self.size = 0  # characters of card text and tags made so far
         self.limit = limit
         # Make each note's first history token here (see Built.first): worth it where this runs
@@ -232,15 +236,15 @@ class NoteAssembler:
     def _cards(self, note: Note, notetype: NoteType, values: dict[str, str]) -> list[int]:
         """A cloze note's cards as Anki counts them: in the final HTML of every field."""
         what = f"note `{note.id}`"
-        asked = cloze.card_numbers(values.get("text", ""))
+        html = values.get("text", "")
+        asked = cloze.card_numbers(html)
         where = note.content_pos.get("text", note.pos)
         if not asked:
             if note.clozes:
                 self.out.error(
                     where,
                     "cloze",
-                    f"no cloze deletion of `text` of {what} survives rendering (a cloze inside an "
-                    "HTML attribute, a link address or removed HTML is dropped); Anki would make no card",
+                    f"no cloze deletion of `text` of {what} survives rendering {_DROPPED}; Anki would make no card",
                 )
             else:
                 self.out.error(
@@ -248,12 +252,19 @@ class NoteAssembler:
                     "cloze",
                     f"`text` of {what} has no cloze deletion; mark one like `{{{{c1::answer}}}}`",
                 )
-        elif max(asked) > cloze.MAX_CLOZE:
-            self.out.error(
-                where,
-                "cloze",
-                f"cloze number c{max(asked)} in `text` of {what} is above the supported maximum c{cloze.MAX_CLOZE}",
-            )
+        else:
+            if max(asked) > cloze.MAX_CLOZE:
+                self.out.error(
+                    where,
+                    "cloze",
+                    f"cloze number c{max(asked)} in `text` of {what} is above the supported maximum c{cloze.MAX_CLOZE}",
+                )
+            if not asked.issuperset(note.clozes):
+                self._lost(where, f"`text` of {what}", note.content["text"], note.clozes, asked)
+            text = note.content["text"]
+            # a cloze in a tag needs braces in an attribute; one never closed, braces Markdown made
+            if (self.renderer.braced and html in self.renderer.braced) or "\\" in text or "&" in text:
+                self._broken(where, f"`text` of {what}", html)
         found = set(asked)
         for f in notetype.fields:  # Anki counts clozes in every field, not only in `text`
             html = values.get(f.key, "")
@@ -266,10 +277,50 @@ class NoteAssembler:
                     note.content_pos.get(f.key) or (note.sources_pos[:1] or [note.pos])[0],
                     "cloze",
                     f"`{f.key}` of {what} holds cloze {numbers}, which `text` does not: Anki would make "
-                    "a card that asks nothing; write the cloze in `text` or escape its braces",
+                    f"a card whose front shows no gap, asking nothing; write the cloze in `text` or take it "
+                    f"out of `{f.key}`",
                 )
                 found.update(stray)
         return sorted({min(n, cloze.MAX_CLOZE) - 1 for n in found})
+
+    def _lost(
+        self, where: tuple[int, int], field: str, typed: str, numbers: Iterable[int], read: set[int]
+    ) -> None:
+        """Clozes typed in a field that make no card (Anki reads fewer in its final HTML)."""
+        lost = [n for n in numbers if n not in read]
+        deep = set(lost) - cloze.card_numbers(typed)  # not even in the text as typed: too deep
+        for group, why in (
+            ([n for n in lost if n not in deep], f"does not survive rendering {_DROPPED}"),
+            (
+                [n for n in lost if n in deep],
+                f"is nested more than {cloze.ANKI_MAX_OPEN} deep: Anki reads deeper openers as plain text",
+            ),
+        ):
+            if group:
+                labels = ", ".join(f"c{n}" for n in group)
+                self.out.error(
+                    where, "cloze", f"cloze {labels} in {field} {why}, so Anki makes no card for it"
+                )
+
+    def _broken(self, where: tuple[int, int], field: str, html: str, in_tags: bool = True) -> None:
+        """Clozes whose rendering breaks the field's HTML on every card (see cloze.breakage)."""
+        inside, unclosed = cloze.breakage(html)
+        if inside and in_tags:
+            labels = ", ".join(dict.fromkeys(f"c{label}" for label in inside))
+            self.out.error(
+                where,
+                "cloze",
+                f"cloze {labels} in {field} is inside an HTML tag (an attribute, such as an image's alt "
+                "text or a title): Anki writes the HTML of its gap into the tag, which breaks the tag and "
+                "shows the rest of it as text; move the cloze out of the tag",
+            )
+        if unclosed is not None:
+            self.out.error(
+                where,
+                "cloze",
+                f"cloze c{unclosed} in {field} is never closed once rendered (Markdown escapes and "
+                "character references make braces too): Anki drops it with everything after it",
+            )
 
     def _problem(self, pos: tuple[int, int], problem: str, where: str) -> None:
         """A problem the renderer found in a field: an error, or a warning when it says so."""
@@ -339,43 +390,46 @@ class NoteAssembler:
                 )
             return
         if notetype.cloze:
-            self._stray_clozes(note, notetype, fields)
+            self._cloze_cards(note, notetype, fields, bool(tags), ords)
         self._append(note, notetype, fields, tags, ords)
 
-    def _stray_clozes(self, note: Note, notetype: NoteType, fields: list[str]) -> None:
-        """Warn of cloze numbers only in fields the front does not cloze: Anki makes a card for
-        each (it counts every field), and that card's front hides nothing. The cards are
-        counted only when such a field holds `{{c` at all."""
-        unclozed = self._unclozed.get(notetype.key)
-        if unclozed is None:
-            revealed = cloze_fields(notetype.fronts[0])
-            unclozed = self._unclozed[notetype.key] = (
-                [i for i, f in enumerate(notetype.fields) if f.name not in revealed],
-                [f.name for f in notetype.fields if f.name in revealed],
+    def _cloze_cards(
+        self, note: Note, notetype: NoteType, fields: list[str], has_tags: bool, ords: list[int]
+    ) -> None:
+        """A custom cloze note's clozes checked where Anki reads them, as for `cloze` notes: in
+        the fields its template clozes, typed clozes that make no card and clozes that break
+        the HTML; then every card's front must show its gap (see cardhtml.missing_gaps)."""
+        what = f"note `{note.id}`"
+        clozed = self._clozed.get(notetype.key)
+        if clozed is None:
+            _, front, back = notetype.templates[0]
+            sites = templates.cloze_sites(templates.parse(front)) + templates.cloze_sites(
+                templates.parse(back)
             )
-        if not any("{{c" in fields[i] for i in unclozed[0]):
-            return
-        outside = set(unclozed[0])
-        asked = {
-            min(n, cloze.MAX_CLOZE)
-            for i, value in enumerate(fields)
-            if i not in outside
-            for n in cloze.card_numbers(value)
-        }
-        for i in unclozed[0]:
-            stray = sorted(n for n in cloze.card_numbers(fields[i]) if min(n, cloze.MAX_CLOZE) not in asked)
-            if not stray:
+            # (field index, whether its HTML reaches `cloze` with its tags: not after `text`)
+            clozed = self._clozed[notetype.key] = [
+                (i, any("text" not in s.before for s in sites if s.field == f.name))
+                for i, f in enumerate(notetype.fields)
+                if any(s.field == f.name for s in sites)
+            ]
+        for i, with_tags in clozed:
+            html = fields[i]
+            if "{{" not in html:
                 continue
-            name, clozed = notetype.fields[i].name, unclozed[1]
-            target = " or ".join(f"`{n}`" for n in clozed)
-            self.out.warning(
-                note.content_pos.get(name) or (note.sources_pos[:1] or [note.pos])[0],
+            name = notetype.fields[i].name
+            where = note.content_pos.get(name) or (note.sources_pos[:1] or [note.pos])[0]
+            read = cloze.card_numbers(html)
+            typed = note.content.get(name, "")
+            numbers = sorted(cloze.scan(typed)[0]) if typed else []
+            if not read.issuperset(numbers):
+                self._lost(where, f"field `{name}` of {what}", typed, numbers, read)
+            self._broken(where, f"field `{name}` of {what}", html, in_tags=with_tags and bool(read))
+        for number, why, holder in cardhtml.missing_gaps(notetype, fields, has_tags, ords):
+            self.out.error(
+                (note.content_pos.get(holder) if holder else None) or (note.sources_pos[:1] or [note.pos])[0],
                 "cloze",
-                f"field `{name}` of note `{note.id}` holds cloze{'s' * (len(stray) > 1)} "
-                f"{', '.join(f'c{n}' for n in stray)}, which no field the front of note type "
-                f"`{notetype.key}` clozes holds{f' ({target})' if clozed else ''}: Anki makes a card for "
-                f"{'each' if len(stray) > 1 else 'it'} whose front hides nothing; write the cloze in "
-                f"{target or 'a field the front clozes'} or escape its braces",
+                f"card c{number} of {what} shows no gap on its front ({why}): Anki makes a card for "
+                "every cloze number in any field, and this one would ask nothing",
             )
 
     def _no_cloze(self, note: Note, notetype: NoteType) -> None:
@@ -387,8 +441,7 @@ class NoteAssembler:
             self.out.error(
                 note.content_pos[typed[0]],
                 "cloze",
-                f"no cloze deletion of {what} survives rendering (a cloze inside an HTML attribute, a "
-                "link address or removed HTML is dropped); Anki would make no card",
+                f"no cloze deletion of {what} survives rendering {_DROPPED}; Anki would make no card",
             )
             return
         clozed = [f.name for f in notetype.fields if f.name in cloze_fields(notetype.fronts[0])]

@@ -282,3 +282,82 @@ def render_card(note: Built, ord_: int, deck_name: str = "") -> tuple[str, str]:
 def card_name(nt: NoteType, ord_: int) -> str:
     """Anki's {{Card}}: the template's name, or for a cloze type its name and the cloze number."""
     return f"{nt.templates[0][0]} {ord_ + 1}" if nt.cloze else nt.templates[ord_][0]
+
+
+# --- cloze cards that ask nothing -------------------------------------------------------------
+
+
+@lru_cache(maxsize=256)
+def _cloze_sites(template: str) -> list[templates.ClozeSite]:
+    return templates.cloze_sites(_parse_template(template))
+
+
+def missing_gaps(
+    nt: NoteType, values: list[str], has_tags: bool, ords: list[int]
+) -> list[tuple[int, str, str | None]]:
+    """The cards of a cloze note whose front shows no gap, as Anki renders them: (cloze number,
+    why, the field holding that number). Anki makes a card for every cloze number in any field,
+    but its question shows the gap only where a ``{{cloze:F}}`` reached through sections that
+    hold for this note and card finds that number in F (after the filters applied before it);
+    elsewhere the whole field renders empty, so the card asks nothing."""
+    names = nt.field_names
+    by_name = dict(zip(names, values))
+    numbers: dict[str, set[int]] = {}
+
+    def holds(name: str, number: int) -> bool:
+        found = numbers.get(name)
+        if found is None:
+            found = numbers[name] = {
+                min(n, cloze_syntax.MAX_CLOZE) for n in cloze_syntax.card_numbers(by_name[name])
+            }
+        return number in found
+
+    sites = _cloze_sites(nt.templates[0][1])
+    filled = templates.nonempty_names(names, values, has_tags)
+    problems: list[tuple[int, str, str | None]] = []
+    for ord_ in ords:
+        number = ord_ + 1
+        card = f"c{number}"
+        on_card = filled if card in names else filled | {card}
+        holder = next((name for name in names if holds(name, number)), None)
+        why = None
+        for site in sites:
+            if site.field not in by_name or not holds(site.field, number):
+                continue
+            blocked = next(
+                ((kind, key) for kind, key in site.sections if (key in on_card) != (kind == "if")), None
+            )
+            if blocked is not None:
+                why = why or _blocked(site, blocked, number, names)
+                continue
+            text = by_name[site.field]
+            ctx = _Context({}, ord_, question=True)
+            for name in site.before:
+                text = _filter(name, text, ctx)
+            if site.before and number not in cloze_syntax.card_numbers(text):
+                why = why or (
+                    f"`{site.handle}` applies {', '.join(f'`{f}`' for f in site.before)} before `cloze`, "
+                    f"which leaves no {card} in it"
+                )
+                continue
+            break
+        else:
+            if why is None:
+                held = " and ".join(f"`{name}`" for name in names if holds(name, number))
+                why = f"{card} is only in {held}, which the front does not show with `cloze`"
+            problems.append((number, why, holder))
+    return problems
+
+
+def _blocked(site: templates.ClozeSite, section: tuple[str, str], number: int, names: tuple[str, ...]) -> str:
+    kind, key = section
+    shown = f"`{{{{{'#' if kind == 'if' else '^'}{key}}}}}`"
+    if key in names:
+        state = "empty" if kind == "if" else "not empty"
+        return f"its `{site.handle}` is inside {shown}, and `{key}` is {state} in this note"
+    if key == "Tags":
+        return f"its `{site.handle}` is inside {shown}, and this note has {'no tags' if kind == 'if' else 'tags'}"
+    card = templates.card_conditional(key)
+    if card is not None:
+        return f"its `{site.handle}` is inside {shown}, which {'holds only on' if kind == 'if' else 'excludes'} card c{card}"
+    return f"its `{site.handle}` is inside {shown}, which {'never' if kind == 'if' else 'always'} holds on card c{number}"

@@ -155,6 +155,48 @@ def card_numbers(field_html: str) -> set[int]:
     return numbers
 
 
+def breakage(field_html: str) -> tuple[list[str], str | None]:
+    """How Anki's rendering of this field's clozes breaks its HTML, in any card that shows it
+    with ``{{cloze:...}}``: (the clozes whose ``{{c..::`` or ``}}`` lies inside an HTML tag, by
+    label, and the label of the first cloze never closed, or None).
+
+    Anki wraps every cloze it reads in a ``<span>`` (the gap on the question), so one that
+    opens or closes inside a tag (an image's ``alt``, a ``title``) writes that span into the
+    attribute: the tag breaks and its rest shows as text. A cloze never closed is dropped with
+    everything after it. Read as ``card_numbers`` reads, on factdeck's final HTML, where every
+    ``<`` starts a tag that the next ``>`` ends (the sanitiser escapes both everywhere else).
+    """
+    tags: list[tuple[int, int]] = []
+    at = field_html.find("<")
+    while at != -1:
+        end = field_html.find(">", at)
+        if end == -1:
+            break
+        tags.append((at, end))
+        at = field_html.find("<", end)
+    inside: list[str] = []
+    tag = 0
+
+    def in_tag(pos: int) -> bool:
+        nonlocal tag
+        while tag < len(tags) and tags[tag][1] < pos:
+            tag += 1
+        return tag < len(tags) and tags[tag][0] < pos
+
+    open_clozes: list[tuple[str, bool]] = []  # (label, its opener is inside a tag)
+    for m in _ANKI_TOKEN.finditer(field_html):
+        digits = m.group(1)
+        if digits is not None:
+            ordinals = _ordinals(digits)
+            if ordinals and len(open_clozes) < ANKI_MAX_OPEN:
+                open_clozes.append((",".join(map(str, sorted(ordinals))), in_tag(m.start())))
+        elif open_clozes:
+            label, opened_in_tag = open_clozes.pop()
+            if opened_in_tag or in_tag(m.start()):
+                inside.append(label)
+    return inside, open_clozes[0][0] if open_clozes else None
+
+
 def card_ords(fields_html: Iterable[str]) -> list[int]:
     """Anki's card ordinals for a cloze note: every field counts, numbers above the maximum
     share the last card (``min(n, 500) - 1``, as in rslib ``cardgen.rs``)."""

@@ -436,6 +436,16 @@ def _templates(
                         "deletions with it on both sides",
                     )
                     ok = False
+            if tpl.cloze_fields(front) and not tpl.can_show_gap(front, field_names):
+                out.error(
+                    entry.val_pos["front"],
+                    "template-front",
+                    f"`front` of {label} can never show a cloze gap: each of its `{{{{cloze:...}}}}` is "
+                    "inside sections that cannot all hold with its field filled (or clozes a special field), so every "
+                    "card Anki makes "
+                    "would ask nothing",
+                )
+                ok = False
         else:
             if not tpl.can_show_something(front, field_names):
                 out.error(

@@ -137,6 +137,10 @@ class Renderer:
         self._cache: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._problems: list[str] = []
         self._srcset = False  # the field being rendered had an image with `srcset`
+        self._braced = False  # ... an attribute holding `{{` or `}}`
+        # final HTML of fields with `{{` or `}}` in an attribute: where a cloze may sit in a tag
+        # (cloze.breakage), so that the build looks only at these
+        self.braced: set[str] = set()
         self._markdown: MarkdownIt | None = None
 
     @property
@@ -178,7 +182,7 @@ class Renderer:
             if emphasised is not None:
                 return emphasised, ()
         self._problems = []
-        self._srcset = False
+        self._srcset = self._braced = False
         source, marks = text, None
         maths: list[str] = []
         if "\\" in text:
@@ -224,6 +228,8 @@ class Renderer:
                 )
         if "[sound:" in out:
             out = _SOUND.sub(self._sound, out)
+        if self._braced:
+            self.braced.add(out)
         return out
 
     @property
@@ -261,6 +267,8 @@ class Renderer:
     def _filter(self, tag: str, name: str, value: str, html_field: bool) -> str | None:
         """Check one attribute: local images bundled, `style` urls too (html fields), `file:`
         and `srcset` dropped with a problem saying so, `data:` only as an image's source."""
+        if "{{" in value or "}}" in value:
+            self._braced = True
         if name == "style":
             return self._style(value) if "(" in value else value
         if name == "srcset":
@@ -779,7 +787,7 @@ def html_field(renderer: Renderer, text: str) -> tuple[str, tuple[str, ...]]:
 
     if text.count("<") > MAX_TAGS and len(_START_TAG.findall(text)) > MAX_TAGS:
         return html.escape(text), (f"more than {MAX_TAGS:,} HTML tags; a card field holds far fewer",)
-    renderer._problems, renderer._srcset = [], False
+    renderer._problems, renderer._srcset, renderer._braced = [], False, False
     out = nh3.clean(
         text,
         tags=set(nh3.ALLOWED_TAGS) | _HTML_FIELD_EXTRA_TAGS,
@@ -794,7 +802,7 @@ def html_field(renderer: Renderer, text: str) -> tuple[str, tuple[str, ...]]:
 
 def sounds(renderer: Renderer, text: str) -> tuple[str, tuple[str, ...]]:
     """The `[sound:...]`s of a field's final HTML checked and bundled (for `format: text`)."""
-    renderer._problems, renderer._srcset = [], False
+    renderer._problems, renderer._srcset, renderer._braced = [], False, False
     out = renderer._finish(text)
     return out, tuple(renderer._problems)
 

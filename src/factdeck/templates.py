@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 # Nodes: ("text", str) | ("comment", str) | ("field", key, filters in the order applied)
 #        | ("if" | "unless", key, children)
@@ -196,6 +196,76 @@ def is_cloze_conditional(key: str) -> bool:
 def cloze_fields(nodes: Nodes) -> set[str]:
     """The fields a template reveals with the ``cloze`` filter."""
     return referenced_fields(nodes, with_conditionals=False, cloze_only=True)
+
+
+class ClozeSite(NamedTuple):
+    """One replacement that applies the ``cloze`` filter: where a cloze card can show its gap."""
+
+    field: str
+    filters: tuple[str, ...]  # in the order applied
+    before: tuple[str, ...]  # the filters applied before the last `cloze`
+    sections: tuple[tuple[str, str], ...]  # ("if" | "unless", key) around it, outermost first
+
+    @property
+    def handle(self) -> str:
+        return "{{" + "".join(f"{name}:" for name in reversed(self.filters)) + self.field + "}}"
+
+
+def cloze_sites(nodes: Nodes) -> list[ClozeSite]:
+    """Every replacement of a template that applies ``cloze``, in template order."""
+    found: list[ClozeSite] = []
+
+    def walk(items: Nodes, sections: tuple[tuple[str, str], ...]) -> None:
+        for node in items:
+            kind = node[0]
+            if kind == "field" and "cloze" in node[2]:
+                filters = node[2]
+                last = len(filters) - 1 - filters[::-1].index("cloze")
+                found.append(ClozeSite(node[1], filters, filters[:last], sections))
+            elif kind == "if" or kind == "unless":
+                walk(node[2], (*sections, (kind, node[1])))
+
+    walk(nodes, ())
+    return found
+
+
+def card_conditional(key: str) -> int | None:
+    """The card a `{{#c2}}` section holds on (2), or None: Anki sets only `c<number>`, spelt as
+    it spells the number (`c02` and `c+2` never hold), and makes cards up to c500."""
+    if key[:1] == "c" and key[1:].isdigit() and key[1:].isascii():
+        number = int(key[1:])
+        if key == f"c{number}" and 1 <= number <= 500:
+            return number
+    return None
+
+
+def can_show_gap(nodes: Nodes, fields: tuple[str, ...]) -> bool:
+    """False when no note can make this cloze front show a gap: every ``{{cloze:F}}`` of it is
+    inside sections that contradict each other or F being filled, or names no field of the type.
+    Filters before ``cloze`` are taken to keep the cloze (a note may make them)."""
+    always = {s for s in SPECIAL_FIELDS if s not in fields and s not in ("FrontSide", "Tags")}
+    for site in cloze_sites(nodes):
+        if site.field not in fields:
+            continue  # a special field never holds a cloze
+        need = {site.field: True}
+        card: str | None = None
+        possible = True
+        for kind, key in site.sections:
+            want = kind == "if"
+            if key in fields or key == "Tags":
+                pass
+            elif key in always:
+                possible = possible and want
+            elif card_conditional(key) is not None:
+                if want:
+                    possible = possible and card in (None, key)
+                    card = key
+            else:
+                possible = possible and not want
+            possible = possible and need.setdefault(key, want) == want
+        if possible:
+            return True
+    return False
 
 
 def can_show_something(nodes: Nodes, fields: tuple[str, ...]) -> bool:
