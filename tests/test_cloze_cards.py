@@ -233,7 +233,7 @@ def _parsed(fragment: str) -> tuple[list[str | None], str]:
 
     class Collect(HTMLParser):
         def handle_starttag(self, tag, attrs):
-            values.extend(value for _, value in attrs)
+            values.extend(value for name, value in attrs if name != "data-cloze")  # the hidden text
 
         def handle_data(self, data):
             text.append(data)
