@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from conftest import AnkiCollection
@@ -250,11 +250,11 @@ def anki_cards_rendered(tmp_path_factory):
     col = AnkiCollection(tmp_path_factory.mktemp("anki-render") / "collection.anki2")
     notetype = col.col.models.by_name("Cloze")
 
-    def cards(text: str) -> list[tuple[str, str]]:
+    def cards(text: str, extra: str = "") -> list[tuple[str, str]]:
         note = col.col.new_note(notetype)
-        note["Text"] = text
+        note["Text"], note["Back Extra"] = text, extra
         col.col.add_note(note, 1)
-        return [(card.question(), card.answer()) for card in note.cards()]
+        return [(card.question(), card.answer()) for card in sorted(note.cards(), key=lambda c: c.ord)]
 
     yield cards
     col.close()
@@ -304,3 +304,58 @@ def test_checked_cards_match_the_built_cards(tmp_path):
     )
     (deck,) = check([str(path)]).decks
     assert deck.notes[0].ords == [0, 1]
+
+
+typed_piece = st.sampled_from(
+    [
+        "{{c1::a}}",
+        "{{c2::b}}",
+        "{{c1::x {{c2::y}}}}",
+        '<b title="{{c2::t}}">y</b>',
+        '<i title="{{x}}">i</i>',
+        '{{c3::s <i title="e}}">i</i>',
+        "![{{c1::p}}](https://example.org/p.png)",
+        "[l](https://example.org/{{c3::u}})",
+        "{\\{c2::e\\}\\}",
+        "{\\{c3::never closed",
+        "&#123;&#123;c3::r&#125;&#125;",
+        "\\{{c1::q}}",
+        "x",
+    ]
+)
+typed_text = st.lists(typed_piece, min_size=1, max_size=4).map(" ".join)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(text=typed_text, extra=st.one_of(st.just(""), typed_text))
+def test_built_in_cloze_notes_factdeck_accepts_show_every_gap_in_anki(anki_cards_rendered, text, extra):
+    """A built-in cloze note that checks clean has Anki's cards, each showing its gap with no
+    broken tag; one that does not is refused for a reason Anki's rendering shows."""
+    import tempfile
+
+    from test_card_generation import _anki_breaks_a_tag, _anki_shows_gap
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "deck.yaml"
+        lines = f"  - id: n\n    text: {_quote(text)}\n" + (f"    extra: {_quote(extra)}\n" if extra else "")
+        path.write_text(f"deck: {{id: d, name: D}}\nnotes:\n{lines}")
+        result = check([str(path)])
+    errors = [d.message for d in result.errors]
+    if not result.decks or not result.decks[0].notes:
+        assert errors  # refused while reading (a malformed cloze as typed)
+        return
+    (note,) = result.decks[0].notes
+    rendered = anki_cards_rendered(note.fields[0], note.fields[1])
+    event("refused" if errors else "accepted")
+    if not errors:
+        assert len(rendered) == len(note.ords), (text, extra)
+        for number, (question, answer) in zip((o + 1 for o in note.ords), rendered):
+            assert _anki_shows_gap(question, number), (text, extra, question)
+            assert not _anki_breaks_a_tag(question + answer), (text, extra)
+        return
+    for message in errors:
+        if "inside an HTML tag" in message:
+            assert any(_anki_breaks_a_tag(answer) for _, answer in rendered), (text, extra)
+        elif "which `text` does not" in message:
+            number = int(message.split("holds cloze c")[1].split(",")[0].split(" ")[0])
+            assert not _anki_shows_gap(rendered[note.ords.index(number - 1)][0], number)
