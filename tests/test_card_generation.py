@@ -420,3 +420,19 @@ def _without_style(fragment: str) -> str:
 
 def _without_cloze_attr(fragment: str) -> str:
     return re.sub(r' data-cloze="[^"]*"', "", _without_style(fragment))
+
+
+@pytest.mark.parametrize("cloze", [False, True])
+def test_a_field_named_like_a_special_field_hides_it_as_in_anki(anki_col, cloze):
+    fields = ("Text", "Deck", "Tags", "c1")
+    front = "{{cloze:Text}}|" if cloze else "{{Text}}|"
+    front += "{{Deck}}|{{#Deck}}D{{/Deck}}|{{Tags}}|{{#Tags}}T{{/Tags}}|{{#c1}}C{{/c1}}"
+    cards = [("Cloze" if cloze else "Card 1", front, "{{cloze:Text}}" if cloze else "{{FrontSide}}")]
+    model = anki_col.add_notetype(cloze, cards, fields=fields)
+    values = ["{{c1::a}}" if cloze else "a", "mine", "", ""]
+    (card,) = anki_col.cards(model, values, ["tagged"])
+    nt = _notetype(cloze, cards, fields=fields, name=model["name"])
+    question, _ = render_card(
+        Built("n", "g", nt, "\x1f".join(values), ["tagged"], [0], "h", []), 0, "Default"
+    )
+    assert _without_cloze_attr(card.question()) == _without_cloze_attr(question)

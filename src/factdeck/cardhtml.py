@@ -252,12 +252,12 @@ def _render(nodes: templates.Nodes, ctx: _Context, out: list[str]) -> None:
 
 
 def render_card(note: Built, ord_: int, deck_name: str = "") -> tuple[str, str]:
-    """(question HTML, answer HTML) of one card, as Anki renders them (without the CSS)."""
+    """(question HTML, answer HTML) of one card, as Anki renders them (without the CSS). A field
+    of the note named like a special field (`Deck`, `Tags`, `c1`) hides it, as in Anki."""
     nt = note.notetype
     _, qfmt, afmt = nt.templates[0 if nt.cloze else ord_]
-    fields = dict(zip(nt.field_names, note.fields))
-    fields.update(
-        {
+    fields = {
+        **{
             "Tags": " ".join(note.tags),
             "Type": nt.name,
             "Deck": deck_name,
@@ -265,10 +265,10 @@ def render_card(note: Built, ord_: int, deck_name: str = "") -> tuple[str, str]:
             "Card": card_name(nt, ord_),
             "CardFlag": "flag0",  # Anki: flag0 (no flag) to flag7
             "CardID": "",
-        }
-    )
-    if nt.cloze:
-        fields[f"c{ord_ + 1}"] = "1"
+        },
+        **({f"c{ord_ + 1}": "1"} if nt.cloze else {}),
+        **dict(zip(nt.field_names, note.fields)),
+    }
     ctx = _Context(fields, ord_, question=True)
     q: list[str] = []
     _render(_parse_template(qfmt), ctx, q)
