@@ -137,9 +137,10 @@ class Renderer:
         self._cache: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._problems: list[str] = []
         self._srcset = False  # the field being rendered had an image with `srcset`
-        self._braced = False  # ... an attribute holding `{{` or `}}`
-        # final HTML of fields with `{{` or `}}` in an attribute: where a cloze may sit in a tag
-        # (cloze.breakage), so that the build looks only at these
+        self._braced = False  # ... an attribute holding `{{` or `}}`, or braces it may have made
+        # Final HTML where rendering may have broken a cloze: `{{` or `}}` in an attribute (a
+        # cloze in a tag), or braces Markdown escapes or character references made (a cloze
+        # left unclosed). The build runs cloze.breakage on these fields only.
         self.braced: set[str] = set()
         self._markdown: MarkdownIt | None = None
 
@@ -211,6 +212,8 @@ class Renderer:
             url_schemes=URL_SCHEMES | _FILTERED_SCHEMES,
             attribute_filter=self._attribute,
         )
+        if ("\\" in text or "&" in text) and "{{" in out:
+            self._braced = True
         return self._finish(out), tuple(self._problems)
 
     def _finish(self, out: str) -> str:
