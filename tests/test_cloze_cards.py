@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import AnkiCollection
@@ -328,6 +328,7 @@ typed_text = st.lists(typed_piece, min_size=1, max_size=4).map(" ".join)
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(text=typed_text, extra=st.one_of(st.just(""), typed_text))
+@example(text='{{c1::a}} {\\{c3::never closed <b title="{{c2::t}}">y</b>', extra="")  # dropped with c3
 def test_built_in_cloze_notes_factdeck_accepts_show_every_gap_in_anki(anki_cards_rendered, text, extra):
     """A built-in cloze note that checks clean has Anki's cards, each showing its gap with no
     broken tag; one that does not is refused for a reason Anki's rendering shows."""

@@ -163,7 +163,7 @@ def breakage(field_html: str) -> tuple[list[str], str | None]:
     Anki wraps every cloze it reads in a ``<span>`` (the gap on the question), so one that
     opens or closes inside a tag (an image's ``alt``, a ``title``) writes that span into the
     attribute: the tag breaks and its rest shows as text. A cloze never closed is dropped with
-    everything after it. Read as ``card_numbers`` reads, on factdeck's final HTML, where every
+    everything after it (the clozes inside it too, so they break nothing). Read as ``card_numbers`` reads, on factdeck's final HTML, where every
     ``<`` starts a tag that the next ``>`` ends (the sanitiser escapes both everywhere else).
     """
     tags: list[tuple[int, int]] = []
@@ -183,17 +183,20 @@ def breakage(field_html: str) -> tuple[list[str], str | None]:
             tag += 1
         return tag < len(tags) and tags[tag][0] < pos
 
-    open_clozes: list[tuple[str, bool]] = []  # (label, its opener is inside a tag)
+    # per open cloze: its label, whether its opener is inside a tag, and the labels of clozes
+    # closed inside it that break a tag (they count only once every cloze around them closes)
+    open_clozes: list[tuple[str, bool, list[str]]] = []
     for m in _ANKI_TOKEN.finditer(field_html):
         digits = m.group(1)
         if digits is not None:
             ordinals = _ordinals(digits)
             if ordinals and len(open_clozes) < ANKI_MAX_OPEN:
-                open_clozes.append((",".join(map(str, sorted(ordinals))), in_tag(m.start())))
+                open_clozes.append((",".join(map(str, sorted(ordinals))), in_tag(m.start()), []))
         elif open_clozes:
-            label, opened_in_tag = open_clozes.pop()
+            label, opened_in_tag, broken = open_clozes.pop()
             if opened_in_tag or in_tag(m.start()):
-                inside.append(label)
+                broken.append(label)
+            (open_clozes[-1][2] if open_clozes else inside).extend(broken)
     return inside, open_clozes[0][0] if open_clozes else None
 
 
