@@ -4,7 +4,10 @@ become deck files that rebuild them exactly, checked against real Anki collectio
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import signal
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -371,6 +374,81 @@ def test_import_never_overwrites_and_writes_nothing_when_one_output_exists(small
     assert f"{out / 'small.lock'}: error: already exists; factdeck import never overwrites" in result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["small.lock"]
     assert (out / "small.lock").read_text() == "mine\n"
+
+
+PAUSED_IMPORT = """\
+import sys, time
+import factdeck.deckimport as d
+def paused(result, stage):
+    print('staging', flush=True)
+    time.sleep(120)
+d._stage_and_prove = paused
+sys.argv = ['factdeck', 'import', *sys.argv[1:]]
+from factdeck.cli import main
+main()
+"""
+
+
+def _paused_import(package, out, env):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PAUSED_IMPORT, str(package), "-o", str(out)],
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    assert proc.stdout.readline().strip() == "staging"  # its working folders exist now
+    return proc
+
+
+def _working_folders(*folders):
+    return {p for folder in folders for p in folder.iterdir() if "factdeck-" in p.name}
+
+
+def test_a_killed_imports_working_folders_are_removed_by_the_next_run_and_a_live_ones_kept(
+    small_package, tmp_path
+):
+    tmp, out = tmp_path / "tmp", tmp_path / "decks"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    killed = _paused_import(small_package, out, env)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    stale = _working_folders(out, tmp)
+    assert {p.parent for p in stale} == {out, tmp}  # the staged deck files, the unpacked package
+    live = _paused_import(small_package, out, env)
+    try:
+        running = _working_folders(out, tmp) - stale
+        assert {p.parent for p in running} == {out, tmp}
+        done = subprocess.run(
+            [sys.executable, "-m", "factdeck", "import", str(small_package), "-o", str(out)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        assert _working_folders(out, tmp) == running  # the dead run's gone, the live run's kept
+        assert (out / "small.yaml").is_file()
+        dry = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "factdeck",
+                "import",
+                str(small_package),
+                "-o",
+                str(tmp_path / "x"),
+                "--dry-run",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert dry.returncode == 0, dry.stderr
+        assert _working_folders(out, tmp) == running
+    finally:
+        live.kill()
+        live.wait()
+        live.stdout.close()
 
 
 def test_import_without_the_anki_library_says_how_to_install_it(small_package, run, tmp_path, monkeypatch):

@@ -30,6 +30,7 @@ from .ankifiles.collection import IMAGE_OCCLUSION, Contents, Notetype, read_pack
 from .ankifiles.read import PackageError
 from .diagnostics import Diagnostic
 from .notetypes import BUILT_IN_IDS
+from .output import private_workdir, recover
 from .render import Renderer, html_field, text_field
 from .terminal import printable
 from .validate import GUID_RE, MAX_ID, NOTE_TYPES
@@ -422,6 +423,7 @@ def import_package(path: Path, out_dir: Path, dry_run: bool = False) -> ImportRe
     """
     result = ImportResult(path)
     try:
+        recover([out_dir])  # what killed imports left there and in TMPDIR
         with read_package(path) as contents:
             if not contents.notes:
                 result.diagnostics.append(
@@ -447,12 +449,13 @@ def import_package(path: Path, out_dir: Path, dry_run: bool = False) -> ImportRe
             if result.errors:
                 return result
             if dry_run:
-                with tempfile.TemporaryDirectory(prefix="factdeck-import-") as stage:
+                with private_workdir(purpose="import") as stage:
                     _stage_and_prove(result, Path(stage))
                 return result
             created = _make_folder(out_dir)
             try:
-                with tempfile.TemporaryDirectory(prefix=".factdeck-import-", dir=out_dir) as stage:
+                # in the output folder, to rename from; a killed import's is removed by the next
+                with private_workdir(out_dir, "import") as stage:
                     if _stage_and_prove(result, Path(stage)):
                         _move_into_place(result, Path(stage))
             finally:

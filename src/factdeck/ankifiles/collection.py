@@ -18,7 +18,6 @@ import html
 import os
 import resource
 import signal
-import tempfile
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from ..output import private_workdir
 from .read import PackageError
 
 INSTALL_HINT = "pip install 'factdeck[anki]'"
@@ -118,7 +118,7 @@ def read_package(path: Path) -> Iterator[Contents]:
     """
     _require_anki()
     colpkg = _check_zip(path)
-    with tempfile.TemporaryDirectory(prefix="factdeck-read-") as tmp:
+    with private_workdir(purpose="read") as tmp:  # a killed reader's is removed by `recover`
         col = _unpack(path, Path(tmp), colpkg)
         try:
             contents = _contents(col)
