@@ -145,6 +145,10 @@ class Renderer:
             self._markdown = MarkdownIt("commonmark", {"html": True, "breaks": True}).enable(
                 ["table", "strikethrough"]
             )
+            # markdown-it leaves `![x](file:...)` and `[x](javascript:...)` as literal text; every
+            # URL goes to the sanitiser and ``_filter`` instead, which check (and report) them as
+            # they do raw HTML's
+            self._markdown.validateLink = _any_link  # type: ignore[method-assign]  # markdown-it reads it per instance
             # markdown-it types its rules as bound methods; any callable of that shape works
             rules = cast("dict[str, object]", cast("RendererHTML", self._markdown.renderer).rules)
             rules["html_inline"] = self._html
@@ -275,7 +279,28 @@ class Renderer:
             return value  # remote: nh3 has already dropped schemes other than http(s) and mailto
         if tag == "img" and name == "src" and not url.startswith("//"):
             return self._bundle(url) or ""
+        if tag == "a" and name == "href":
+            return value if self._link_inside(url) else None
         return value
+
+    def _link_inside(self, url: str) -> bool:
+        """Whether a relative link stays inside the deck's folder, as a browser reads the path
+        (`\\` is `/`, `%2e` is `.`, `?` and `#` end it); one that leaves it is an error, as for
+        images: a card never reaches such a file, and the path tells of the author's files."""
+        slashed = url.replace("\\", "/")
+        if slashed.startswith("//"):
+            return True  # another host (`//example.org/x`): a web address
+        path = unquote(re.split(r"[?#]", slashed, maxsplit=1)[0])
+        if not path:
+            return True  # `#part`, `?query`: the card itself
+        try:
+            target = os.path.realpath(os.path.join(self.root, path))
+            inside = os.path.commonpath([target, self.root]) == self.root
+        except (OSError, ValueError):
+            inside = False
+        if not inside:
+            self._problems.append(f"link `{_shown(url)}` is outside the deck's folder")
+        return inside
 
     def _style(self, value: str) -> str | None:
         """A `style` attribute with its `url(...)` (and `image-set(...)`) references checked like
@@ -476,6 +501,10 @@ class Renderer:
         self._problems.append(
             f"{kind} `{shown}` is {what}; name {'an image' if kind == 'image' else 'a'} file"
         )
+
+
+def _any_link(url: str) -> bool:
+    return True
 
 
 # Never block on opening a FIFO, never take a terminal as controlling terminal.
