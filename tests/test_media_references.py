@@ -254,7 +254,7 @@ def test_a_clean_svg_is_bundled_byte_for_byte(tmp_path):
 
 
 def test_an_svg_of_the_media_folder_with_a_script_is_refused(tmp_path):
-    path = _deck(tmp_path, "B: plain")
+    path = _deck(tmp_path, 'B: <img src="fine.svg">')
     path.write_text(path.read_text().replace("name: D}", "name: D, media: m}"))
     (path.parent / "m").mkdir()
     (path.parent / "m" / "evil.svg").write_bytes(b"<svg onload='alert(1)'/>")

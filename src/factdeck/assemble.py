@@ -47,6 +47,7 @@ class BuiltDeck:
     description: str  # HTML
     notes: list[Built]
     media: dict[str, str] = field(default_factory=dict)  # package name -> path
+    folder: frozenset[str] = frozenset()  # the names of the media folder's files (the rest: hashed)
 
     @property
     def card_count(self) -> int:
@@ -131,8 +132,15 @@ def assemble(deck: Deck, out: Collector, limit: int | None = None) -> BuiltDeck:
     for note in deck.notes:
         assembler.add(note)
     deck.notes = []
+    description = describe(deck, renderer, out)
+    report_unused_media(deck, renderer, renderer.media, out)
     return BuiltDeck(
-        deck, deck_anki_id(deck.id), describe(deck, renderer, out), assembler.built, dict(renderer.media)
+        deck,
+        deck_anki_id(deck.id),
+        description,
+        assembler.built,
+        dict(renderer.media),
+        frozenset(renderer.folder_files),
     )
 
 
@@ -152,6 +160,19 @@ def describe(deck: Deck, renderer: Renderer, out: Collector) -> str:
         report = out.warning if isinstance(problem, Warn) else out.error
         report(deck.description_pos, "render", f"{problem} (in the deck description)")
     return description
+
+
+def report_unused_media(deck: Deck, renderer: Renderer, bundled: dict[str, str], out: Collector) -> None:
+    """A warning for each file of the media folder that is not bundled, at the `media:` key."""
+    for name in renderer.unused_media(bundled):
+        out.warning(
+            deck.media_pos,
+            "media-unused",
+            f"media file `{name}` is left out of the package: no field names it in `<img src>` or "
+            "`[sound:]` and its name does not start with `_`, so Anki's import would leave it out (and "
+            "its Check Media delete it); name it in a field, or, for a template or a style, rename it "
+            "to start with `_`",
+        )
 
 
 class NoteAssembler:

@@ -116,10 +116,11 @@ class Warn(str):
 class Renderer:
     """Renders the fields of one deck file; images resolve against that file's folder.
 
-    A deck may also name a media folder (``deck: media:``, as ``factdeck import`` writes):
-    every file in it is bundled under its own name, and a field that uses one by that name
-    (``<img src="x.png">``, ``[sound:x.mp3]``, a template's ``_font.woff``) is left as it is,
-    so the cards of an imported deck keep working in users' collections.
+    A deck may also name a media folder (``deck: media:``, as ``factdeck import`` writes): a
+    field that uses one of its files by name (``<img src="x.png">``, ``[sound:x.mp3]``) is left
+    as it is, so the cards of an imported deck keep working in users' collections. Only the files
+    Anki's import keeps are bundled (measured): those a field names so, and those whose names
+    start with `_` (a template's ``_font.woff``); ``unused_media`` names the others.
     """
 
     def __init__(self, deck_dir: str, media_dir: str | None = None):
@@ -127,7 +128,8 @@ class Renderer:
         self.root = os.path.realpath(deck_dir)
         self.media: dict[str, str] = {}  # package name -> path on disk
         self.media_problems: list[str] = []  # about the media folder itself
-        self.folder_media: set[str] = set()  # names of the files in the media folder
+        self.folder_media: set[str] = set()  # names kept as written: the media folder's files
+        self.folder_files: dict[str, str] = {}  # the media folder's files: name -> path on disk
         if media_dir:
             self._add_media_folder(media_dir)
         self._cache: dict[str, tuple[str, tuple[str, ...]]] = {}
@@ -341,6 +343,7 @@ class Renderer:
                 )
             return None
         if url in self.folder_media or unquote(url) in self.folder_media:
+            self._use(url if url in self.folder_media else unquote(url))  # as before; Anki decides
             if not unquote(url).startswith("_"):
                 self._problems.append(
                     Warn(
@@ -376,6 +379,7 @@ class Renderer:
         media folder keeps its name, a file in the deck's folder is bundled and renamed."""
         name = html.unescape(m.group(1))
         if name in self.folder_media:
+            self._use(name)
             return m.group(0)
         if _SCHEME.match(name) or name.startswith("//"):
             self._problems.append(
@@ -417,8 +421,21 @@ class Renderer:
             elif entry.name.lower().endswith(".svg") and (problem := _svg_file_problem(path)):
                 self.media_problems.append(f"media file {name} {problem}")
             else:
-                self.media[entry.name] = path
+                self.folder_files[entry.name] = path
                 self.folder_media.add(entry.name)
+                if entry.name.startswith("_"):
+                    self._use(entry.name)  # Anki keeps it, named or not (templates, styles)
+
+    def _use(self, name: str) -> None:
+        """A file of the media folder is named where Anki sees it: it goes into the package."""
+        path = self.folder_files.get(name)
+        if path is not None and name not in self.media:
+            self.media[name] = path
+
+    def unused_media(self, bundled: Mapping[str, str]) -> list[str]:
+        """The media folder's files that nothing in ``bundled`` (the deck's media, from every
+        renderer that rendered its fields) holds: Anki's import would leave them out."""
+        return [name for name in self.folder_files if name not in bundled]
 
     def _bundle(
         self, src: str, kind: str = "image", types: set[str] = IMAGE_TYPES, url: bool = True, prefix: str = ""
@@ -432,6 +449,7 @@ class Renderer:
         shown = _shown(src)
         rel = unquote(src) if url else src
         if src in self.folder_media or rel in self.folder_media:
+            self._use(src if src in self.folder_media else rel)
             return src
         if "\x00" in rel:
             self._problems.append(f"{kind} `{shown}` has a NUL character in its path")
@@ -456,6 +474,13 @@ class Renderer:
         if digest is None:
             return None
         name = f"{prefix}factdeck-{digest}{ext}"
+        taken = self.folder_files.get(name)
+        if taken is not None and not same_content(taken, path):
+            self._problems.append(
+                f"{kind} `{shown}` is bundled as `{name}`, the name of another file in the media folder "
+                f"({_shown(taken)}); rename that file"
+            )
+            return None
         self.media[name] = path
         return name
 
@@ -501,6 +526,26 @@ class Renderer:
         self._problems.append(
             f"{kind} `{shown}` is {what}; name {'an image' if kind == 'image' else 'a'} file"
         )
+
+
+def same_content(a: str, b: str) -> bool:
+    """Whether two files hold the same bytes (one file by two paths does); False if either
+    cannot be read (the build reports that where it reads them)."""
+    import filecmp
+
+    try:
+        return os.path.samefile(a, b) or filecmp.cmp(a, b, shallow=False)
+    except OSError:
+        return False
+
+
+def media_key(name: str) -> str:
+    """What a package's media name is to every importer: Anki stores names in Unicode NFC
+    (measured: `é` written decomposed is renamed, and the notes naming it rewritten), and on
+    Windows and macOS `X.png` and `x.png` are one file."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", name).casefold()
 
 
 def _any_link(url: str) -> bool:

@@ -592,6 +592,7 @@ def release_from_decks(paths: list[str], tmp: Path) -> tuple[Release | None, lis
     checked = pipeline.check(paths)
     diagnostics: list[Diagnostic] = list(checked.diagnostics)
     diagnostics.extend(pipeline._clashing_notetypes(checked.decks))  # one package holds every deck
+    diagnostics.extend(pipeline.clashing_media(checked.decks))
     if any(d.severity == "error" for d in diagnostics):
         return None, diagnostics
     now = pipeline.build_time()
