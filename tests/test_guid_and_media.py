@@ -350,3 +350,44 @@ def test_a_sync_of_two_decks_bundling_one_name_twice_is_refused(tmp_path, run, a
     result = run("sync", a, b, "--collection", path, "--yes")
     assert result.exit_code == 1
     assert f"{b}:1:41: error: media file `x.png`" in result.stderr
+
+
+# --- missing-media: names the fields use that the deck does not have ------------------------------
+
+
+def test_names_listed_as_missing_media_are_kept_as_written_and_others_still_checked(tmp_path):
+    deck_dir = tmp_path / "deck"
+    (deck_dir / "m").mkdir(parents=True)
+    (deck_dir / "m" / "here.png").write_bytes(b"here")
+    path = deck_dir / "deck.yaml"
+    path.write_text(
+        "deck:\n  id: d\n  name: D\n  media: m\n"
+        "  missing-media: [gone.png, gone.mp3, here.png, gone.png, '']\n"
+        "notes:\n"
+        '  - {id: a, front: \'<img src="gone.png"> [sound:gone.mp3] <img src="here.png">\', back: b}\n'
+        "  - {id: b, front: '![x](gone.png) <img src=\"other.png\">', back: '[sound:other.mp3]'}\n"
+    )
+    result = check([str(path)])
+    assert [d.format().removeprefix(f"{path}:") for d in result.diagnostics] == [
+        "5:18: warning: 2 media files the fields name are not in the package (`missing-media`): their cards "
+        "show them only in collections that already have them; add them to the media folder to ship them",
+        "5:39: warning: `here.png` is in the media folder, so it is bundled: remove it from `missing-media`",
+        "5:49: warning: `gone.png` is listed twice in `missing-media`",
+        "5:59: error: a missing media file's name is empty",
+        f"8:20: error: image `other.png` not found (looked for {deck_dir / 'other.png'}) (in `front` of note `b`)",
+        f"8:66: error: sound `other.mp3` not found (looked for {deck_dir / 'other.mp3'}) (in `back` of note `b`)",
+    ]
+    path.write_text(
+        path.read_text()
+        .replace(", '']", "]")
+        .replace(' <img src="other.png">', "")
+        .replace("'[sound:other.mp3]'", "b")
+    )
+    result = build([str(path)], output=tmp_path / "d.apkg", now=1_700_000_000)
+    assert not result.errors, result.diagnostics
+    fronts = [n.fields[0] for n in check([str(path)]).decks[0].notes]
+    assert fronts == [
+        '<img src="gone.png"> [sound:gone.mp3] <img src="here.png">',
+        '<img src="gone.png" alt="x">',
+    ]
+    assert sorted(check([str(path)]).decks[0].media) == ["here.png"]

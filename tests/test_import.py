@@ -232,6 +232,50 @@ def test_a_fresh_collection_gets_from_the_rebuilt_deck_what_the_original_package
     assert definitions_of(from_rebuilt) == definitions_of(from_original)
 
 
+MISSING_FIELDS = [  # (Front, Back) of Basic notes naming files the package lacks
+    ('<img src="missing.png"> beside <img src="heart.png">', "[sound:gone.mp3]"),
+    ("plain text", "[sound:gone.mp3] and [sound:also&amp;gone.mp3]"),
+    ('<img src="a%20b.png">', 'x <img src="a&amp;b.png">'),
+    ('<div style="background: url(_bg.png)">styled</div>', '**<img src="missing.png">**'),
+    ("![md](md.png)", "literal Markdown, not an image to Anki"),
+]
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_notes_naming_files_the_package_lacks_are_kept_and_rebuild_the_same_html(anki, run, tmp_path, legacy):
+    col = anki()
+    c = col.col
+    c.media.write_data("heart.png", PNG)
+    for front, back in MISSING_FIELDS:
+        note = c.new_note(c.models.by_name("Basic"))
+        note["Front"], note["Back"] = front, back
+        c.add_note(note, c.decks.id("Missing"))
+    package = export(c, tmp_path / "missing.apkg", legacy=legacy)
+    out = tmp_path / "decks"
+    result = import_cli(run, package, out)
+    assert "left out note" not in result.stdout
+    assert f"  {out / 'missing.yaml'}: deck 'Missing', {len(MISSING_FIELDS)} notes" in result.stdout
+    warned = {
+        line.split("'")[1]: line
+        for line in result.stdout.splitlines()
+        if line.startswith("  warning: media file ")
+    }
+    assert sorted(warned) == ["_bg.png", "a%20b.png", "a&b.png", "also&gone.mp3", "gone.mp3", "missing.png"]
+    assert warned["gone.mp3"].endswith(": note beside, note plain-text")
+    assert warned["missing.png"].endswith(": note beside, note styled")
+    assert "missing.yaml keeps the references as written (under `deck: missing-media:`)" in warned["gone.mp3"]
+    assert "will not build byte for byte" not in result.stdout
+    rebuilt = build([str(out / "missing.yaml")], output=tmp_path / "rebuilt.apkg", now=T0)
+    assert not rebuilt.errors, rebuilt.diagnostics
+    assert [d.code for d in rebuilt.diagnostics] == ["missing-media"]  # one warning, at the list
+    from_original, from_rebuilt = anki(), anki()
+    from_original.import_package(package)
+    from_rebuilt.import_package(tmp_path / "rebuilt.apkg")
+    assert notes_of(from_rebuilt) == notes_of(from_original)
+    assert media_of(from_rebuilt) == media_of(from_original)
+    assert sorted(from_rebuilt.col.media.check().missing) == sorted(from_original.col.media.check().missing)
+
+
 def test_import_writes_readable_deck_files(original, run, tmp_path):
     _, package = original
     out = tmp_path / "decks"

@@ -146,13 +146,29 @@ def assemble(deck: Deck, out: Collector, limit: int | None = None) -> BuiltDeck:
 
 def deck_renderer(deck: Deck) -> Renderer:
     root = os.path.dirname(os.path.abspath(deck.path))
-    return Renderer(root, os.path.join(root, deck.media) if deck.media else None)
+    return Renderer(root, os.path.join(root, deck.media) if deck.media else None, deck.missing_media)
 
 
 def describe(deck: Deck, renderer: Renderer, out: Collector) -> str:
     """The deck description as HTML; problems with the deck's media folder are reported here too."""
     for problem in renderer.media_problems:
         out.error(deck.media_pos, "media", problem)
+    absent = [name for name in deck.missing_media if name not in renderer.folder_files]
+    for name in deck.missing_media:
+        if name in renderer.folder_files:
+            out.warning(
+                deck.missing_media[name],
+                "missing-media",
+                f"`{name}` is in the media folder, so it is bundled: remove it from `missing-media`",
+            )
+    if absent:
+        out.warning(
+            deck.missing_media_pos,
+            "missing-media",
+            f"{len(absent)} media file{'s' * (len(absent) != 1)} the fields name {'is' if len(absent) == 1 else 'are'} "
+            "not in the package (`missing-media`): their cards show them only in collections that "
+            "already have them; add them to the media folder to ship them",
+        )
     if not deck.description:
         return ""
     description, problems = renderer.field(deck.description)

@@ -113,6 +113,11 @@ class Warn(str):
     """A rendering problem that is a warning (the card still shows what was meant), not an error."""
 
 
+class Missing(Warn):
+    """A local file a field names that the renderer was told not to look for (``probe``): the
+    name, as the field writes it, for ``factdeck import`` to list under `missing-media`."""
+
+
 class Renderer:
     """Renders the fields of one deck file; images resolve against that file's folder.
 
@@ -123,15 +128,20 @@ class Renderer:
     start with `_` (a template's ``_font.woff``); ``unused_media`` names the others.
     """
 
-    def __init__(self, deck_dir: str, media_dir: str | None = None):
+    def __init__(self, deck_dir: str, media_dir: str | None = None, missing: Iterable[str] = ()):
         self._deck_dir = deck_dir
         self.root = os.path.realpath(deck_dir)
         self.media: dict[str, str] = {}  # package name -> path on disk
         self.media_problems: list[str] = []  # about the media folder itself
-        self.folder_media: set[str] = set()  # names kept as written: the media folder's files
+        self.folder_media: set[str] = set()  # names kept as written: the media folder's files...
         self.folder_files: dict[str, str] = {}  # the media folder's files: name -> path on disk
+        self.missing = set(missing)  # ...and these, which the deck lacks (`missing-media`)
+        # True: every other local file a field names is a `Missing` problem, kept as written,
+        # never looked for (``factdeck import`` finding what its package lacks)
+        self.probe = False
         if media_dir:
             self._add_media_folder(media_dir)
+        self.folder_media |= self.missing
         self._cache: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._problems: list[str] = []
         self._srcset = False  # the field being rendered had an image with `srcset`
@@ -343,8 +353,9 @@ class Renderer:
                 )
             return None
         if url in self.folder_media or unquote(url) in self.folder_media:
-            self._use(url if url in self.folder_media else unquote(url))  # as before; Anki decides
-            if not unquote(url).startswith("_"):
+            name = url if url in self.folder_media else unquote(url)
+            self._use(name)  # bundled as named; whether Anki keeps it is the warning's point
+            if not name.startswith("_") and name not in self.missing:
                 self._problems.append(
                     Warn(
                         f"`url({_shown(url)})` in `style` names a file of the media folder that Anki's "
@@ -450,6 +461,9 @@ class Renderer:
         rel = unquote(src) if url else src
         if src in self.folder_media or rel in self.folder_media:
             self._use(src if src in self.folder_media else rel)
+            return src
+        if self.probe:
+            self._problems.append(Missing(src))
             return src
         if "\x00" in rel:
             self._problems.append(f"{kind} `{shown}` has a NUL character in its path")
