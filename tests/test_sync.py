@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -708,3 +709,66 @@ def test_anki_failing_part_way_is_an_error_naming_the_backup_and_a_rerun_finishe
     again = _sync(run, deck, "--collection", path, "--yes")
     assert again.exit_code == 0, again.output
     _check_v2_outcome(path, reviews)
+
+
+def _backup_notes(backup: Path, tmp: Path) -> dict[str, str]:
+    """The Back field of every note in a backup (.colpkg), by ID, read by Anki itself."""
+    from anki._backend import RustBackend
+    from anki.collection import Collection as AnkiCollection
+
+    tmp.mkdir()
+    backend = RustBackend()
+    backend.import_collection_package(
+        col_path=str(tmp / "collection.anki2"),
+        backup_path=str(backup),
+        media_folder=str(tmp / "collection.media"),
+        media_db=str(tmp / "collection.media.db2"),
+    )
+    col = AnkiCollection(str(tmp / "collection.anki2"), backend=backend)
+    try:
+        notes = [dict(col.get_note(nid).items()) for nid in col.find_notes("")]
+        return {note["ID"]: note.get("Back", "") for note in notes}
+    finally:
+        col.close()
+
+
+def test_syncs_in_one_second_keep_every_backup_each_complete_before_the_collection_changes(
+    learner, run, tmp_path, monkeypatch
+):
+    import time
+
+    from factdeck.ankifiles import sync as target
+
+    deck, path, _ = learner
+    folder = path.parent / "backups"
+    folder.mkdir()
+    now = time.time()
+    taken = {}  # the names Anki gives backups for the next minute, already there
+    for second in range(-2, 60):
+        name = time.strftime("backup-%Y-%m-%d-%H.%M.%S.colpkg", time.localtime(now + second))
+        (folder / name).write_bytes(name.encode())
+        taken[name] = name.encode()
+    seen_before_writing = []
+    apply = target.apply
+
+    def checked_apply(col, plan):
+        newest = max(folder.iterdir(), key=lambda p: p.stat().st_mtime_ns)
+        seen_before_writing.append(_backup_notes(newest, tmp_path / f"read-{len(seen_before_writing)}"))
+        apply(col, plan)
+
+    monkeypatch.setattr(target, "apply", checked_apply)
+    backups = []
+    for version in (V2, V2.replace("A's second answer", "A's third answer")):
+        deck.write_text(version, encoding="utf-8")
+        synced = _sync(run, deck, "--collection", path, "--yes", "--format", "json")
+        assert synced.exit_code == 0, synced.output
+        backups.append(Path(json.loads(synced.stdout)["backup"]))
+    assert {name: (folder / name).read_bytes() for name in taken} == taken  # none replaced
+    assert len(set(backups)) == 2 and all(b.parent == folder and b.name not in taken for b in backups)
+    assert all(re.fullmatch(r"backup-[\d.-]+-[23]\.colpkg", b.name) for b in backups), backups
+    assert [notes["a"] for notes in seen_before_writing] == ["A's first answer", "A's second answer"]
+    assert [_backup_notes(b, tmp_path / f"again-{i}")["a"] for i, b in enumerate(backups)] == [
+        "A's first answer",
+        "A's second answer",
+    ]
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []  # no working folder left
