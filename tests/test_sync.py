@@ -772,3 +772,77 @@ def test_syncs_in_one_second_keep_every_backup_each_complete_before_the_collecti
         "A's second answer",
     ]
     assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []  # no working folder left
+
+
+OWN_GUID_NOTE = '  - id: x\n    guid: "Q~from-another-tool"\n    front: Note X asks\n    back: X\'s answer\n'
+
+
+@pytest.mark.parametrize("source", ["decks", "package"])
+def test_a_removed_note_with_a_guid_of_its_own_is_recognised_without_an_earlier_sync(
+    write_deck, run, tmp_path, source
+):
+    """The learner imported v1 with Anki itself; v2 and v3 no longer have note x, whose GUID is
+    its own: the lock remembers it, the package carries it, and sync flags x."""
+    from conftest import AnkiCollection
+
+    deck = write_deck(V1 + OWN_GUID_NOTE)
+    assert not build([str(deck)], output=tmp_path / "v1.apkg", now=T0).errors
+    folder = tmp_path / "profile"
+    folder.mkdir()
+    col = AnkiCollection(folder / "collection.anki2")
+    col.import_package(tmp_path / "v1.apkg")
+    copy = col.col.new_note(col.col.models.by_name("factdeck Basic"))
+    for name, value in col.notes()["x"].items():
+        copy[name] = value  # Anki's "Create Copy": same fields, ID included, a GUID of its own
+    col.col.add_note(copy, col.col.decks.id("Sync demo"))
+    col.close()
+    deck.write_text(V1, encoding="utf-8")
+    assert not build([str(deck)], output=tmp_path / "v2.apkg", now=T0 + 10).errors
+    deck.write_text(V1.replace("D's answer", "D's new answer"), encoding="utf-8")
+    assert not build([str(deck)], output=tmp_path / "v3.apkg", now=T0 + 20).errors
+    assert "guid Q~from-another-tool x\n" in deck.with_suffix(".lock").read_text()
+    path = folder / "collection.anki2"
+    given = deck if source == "decks" else tmp_path / "v3.apkg"
+    synced = _sync(run, given, "--collection", path, "--format", "json")
+    assert synced.exit_code == 0, synced.output
+    assert [r["id"] for r in json.loads(synced.stdout)["removed"]] == ["x"]
+    col = _open(path)
+    tagged = {col.col.get_note(nid).guid: col.col.get_note(nid).tags for nid in col.col.find_notes("ID:x")}
+    col.close()
+    assert len(tagged) == 2
+    assert "factdeck::removed" in tagged["Q~from-another-tool"]
+    assert [tags for guid, tags in tagged.items() if guid != "Q~from-another-tool"] == [[]]  # the copy
+
+
+def test_a_note_whose_own_guid_changed_leaves_its_old_guid_flagged_removed(write_deck, run, tmp_path):
+    from conftest import AnkiCollection
+
+    deck = write_deck(V1 + OWN_GUID_NOTE)
+    assert not build([str(deck)], output=tmp_path / "v1.apkg", now=T0).errors
+    folder = tmp_path / "profile"
+    folder.mkdir()
+    col = AnkiCollection(folder / "collection.anki2")
+    col.import_package(tmp_path / "v1.apkg")
+    col.close()
+    deck.write_text(V1 + OWN_GUID_NOTE.replace("Q~from-another-tool", "Q~renumbered"), encoding="utf-8")
+    synced = _sync(run, deck, "--collection", folder / "collection.anki2", "--format", "json", "--yes")
+    assert synced.exit_code == 0, synced.output
+    report = json.loads(synced.stdout)
+    assert report["added"] == ["x"] and [r["id"] for r in report["removed"]] == ["x"]
+    lock = deck.with_suffix(".lock").read_text()
+    assert "guid Q~from-another-tool x\n" in lock  # sync reads the lock; only a build writes it
+
+
+def test_guid_lines_of_a_lock_are_checked_and_kept_in_order(write_deck, tmp_path):
+    deck = write_deck(V1 + OWN_GUID_NOTE)
+    assert not build([str(deck)], output=tmp_path / "v1.apkg", now=T0).errors
+    lock = deck.with_suffix(".lock")
+    text = lock.read_text()
+    lock.write_text(text + "guid two words here\n", encoding="utf-8")
+    result = build([str(deck)], output=tmp_path / "v1.apkg", now=T0)
+    assert [(e.line, e.message) for e in result.errors] == [
+        (len(text.splitlines()) + 1, f"lock file {lock.name} has a line factdeck does not understand")
+    ]
+    lock.write_text(text + "guid A~earlier old-note\n", encoding="utf-8")
+    assert not build([str(deck)], output=tmp_path / "v1.apkg", now=T0).errors
+    assert lock.read_text().endswith("guid A~earlier old-note\nguid Q~from-another-tool x\n")

@@ -327,6 +327,7 @@ def _build(
             }
             new, changes = lockfile.advance(old, {n.id: n.hash for n in built.notes}, notetypes, now)
             lockfile.advance_history(old, new, built.notes)
+            lockfile.advance_guids(old, new, built.notes)
             if not out.items and new.newest() > lockfile.MAX_TIME:
                 out.error(
                     None,

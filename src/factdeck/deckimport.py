@@ -583,6 +583,7 @@ def _stage_and_prove(result: ImportResult, stage: Path) -> bool:
         mods = {note.id: note for note in deck.notes}
         for note in built.notes:
             lock.notes[note.id] = (note.hash, mods[note.id].mod, mods[note.id].added)
+        lockfile.advance_guids(lockfile.Lock(), lock, built.notes)
         for key, nt in built.notetypes().items():
             source = deck.notetypes[key].source if key in deck.notetypes else None
             lock.notetypes[key] = (nt.definition_hash(), source.mod if source else 0, nt.field_names)
