@@ -296,6 +296,17 @@ def test_import_writes_readable_deck_files(original, run, tmp_path):
     assert "    sort-field: Mechanism\n" in shared
 
 
+def test_the_locks_an_import_writes_are_the_ones_a_build_writes(original, run, tmp_path):
+    _, package = original
+    out = tmp_path / "decks"
+    import_cli(run, package, out)
+    locks = {p.name: p.read_text() for p in out.glob("*.lock")}
+    assert "guid " in locks["pharmacology.lock"]  # every imported note has a GUID of its own
+    locked = run("build", out, "--locked", "-o", tmp_path / "rebuilt.apkg")
+    assert locked.exit_code == 0, locked.output
+    assert {p.name: p.read_text() for p in out.glob("*.lock")} == locks
+
+
 # --- other packages ------------------------------------------------------------------------------
 
 

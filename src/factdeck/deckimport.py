@@ -584,6 +584,9 @@ def _stage_and_prove(result: ImportResult, stage: Path) -> bool:
         for note in built.notes:
             lock.notes[note.id] = (note.hash, mods[note.id].mod, mods[note.id].added)
         lockfile.advance_guids(lockfile.Lock(), lock, built.notes)
+        # the histories the first build would start (a note changed in Anki since it was added
+        # had versions nobody recorded), so that `factdeck build --locked` passes right away
+        lockfile.advance_history(lock, lock, built.notes)
         for key, nt in built.notetypes().items():
             source = deck.notetypes[key].source if key in deck.notetypes else None
             lock.notetypes[key] = (nt.definition_hash(), source.mod if source else 0, nt.field_names)
