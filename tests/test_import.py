@@ -250,6 +250,9 @@ def test_notes_naming_files_the_package_lacks_are_kept_and_rebuild_the_same_html
         note = c.new_note(c.models.by_name("Basic"))
         note["Front"], note["Back"] = front, back
         c.add_note(note, c.decks.id("Missing"))
+    deck = c.decks.get(c.decks.id("Missing"))
+    deck["desc"] = 'The deck <img src="cover.png">'
+    c.decks.save(deck)
     package = export(c, tmp_path / "missing.apkg", legacy=legacy)
     out = tmp_path / "decks"
     result = import_cli(run, package, out)
@@ -260,7 +263,16 @@ def test_notes_naming_files_the_package_lacks_are_kept_and_rebuild_the_same_html
         for line in result.stdout.splitlines()
         if line.startswith("  warning: media file ")
     }
-    assert sorted(warned) == ["_bg.png", "a%20b.png", "a&b.png", "also&gone.mp3", "gone.mp3", "missing.png"]
+    assert sorted(warned) == [
+        "_bg.png",
+        "a%20b.png",
+        "a&b.png",
+        "also&gone.mp3",
+        "cover.png",
+        "gone.mp3",
+        "missing.png",
+    ]
+    assert warned["cover.png"].endswith(": the deck description")
     assert warned["gone.mp3"].endswith(": note beside, note plain-text")
     assert warned["missing.png"].endswith(": note beside, note styled")
     assert "missing.yaml keeps the references as written (under `deck: missing-media:`)" in warned["gone.mp3"]
@@ -274,6 +286,8 @@ def test_notes_naming_files_the_package_lacks_are_kept_and_rebuild_the_same_html
     assert notes_of(from_rebuilt) == notes_of(from_original)
     assert media_of(from_rebuilt) == media_of(from_original)
     assert sorted(from_rebuilt.col.media.check().missing) == sorted(from_original.col.media.check().missing)
+    descriptions = [c.col.decks.by_name("Missing")["desc"] for c in (from_original, from_rebuilt)]
+    assert descriptions == ['The deck <img src="cover.png">'] * 2
 
 
 def test_import_writes_readable_deck_files(original, run, tmp_path):

@@ -846,3 +846,22 @@ def test_guid_lines_of_a_lock_are_checked_and_kept_in_order(write_deck, tmp_path
     lock.write_text(text + "guid A~earlier old-note\n", encoding="utf-8")
     assert not build([str(deck)], output=tmp_path / "v1.apkg", now=T0).errors
     assert lock.read_text().endswith("guid A~earlier old-note\nguid Q~from-another-tool x\n")
+
+
+def test_on_a_file_system_without_hard_links_the_backup_is_copied_never_over_another(
+    learner, run, monkeypatch
+):
+    import errno
+    import os
+
+    deck, path, _ = learner
+    deck.write_text(V2, encoding="utf-8")
+
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted", str(src))
+
+    monkeypatch.setattr(os, "link", no_links)
+    synced = _sync(run, deck, "--collection", path, "--yes", "--format", "json")
+    assert synced.exit_code == 0, synced.output
+    backup = Path(json.loads(synced.stdout)["backup"])
+    assert _backup_notes(backup, path.parent / "read")["a"] == "A's first answer"
