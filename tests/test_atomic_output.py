@@ -6,7 +6,9 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import zipfile
+from pathlib import Path
 
 from conftest import SIMPLE_DECK
 from factdeck.ankifiles import zipwriter
@@ -92,3 +94,51 @@ def test_parallel_deflate_gives_one_valid_stream(tmp_path, monkeypatch):
     crc, size, chunks = zipwriter._deflate(str(path))
     assert zlib.decompress(b"".join(chunks), -15) == data
     assert (crc, size) == (zlib.crc32(data), len(data))
+
+
+def test_recover_removes_dead_commands_working_folders_and_keeps_live_and_foreign_ones(tmp_path, monkeypatch):
+    from factdeck.output import private_workdir, recover
+
+    tmp, decks = tmp_path / "tmp", tmp_path / "decks"
+    tmp.mkdir()
+    decks.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    dead = [  # what killed commands leave: nobody holds their locks
+        tmp / "factdeck-1-aaaaaaaaaaaa-0",
+        tmp / "factdeck-sync-1-aaaaaaaaaaaa-1",
+        tmp / "factdeck-read-2-bbbbbbbbbbbb-0",
+        decks / ".factdeck-import-3-cccccccccccc-7",
+    ]
+    foreign = [
+        tmp / "factdeck-import-abcdefgh",  # not a name factdeck gives
+        decks / ".factdeck-import-x3f9",
+        decks / "factdeck-import-3-cccccccccccc",
+        decks / ".factdeck-Import-3-cccccccccccc-7",
+    ]
+    for folder in dead + foreign:
+        folder.mkdir()
+        (folder / "inside.yaml").write_text("x")
+    (decks / "link").symlink_to(tmp / "factdeck-import-abcdefgh")
+    with private_workdir(decks, "import") as live_import, private_workdir(purpose="read") as live_read:
+        assert os.path.basename(live_import).startswith(".factdeck-import-")
+        assert os.path.basename(live_read).startswith("factdeck-read-")
+        recover([decks])
+        assert [p for p in dead if p.exists()] == []
+        assert all(p.exists() for p in foreign)
+        assert os.path.isdir(live_import) and os.path.isdir(live_read)
+    assert not os.path.exists(live_import) and not os.path.exists(live_read)
+
+
+def test_a_package_is_written_into_a_working_folder_of_the_same_process(write_deck, tmp_path):
+    """A commit locks the folders it renames in; the working folder's lock is this process's own."""
+    from factdeck.ankifiles import package
+    from factdeck.build import check
+    from factdeck.lock import Lock
+    from factdeck.output import private_workdir
+
+    deck = check([str(write_deck(SIMPLE_DECK))]).decks[0]
+    lock = Lock({n.id: (n.hash, 1_700_000_000, 1_700_000_000) for n in deck.notes})
+    with private_workdir(tmp_path) as work:
+        package.write(Path(work) / "release.apkg", [package.Part(deck, lock)])
+        assert _package_ok(Path(work) / "release.apkg")

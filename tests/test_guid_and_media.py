@@ -171,4 +171,223 @@ def test_a_media_folder_linking_to_a_folder_inside_the_deck_folder_is_bundled(tm
     (deck.parent / "alias").symlink_to(real)
     built = check([str(deck)])
     assert not built.errors, built.diagnostics
-    assert sorted(built.decks[0].media) == ["dot.png", "heart one.png", "link.png"]
+    assert sorted(built.decks[0].folder) == ["dot.png", "heart one.png", "link.png"]
+
+
+# --- which files of a media folder Anki keeps ------------------------------------------------------
+
+KEPT_DECK = """\
+deck: {id: kept, name: Kept, media: m}
+notetypes:
+  t:
+    fields: [{name: F, format: html}, {name: S, format: text}, ID]
+    id-field: ID
+    templates:
+      - {name: c, front: '{{F}}{{S}}<img src="tmpl.png"><img src="_tmpl.png">', back: '{{FrontSide}}'}
+notes:
+  - id: a
+    type: t
+    fields:
+      F: '<img src="used.png"> <a href="linked.pdf">notes</a> <span style="background: url(styled.png)">x</span>'
+      S: "[sound:beat.mp3]"
+"""
+
+
+def test_the_package_holds_exactly_the_media_folder_files_anki_keeps_and_warns_of_the_rest(
+    write_deck, tmp_path, anki
+):
+    """Measured: Anki's import keeps the files a field names in `<img src>` or `[sound:]`, and
+    those whose names start with `_`; not a file only a template, a link or a style names."""
+    import json
+    import zipfile
+
+    deck = write_deck(KEPT_DECK)
+    folder = tmp_path / "m"
+    folder.mkdir()
+    names = ["used.png", "beat.mp3", "_tmpl.png", "_unused.png", "tmpl.png", "linked.pdf", "unused.png"]
+    for name in [*names, "styled.png"]:
+        (folder / name).write_bytes(name.encode())
+    result = build([str(deck)], output=tmp_path / "kept.apkg", now=1_700_000_000)
+    assert not result.errors, result.diagnostics
+    left_out = [d.format() for d in result.diagnostics if d.code == "media-unused"]
+    assert left_out == [
+        f"{deck}:1:37: warning: media file `{name}` is left out of the package: no field names it in "
+        "`<img src>` or `[sound:]` and its name does not start with `_`, so Anki's import would leave it "
+        "out (and its Check Media delete it); name it in a field, or, for a template or a style, rename it "
+        "to start with `_`"
+        for name in ("linked.pdf", "tmpl.png", "unused.png")
+    ]
+    with zipfile.ZipFile(tmp_path / "kept.apkg") as zf:
+        packaged = set(json.loads(zf.read("media")).values())
+    col = anki()
+    col.import_package(tmp_path / "kept.apkg")
+    kept = {p.name for p in Path(col.col.media.dir()).iterdir()}
+    # styled.png: bundled with its own warning (a style's url() is not a reference to Anki)
+    assert packaged == {"used.png", "beat.mp3", "_tmpl.png", "_unused.png", "styled.png"}
+    assert kept == packaged - {"styled.png"}
+    checked = col.col.media.check()
+    assert list(checked.unused) == [] and list(checked.missing) == []
+
+
+# --- one package, one file per media name ---------------------------------------------------------
+
+
+def _two_decks(tmp_path: Path, a: dict[str, bytes], b: dict[str, bytes]) -> list[Path]:
+    """Decks a/ and b/, each with a media folder m/ holding the given files, each named by a field."""
+    paths = []
+    for key, files in (("a", a), ("b", b)):
+        (tmp_path / key / "m").mkdir(parents=True)
+        for name, data in files.items():
+            (tmp_path / key / "m" / name).write_bytes(data)
+        front = "".join(f'<img src="{name}">' for name in files)
+        path = tmp_path / key / "deck.yaml"
+        path.write_text(
+            f"deck: {{id: deck-{key}, name: Deck {key}, media: m}}\n"
+            "notes:\n"
+            f"  - id: n\n    front: '{front}'\n    back: b\n",
+            encoding="utf-8",
+        )
+        paths.append(path)
+    return paths
+
+
+NFC, NFD = "\u00e9.png", "e\u0301.png"
+
+
+@pytest.mark.parametrize(
+    "a_name, b_name, how",
+    [
+        ("x.png", "x.png", "by one name"),
+        ("X.png", "x.png", "by names that differ only by case or Unicode form"),
+        (NFC, NFD, "by names that differ only by case or Unicode form"),
+        ("\u00c9.png", NFD, "by names that differ only by case or Unicode form"),
+    ],
+)
+def test_two_decks_bundling_different_files_by_one_media_name_is_a_located_error(
+    tmp_path, a_name, b_name, how
+):
+    a, b = _two_decks(tmp_path, {a_name: b"deck a's"}, {b_name: b"deck b's"})
+    out = tmp_path / "one.apkg"
+    result = build([str(a), str(b)], output=out, now=1_700_000_000)
+    (error,) = result.errors
+    assert (error.path, error.line, error.col, error.code) == (str(b), 1, 41, "media-clash")
+    assert "and `" in error.message and f" of {a} (" in error.message and how in error.message
+    assert error.message.endswith("one package cannot hold both; rename one")
+    assert not out.exists()
+    separate = build([str(a), str(b)], dist=tmp_path / "dist", now=1_700_000_000)
+    assert not separate.errors, separate.diagnostics  # one package each: no clash
+
+
+def test_the_same_file_under_one_media_name_in_two_decks_is_one_file(tmp_path):
+    a, b = _two_decks(tmp_path, {"x.png": b"same", "X.png": b"same"}, {"x.png": b"same", NFD: b"other"})
+    result = build([str(a), str(b)], output=tmp_path / "one.apkg", now=1_700_000_000)
+    assert not result.errors, result.diagnostics
+
+
+def test_names_that_differ_by_case_or_unicode_form_in_one_media_folder_are_an_error(tmp_path):
+    a = _two_decks(
+        tmp_path, {"X.png": b"upper", "x.png": b"lower", NFC: b"composed", NFD: b"decomposed"}, {}
+    )[0]
+    result = build([str(a)], output=tmp_path / "a.apkg", now=1_700_000_000)
+    assert [e.format().removeprefix(f"{a}:") for e in result.errors] == [
+        f"1:41: error: media file `x.png` ({a.parent / 'm' / 'x.png'}) and `X.png` ({a.parent / 'm' / 'X.png'}) "
+        "are different files by names that differ only by case or Unicode form, which importers take for one "
+        "(Windows and macOS ignore case; Anki stores every name in NFC): one package cannot hold both; rename one",
+        f"1:41: error: media file `\\xe9.png` ({a.parent / 'm' / NFC}) and `e\\u0301.png` ({a.parent / 'm' / NFD}) "
+        "are different files by names that differ only by case or Unicode form, which importers take for one "
+        "(Windows and macOS ignore case; Anki stores every name in NFC): one package cannot hold both; rename one",
+    ]
+    assert not (tmp_path / "a.apkg").exists()
+
+
+def test_images_named_alike_in_two_decks_each_reach_their_own_notes(tmp_path, anki):
+    """Bundled images are named by their content: `img/x.png` of two decks are two files."""
+    paths = []
+    for key in ("a", "b"):
+        (tmp_path / key / "img").mkdir(parents=True)
+        (tmp_path / key / "img" / "x.png").write_bytes(f"deck {key}'s picture".encode())
+        path = tmp_path / key / "deck.yaml"
+        path.write_text(
+            f"deck: {{id: deck-{key}, name: Deck {key}}}\nnotes:\n  - {{id: n, front: '![x](img/x.png)', back: b}}\n"
+        )
+        paths.append(path)
+    result = build([str(p) for p in paths], output=tmp_path / "one.apkg", now=1_700_000_000)
+    assert not result.errors, result.diagnostics
+    col = anki()
+    col.import_package(tmp_path / "one.apkg")
+    media = Path(col.col.media.dir())
+    shown = {}
+    for nid in col.col.find_notes(""):
+        note = col.col.get_note(nid)
+        (name,) = col.col.media.files_in_str(note.mid, note["Front"])
+        shown[col.col.decks.name(note.cards()[0].did)] = (media / name).read_bytes()
+    assert shown == {"Deck a": b"deck a's picture", "Deck b": b"deck b's picture"}
+
+
+def test_a_bundled_image_cannot_take_the_name_of_another_media_folder_file(tmp_path):
+    import hashlib
+
+    deck_dir = tmp_path / "deck"
+    (deck_dir / "m").mkdir(parents=True)
+    (deck_dir / "pic.png").write_bytes(b"the picture")
+    digest = hashlib.sha256(b"the picture").hexdigest()[:24]
+    (deck_dir / "m" / f"factdeck-{digest}.png").write_bytes(b"something else")
+    path = deck_dir / "deck.yaml"
+    path.write_text(
+        "deck: {id: d, name: D, media: m}\nnotes:\n  - {id: n, front: '![x](pic.png)', back: b}\n"
+    )
+    (error,) = check([str(path)]).errors
+    assert error.message.startswith(
+        f"image `pic.png` is bundled as `factdeck-{digest}.png`, the name of another file in the media folder"
+    )
+
+
+def test_a_sync_of_two_decks_bundling_one_name_twice_is_refused(tmp_path, run, anki):
+    a, b = _two_decks(tmp_path, {"x.png": b"deck a's"}, {"x.png": b"deck b's"})
+    col = anki()
+    path = col.col.path
+    col.close()
+    result = run("sync", a, b, "--collection", path, "--yes")
+    assert result.exit_code == 1
+    assert f"{b}:1:41: error: media file `x.png`" in result.stderr
+
+
+# --- missing-media: names the fields use that the deck does not have ------------------------------
+
+
+def test_names_listed_as_missing_media_are_kept_as_written_and_others_still_checked(tmp_path):
+    deck_dir = tmp_path / "deck"
+    (deck_dir / "m").mkdir(parents=True)
+    (deck_dir / "m" / "here.png").write_bytes(b"here")
+    path = deck_dir / "deck.yaml"
+    path.write_text(
+        "deck:\n  id: d\n  name: D\n  media: m\n"
+        "  missing-media: [gone.png, gone.mp3, here.png, gone.png, '']\n"
+        "notes:\n"
+        '  - {id: a, front: \'<img src="gone.png"> [sound:gone.mp3] <img src="here.png">\', back: b}\n'
+        "  - {id: b, front: '![x](gone.png) <img src=\"other.png\">', back: '[sound:other.mp3]'}\n"
+    )
+    result = check([str(path)])
+    assert [d.format().removeprefix(f"{path}:") for d in result.diagnostics] == [
+        "5:18: warning: 2 media files the fields name are not in the package (`missing-media`): their cards "
+        "show them only in collections that already have them; add them to the media folder to ship them",
+        "5:39: warning: `here.png` is in the media folder, so it is bundled: remove it from `missing-media`",
+        "5:49: warning: `gone.png` is listed twice in `missing-media`",
+        "5:59: error: a missing media file's name is empty",
+        f"8:20: error: image `other.png` not found (looked for {deck_dir / 'other.png'}) (in `front` of note `b`)",
+        f"8:66: error: sound `other.mp3` not found (looked for {deck_dir / 'other.mp3'}) (in `back` of note `b`)",
+    ]
+    path.write_text(
+        path.read_text()
+        .replace(", '']", "]")
+        .replace(' <img src="other.png">', "")
+        .replace("'[sound:other.mp3]'", "b")
+    )
+    result = build([str(path)], output=tmp_path / "d.apkg", now=1_700_000_000)
+    assert not result.errors, result.diagnostics
+    fronts = [n.fields[0] for n in check([str(path)]).decks[0].notes]
+    assert fronts == [
+        '<img src="gone.png"> [sound:gone.mp3] <img src="here.png">',
+        '<img src="gone.png" alt="x">',
+    ]
+    assert sorted(check([str(path)]).decks[0].media) == ["here.png"]

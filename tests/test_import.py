@@ -4,7 +4,10 @@ become deck files that rebuild them exactly, checked against real Anki collectio
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import signal
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -229,6 +232,64 @@ def test_a_fresh_collection_gets_from_the_rebuilt_deck_what_the_original_package
     assert definitions_of(from_rebuilt) == definitions_of(from_original)
 
 
+MISSING_FIELDS = [  # (Front, Back) of Basic notes naming files the package lacks
+    ('<img src="missing.png"> beside <img src="heart.png">', "[sound:gone.mp3]"),
+    ("plain text", "[sound:gone.mp3] and [sound:also&amp;gone.mp3]"),
+    ('<img src="a%20b.png">', 'x <img src="a&amp;b.png">'),
+    ('<div style="background: url(_bg.png)">styled</div>', '**<img src="missing.png">**'),
+    ("![md](md.png)", "literal Markdown, not an image to Anki"),
+]
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_notes_naming_files_the_package_lacks_are_kept_and_rebuild_the_same_html(anki, run, tmp_path, legacy):
+    col = anki()
+    c = col.col
+    c.media.write_data("heart.png", PNG)
+    for front, back in MISSING_FIELDS:
+        note = c.new_note(c.models.by_name("Basic"))
+        note["Front"], note["Back"] = front, back
+        c.add_note(note, c.decks.id("Missing"))
+    deck = c.decks.get(c.decks.id("Missing"))
+    deck["desc"] = 'The deck <img src="cover.png">'
+    c.decks.save(deck)
+    package = export(c, tmp_path / "missing.apkg", legacy=legacy)
+    out = tmp_path / "decks"
+    result = import_cli(run, package, out)
+    assert "left out note" not in result.stdout
+    assert f"  {out / 'missing.yaml'}: deck 'Missing', {len(MISSING_FIELDS)} notes" in result.stdout
+    warned = {
+        line.split("'")[1]: line
+        for line in result.stdout.splitlines()
+        if line.startswith("  warning: media file ")
+    }
+    assert sorted(warned) == [
+        "_bg.png",
+        "a%20b.png",
+        "a&b.png",
+        "also&gone.mp3",
+        "cover.png",
+        "gone.mp3",
+        "missing.png",
+    ]
+    assert warned["cover.png"].endswith(": the deck description")
+    assert warned["gone.mp3"].endswith(": note beside, note plain-text")
+    assert warned["missing.png"].endswith(": note beside, note styled")
+    assert "missing.yaml keeps the references as written (under `deck: missing-media:`)" in warned["gone.mp3"]
+    assert "will not build byte for byte" not in result.stdout
+    rebuilt = build([str(out / "missing.yaml")], output=tmp_path / "rebuilt.apkg", now=T0)
+    assert not rebuilt.errors, rebuilt.diagnostics
+    assert [d.code for d in rebuilt.diagnostics] == ["missing-media"]  # one warning, at the list
+    from_original, from_rebuilt = anki(), anki()
+    from_original.import_package(package)
+    from_rebuilt.import_package(tmp_path / "rebuilt.apkg")
+    assert notes_of(from_rebuilt) == notes_of(from_original)
+    assert media_of(from_rebuilt) == media_of(from_original)
+    assert sorted(from_rebuilt.col.media.check().missing) == sorted(from_original.col.media.check().missing)
+    descriptions = [c.col.decks.by_name("Missing")["desc"] for c in (from_original, from_rebuilt)]
+    assert descriptions == ['The deck <img src="cover.png">'] * 2
+
+
 def test_import_writes_readable_deck_files(original, run, tmp_path):
     _, package = original
     out = tmp_path / "decks"
@@ -247,6 +308,17 @@ def test_import_writes_readable_deck_files(original, run, tmp_path):
     shared = (out / "anki-notetypes.yaml").read_text(encoding="utf-8")
     assert "\nid: anki-notetypes\nnotetypes:\n  drug-profile:\n    name: Drug profile\n" in shared
     assert "    sort-field: Mechanism\n" in shared
+
+
+def test_the_locks_an_import_writes_are_the_ones_a_build_writes(original, run, tmp_path):
+    _, package = original
+    out = tmp_path / "decks"
+    import_cli(run, package, out)
+    locks = {p.name: p.read_text() for p in out.glob("*.lock")}
+    assert "guid " in locks["pharmacology.lock"]  # every imported note has a GUID of its own
+    locked = run("build", out, "--locked", "-o", tmp_path / "rebuilt.apkg")
+    assert locked.exit_code == 0, locked.output
+    assert {p.name: p.read_text() for p in out.glob("*.lock")} == locks
 
 
 # --- other packages ------------------------------------------------------------------------------
@@ -371,6 +443,81 @@ def test_import_never_overwrites_and_writes_nothing_when_one_output_exists(small
     assert f"{out / 'small.lock'}: error: already exists; factdeck import never overwrites" in result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["small.lock"]
     assert (out / "small.lock").read_text() == "mine\n"
+
+
+PAUSED_IMPORT = """\
+import sys, time
+import factdeck.deckimport as d
+def paused(result, stage):
+    print('staging', flush=True)
+    time.sleep(120)
+d._stage_and_prove = paused
+sys.argv = ['factdeck', 'import', *sys.argv[1:]]
+from factdeck.cli import main
+main()
+"""
+
+
+def _paused_import(package, out, env):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PAUSED_IMPORT, str(package), "-o", str(out)],
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    assert proc.stdout.readline().strip() == "staging"  # its working folders exist now
+    return proc
+
+
+def _working_folders(*folders):
+    return {p for folder in folders for p in folder.iterdir() if "factdeck-" in p.name}
+
+
+def test_a_killed_imports_working_folders_are_removed_by_the_next_run_and_a_live_ones_kept(
+    small_package, tmp_path
+):
+    tmp, out = tmp_path / "tmp", tmp_path / "decks"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    killed = _paused_import(small_package, out, env)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    stale = _working_folders(out, tmp)
+    assert {p.parent for p in stale} == {out, tmp}  # the staged deck files, the unpacked package
+    live = _paused_import(small_package, out, env)
+    try:
+        running = _working_folders(out, tmp) - stale
+        assert {p.parent for p in running} == {out, tmp}
+        done = subprocess.run(
+            [sys.executable, "-m", "factdeck", "import", str(small_package), "-o", str(out)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        assert _working_folders(out, tmp) == running  # the dead run's gone, the live run's kept
+        assert (out / "small.yaml").is_file()
+        dry = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "factdeck",
+                "import",
+                str(small_package),
+                "-o",
+                str(tmp_path / "x"),
+                "--dry-run",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert dry.returncode == 0, dry.stderr
+        assert _working_folders(out, tmp) == running
+    finally:
+        live.kill()
+        live.wait()
+        live.stdout.close()
 
 
 def test_import_without_the_anki_library_says_how_to_install_it(small_package, run, tmp_path, monkeypatch):

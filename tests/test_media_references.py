@@ -254,7 +254,7 @@ def test_a_clean_svg_is_bundled_byte_for_byte(tmp_path):
 
 
 def test_an_svg_of_the_media_folder_with_a_script_is_refused(tmp_path):
-    path = _deck(tmp_path, "B: plain")
+    path = _deck(tmp_path, 'B: <img src="fine.svg">')
     path.write_text(path.read_text().replace("name: D}", "name: D, media: m}"))
     (path.parent / "m").mkdir()
     (path.parent / "m" / "evil.svg").write_bytes(b"<svg onload='alert(1)'/>")
@@ -309,3 +309,81 @@ def test_a_data_address_is_only_an_image_source_never_a_link(tmp_path):
     path = _deck(tmp_path, 'A: <a href="data:text/html,<script>alert(1)</script>">x</a>')
     built = check([str(path)])
     assert built.decks[0].notes[0].fields[0] == "<a>x</a>"
+
+
+# --- links and Markdown's own URL filter ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "field, url",
+    [
+        ("B: [x](../../secret.pdf)", "../../secret.pdf"),
+        ("B: [x](../outside/secret.pdf#page=2)", "../outside/secret.pdf#page=2"),
+        ("B: [x](%2e%2e/outside/secret.pdf)", "%2e%2e/outside/secret.pdf"),
+        ("B: [x](.%2E/outside/secret.pdf)", ".%2E/outside/secret.pdf"),
+        ("B: [x](sub/../../outside/secret.pdf)", "sub/../../outside/secret.pdf"),
+        ("B: [x](/etc/passwd)", "/etc/passwd"),
+        ("B: [x](<../a b.pdf>)", "../a%20b.pdf"),
+        ("B: [x][r]\n\n[r]: ../../secret.pdf", "../../secret.pdf"),
+        ('B: <a href="../../secret.pdf">x</a>', "../../secret.pdf"),
+        ('A: <a href="..\\..\\secret.pdf">x</a>', "..\\..\\secret.pdf"),  # a browser reads `\` as `/`
+        ('A: <a href=" ../outside/secret.pdf">x</a>', "../outside/secret.pdf"),
+        ("B: [x](linked/secret.pdf)", "linked/secret.pdf"),  # a symbolic link out of the folder
+    ],
+)
+def test_a_relative_link_leaving_the_decks_folder_is_a_located_error(tmp_path, field, url):
+    _files(tmp_path)
+    (tmp_path / "deck" / "linked").symlink_to(tmp_path / "outside")
+    path = _deck(tmp_path, field)
+    result = check([str(path)])
+    assert [d.format().removeprefix(f"{path}:") for d in result.diagnostics] == [
+        f"7:35: error: link `{url}` is outside the deck's folder (in field `{field[0]}` of note `n0`)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "B: [x](notes.pdf)",
+        "B: [x](sub/../notes.pdf)",
+        "B: [x](#top)",
+        "B: [x](?q=1)",
+        "B: [x](//example.org/a)",
+        "B: [x](https://example.org/../x)",
+        "B: [x](mailto:a@example.org)",
+        'A: <a href="/\\example.org">x</a>',  # `//example.org` to a browser: another host
+    ],
+)
+def test_links_inside_the_folder_or_to_the_web_are_kept(tmp_path, field):
+    _files(tmp_path)
+    path = _deck(tmp_path, field)
+    assert _messages(path) == []
+
+
+def test_markdown_file_addresses_are_reported_like_raw_htmls_not_shown_as_text(tmp_path):
+    _files(tmp_path)
+    path = _deck(
+        tmp_path,
+        "B: ![x](file:///etc/passwd)",
+        "B: see ![x](FILE:/etc/passwd) here",
+        "B: [notes](file:///tmp/notes.pdf)",
+    )
+    assert _messages(path) == [
+        "7:35: error: image `file:///etc/passwd` is a file: address, which a card cannot load; put the file "
+        "in the deck's folder and name it relative to the deck file (in field `B` of note `n0`)",
+        "8:35: error: image `FILE:/etc/passwd` is a file: address, which a card cannot load; put the file "
+        "in the deck's folder and name it relative to the deck file (in field `B` of note `n1`)",
+        "9:35: warning: link `file:///tmp/notes.pdf` is a file: address, which a card cannot load; put the "
+        "file in the deck's folder and name it relative to the deck file; the link is dropped (in field `B` "
+        "of note `n2`)",
+    ]
+
+
+def test_a_javascript_link_in_markdown_loses_its_address(tmp_path):
+    path = _deck(tmp_path, "B: [x](javascript:alert(1))", "B: [y](JaVaScRiPt:alert(1))")
+    built = check([str(path)])
+    assert not built.errors
+    assert [note.fields[2] for deck in built.decks for note in deck.notes] == [
+        '<a rel="noopener noreferrer">x</a>',
+        '<a rel="noopener noreferrer">y</a>',
+    ]

@@ -324,3 +324,21 @@ def test_notes_lines_are_the_lines_a_multiline_regex_finds(parts):
     text = "".join(parts)
     expected = [m.span() for m in re.finditer(r"^notes:[ \t]*(?:#.*)?$", text, re.M)]
     assert [m.span() for m in shards._notes_lines(text)] == expected
+
+
+def test_media_folder_files_named_in_either_half_are_bundled_as_in_the_one_pass_read(tmp_path, monkeypatch):
+    (tmp_path / "m").mkdir()
+    for name in ("first.png", "second.png", "_font.woff", "unused.png"):
+        (tmp_path / "m" / name).write_bytes(name.encode())
+    notes = _notes(200, False).replace("Question 2?", '<img src="first.png">', 1)
+    notes = notes.replace("Question 190?", '<img src="second.png">', 1)
+    path = tmp_path / "big.yaml"
+    path.write_text(_deck(notes).replace("  name: Big\n", "  name: Big\n  media: m\n"))
+    shards.compile_file(str(path), path.read_text())  # really takes the two-core path
+    two = _compare(path, monkeypatch)
+    monkeypatch.setattr(shards, "available", lambda: False)
+    one = build.check([str(path)])
+    assert (
+        sorted(two.decks[0].media) == sorted(one.decks[0].media) == ["_font.woff", "first.png", "second.png"]
+    )
+    assert [d.message.split(" is left")[0] for d in two.diagnostics] == ["media file `unused.png`"]

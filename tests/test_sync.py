@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -708,3 +709,159 @@ def test_anki_failing_part_way_is_an_error_naming_the_backup_and_a_rerun_finishe
     again = _sync(run, deck, "--collection", path, "--yes")
     assert again.exit_code == 0, again.output
     _check_v2_outcome(path, reviews)
+
+
+def _backup_notes(backup: Path, tmp: Path) -> dict[str, str]:
+    """The Back field of every note in a backup (.colpkg), by ID, read by Anki itself."""
+    from anki._backend import RustBackend
+    from anki.collection import Collection as AnkiCollection
+
+    tmp.mkdir()
+    backend = RustBackend()
+    backend.import_collection_package(
+        col_path=str(tmp / "collection.anki2"),
+        backup_path=str(backup),
+        media_folder=str(tmp / "collection.media"),
+        media_db=str(tmp / "collection.media.db2"),
+    )
+    col = AnkiCollection(str(tmp / "collection.anki2"), backend=backend)
+    try:
+        notes = [dict(col.get_note(nid).items()) for nid in col.find_notes("")]
+        return {note["ID"]: note.get("Back", "") for note in notes}
+    finally:
+        col.close()
+
+
+def test_syncs_in_one_second_keep_every_backup_each_complete_before_the_collection_changes(
+    learner, run, tmp_path, monkeypatch
+):
+    import time
+
+    from factdeck.ankifiles import sync as target
+
+    deck, path, _ = learner
+    folder = path.parent / "backups"
+    folder.mkdir()
+    now = time.time()
+    taken = {}  # the names Anki gives backups for the next minute, already there
+    for second in range(-2, 60):
+        name = time.strftime("backup-%Y-%m-%d-%H.%M.%S.colpkg", time.localtime(now + second))
+        (folder / name).write_bytes(name.encode())
+        taken[name] = name.encode()
+    seen_before_writing = []
+    apply = target.apply
+
+    def checked_apply(col, plan):
+        newest = max(folder.iterdir(), key=lambda p: p.stat().st_mtime_ns)
+        seen_before_writing.append(_backup_notes(newest, tmp_path / f"read-{len(seen_before_writing)}"))
+        apply(col, plan)
+
+    monkeypatch.setattr(target, "apply", checked_apply)
+    backups = []
+    for version in (V2, V2.replace("A's second answer", "A's third answer")):
+        deck.write_text(version, encoding="utf-8")
+        synced = _sync(run, deck, "--collection", path, "--yes", "--format", "json")
+        assert synced.exit_code == 0, synced.output
+        backups.append(Path(json.loads(synced.stdout)["backup"]))
+    assert {name: (folder / name).read_bytes() for name in taken} == taken  # none replaced
+    assert len(set(backups)) == 2 and all(b.parent == folder and b.name not in taken for b in backups)
+    assert all(re.fullmatch(r"backup-[\d.-]+-[23]\.colpkg", b.name) for b in backups), backups
+    assert [notes["a"] for notes in seen_before_writing] == ["A's first answer", "A's second answer"]
+    assert [_backup_notes(b, tmp_path / f"again-{i}")["a"] for i, b in enumerate(backups)] == [
+        "A's first answer",
+        "A's second answer",
+    ]
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []  # no working folder left
+
+
+OWN_GUID_NOTE = '  - id: x\n    guid: "Q~from-another-tool"\n    front: Note X asks\n    back: X\'s answer\n'
+
+
+@pytest.mark.parametrize("source", ["decks", "package"])
+def test_a_removed_note_with_a_guid_of_its_own_is_recognised_without_an_earlier_sync(
+    write_deck, run, tmp_path, source
+):
+    """The learner imported v1 with Anki itself; v2 and v3 no longer have note x, whose GUID is
+    its own: the lock remembers it, the package carries it, and sync flags x."""
+    from conftest import AnkiCollection
+
+    deck = write_deck(V1 + OWN_GUID_NOTE)
+    assert not build([str(deck)], output=tmp_path / "v1.apkg", now=T0).errors
+    folder = tmp_path / "profile"
+    folder.mkdir()
+    col = AnkiCollection(folder / "collection.anki2")
+    col.import_package(tmp_path / "v1.apkg")
+    copy = col.col.new_note(col.col.models.by_name("factdeck Basic"))
+    for name, value in col.notes()["x"].items():
+        copy[name] = value  # Anki's "Create Copy": same fields, ID included, a GUID of its own
+    col.col.add_note(copy, col.col.decks.id("Sync demo"))
+    col.close()
+    deck.write_text(V1, encoding="utf-8")
+    assert not build([str(deck)], output=tmp_path / "v2.apkg", now=T0 + 10).errors
+    deck.write_text(V1.replace("D's answer", "D's new answer"), encoding="utf-8")
+    assert not build([str(deck)], output=tmp_path / "v3.apkg", now=T0 + 20).errors
+    assert "guid Q~from-another-tool x\n" in deck.with_suffix(".lock").read_text()
+    path = folder / "collection.anki2"
+    given = deck if source == "decks" else tmp_path / "v3.apkg"
+    synced = _sync(run, given, "--collection", path, "--format", "json")
+    assert synced.exit_code == 0, synced.output
+    assert [r["id"] for r in json.loads(synced.stdout)["removed"]] == ["x"]
+    col = _open(path)
+    tagged = {col.col.get_note(nid).guid: col.col.get_note(nid).tags for nid in col.col.find_notes("ID:x")}
+    col.close()
+    assert len(tagged) == 2
+    assert "factdeck::removed" in tagged["Q~from-another-tool"]
+    assert [tags for guid, tags in tagged.items() if guid != "Q~from-another-tool"] == [[]]  # the copy
+
+
+def test_a_note_whose_own_guid_changed_leaves_its_old_guid_flagged_removed(write_deck, run, tmp_path):
+    from conftest import AnkiCollection
+
+    deck = write_deck(V1 + OWN_GUID_NOTE)
+    assert not build([str(deck)], output=tmp_path / "v1.apkg", now=T0).errors
+    folder = tmp_path / "profile"
+    folder.mkdir()
+    col = AnkiCollection(folder / "collection.anki2")
+    col.import_package(tmp_path / "v1.apkg")
+    col.close()
+    deck.write_text(V1 + OWN_GUID_NOTE.replace("Q~from-another-tool", "Q~renumbered"), encoding="utf-8")
+    synced = _sync(run, deck, "--collection", folder / "collection.anki2", "--format", "json", "--yes")
+    assert synced.exit_code == 0, synced.output
+    report = json.loads(synced.stdout)
+    assert report["added"] == ["x"] and [r["id"] for r in report["removed"]] == ["x"]
+    lock = deck.with_suffix(".lock").read_text()
+    assert "guid Q~from-another-tool x\n" in lock  # sync reads the lock; only a build writes it
+
+
+def test_guid_lines_of_a_lock_are_checked_and_kept_in_order(write_deck, tmp_path):
+    deck = write_deck(V1 + OWN_GUID_NOTE)
+    assert not build([str(deck)], output=tmp_path / "v1.apkg", now=T0).errors
+    lock = deck.with_suffix(".lock")
+    text = lock.read_text()
+    lock.write_text(text + "guid two words here\n", encoding="utf-8")
+    result = build([str(deck)], output=tmp_path / "v1.apkg", now=T0)
+    assert [(e.line, e.message) for e in result.errors] == [
+        (len(text.splitlines()) + 1, f"lock file {lock.name} has a line factdeck does not understand")
+    ]
+    lock.write_text(text + "guid A~earlier old-note\n", encoding="utf-8")
+    assert not build([str(deck)], output=tmp_path / "v1.apkg", now=T0).errors
+    assert lock.read_text().endswith("guid A~earlier old-note\nguid Q~from-another-tool x\n")
+
+
+def test_on_a_file_system_without_hard_links_the_backup_is_copied_never_over_another(
+    learner, run, monkeypatch
+):
+    import errno
+    import os
+
+    deck, path, _ = learner
+    deck.write_text(V2, encoding="utf-8")
+
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted", str(src))
+
+    monkeypatch.setattr(os, "link", no_links)
+    synced = _sync(run, deck, "--collection", path, "--yes", "--format", "json")
+    assert synced.exit_code == 0, synced.output
+    backup = Path(json.loads(synced.stdout)["backup"])
+    assert _backup_notes(backup, path.parent / "read")["a"] == "A's first answer"

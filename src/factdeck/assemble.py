@@ -48,6 +48,7 @@ class BuiltDeck:
     description: str  # HTML
     notes: list[Built]
     media: dict[str, str] = field(default_factory=dict)  # package name -> path
+    folder: frozenset[str] = frozenset()  # the names of the media folder's files (the rest: hashed)
 
     @property
     def card_count(self) -> int:
@@ -135,20 +136,43 @@ def assemble(deck: Deck, out: Collector, limit: int | None = None) -> BuiltDeck:
     for note in deck.notes:
         assembler.add(note)
     deck.notes = []
+    description = describe(deck, renderer, out)
+    report_unused_media(deck, renderer, renderer.media, out)
     return BuiltDeck(
-        deck, deck_anki_id(deck.id), describe(deck, renderer, out), assembler.built, dict(renderer.media)
+        deck,
+        deck_anki_id(deck.id),
+        description,
+        assembler.built,
+        dict(renderer.media),
+        frozenset(renderer.folder_files),
     )
 
 
 def deck_renderer(deck: Deck) -> Renderer:
     root = os.path.dirname(os.path.abspath(deck.path))
-    return Renderer(root, os.path.join(root, deck.media) if deck.media else None)
+    return Renderer(root, os.path.join(root, deck.media) if deck.media else None, deck.missing_media)
 
 
 def describe(deck: Deck, renderer: Renderer, out: Collector) -> str:
     """The deck description as HTML; problems with the deck's media folder are reported here too."""
     for problem in renderer.media_problems:
         out.error(deck.media_pos, "media", problem)
+    absent = [name for name in deck.missing_media if name not in renderer.folder_files]
+    for name in deck.missing_media:
+        if name in renderer.folder_files:
+            out.warning(
+                deck.missing_media[name],
+                "missing-media",
+                f"`{name}` is in the media folder, so it is bundled: remove it from `missing-media`",
+            )
+    if absent:
+        out.warning(
+            deck.missing_media_pos,
+            "missing-media",
+            f"{len(absent)} media file{'s' * (len(absent) != 1)} the fields name {'is' if len(absent) == 1 else 'are'} "
+            "not in the package (`missing-media`): their cards show them only in collections that "
+            "already have them; add them to the media folder to ship them",
+        )
     if not deck.description:
         return ""
     description, problems = renderer.field(deck.description)
@@ -156,6 +180,19 @@ def describe(deck: Deck, renderer: Renderer, out: Collector) -> str:
         report = out.warning if isinstance(problem, Warn) else out.error
         report(deck.description_pos, "render", f"{problem} (in the deck description)")
     return description
+
+
+def report_unused_media(deck: Deck, renderer: Renderer, bundled: dict[str, str], out: Collector) -> None:
+    """A warning for each file of the media folder that is not bundled, at the `media:` key."""
+    for name in renderer.unused_media(bundled):
+        out.warning(
+            deck.media_pos,
+            "media-unused",
+            f"media file `{name}` is left out of the package: no field names it in `<img src>` or "
+            "`[sound:]` and its name does not start with `_`, so Anki's import would leave it out (and "
+            "its Check Media delete it); name it in a field, or, for a template or a style, rename it "
+            "to start with `_`",
+        )
 
 
 class NoteAssembler:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import os
 import time
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from . import shards
 from .assemble import BuiltDeck, assemble, duplicate_guids, output_limit
 from .diagnostics import Collector, Diagnostic, errors_in
 from .output import Staging, WriteFailed, recover
+from .render import media_key, same_content
 from .validate import NoteReader, validate
 from .yamlload import decode, load
 
@@ -325,6 +327,7 @@ def _build(
             }
             new, changes = lockfile.advance(old, {n.id: n.hash for n in built.notes}, notetypes, now)
             lockfile.advance_history(old, new, built.notes)
+            lockfile.advance_guids(old, new, built.notes)
             if not out.items and new.newest() > lockfile.MAX_TIME:
                 out.error(
                     None,
@@ -341,6 +344,10 @@ def _build(
             result.reports.append(DeckReport(built, target, changes))
     if output is not None:
         result.diagnostics.extend(_clashing_notetypes(checked.decks))
+        result.diagnostics.extend(clashing_media(checked.decks))
+    else:
+        for built in checked.decks:
+            result.diagnostics.extend(clashing_media([built]))
     if not result.errors:
         refuse_clashes(
             files,
@@ -457,6 +464,46 @@ def _clashing_notetypes(decks: list[BuiltDeck]) -> list[Diagnostic]:
                     )
                 )
     return found
+
+
+def clashing_media(decks: list[BuiltDeck]) -> list[Diagnostic]:
+    """One package holds one file per media name, and importers take names that differ only by
+    case or Unicode form (``media_key``) for one: two different files by such names would give
+    one deck's cards the other's file. Located at the `media:` key of the deck whose media folder
+    holds the later one (bundled images are named by their content: one name, one content)."""
+    first: dict[str, tuple[str, str, BuiltDeck]] = {}  # key -> (name, path, deck)
+    found = []
+    for built in decks:
+        for name, path in sorted(built.media.items()):
+            seen = first.setdefault(media_key(name), (name, path, built))
+            hashed = name == seen[0] and name not in built.folder and name not in seen[2].folder
+            if seen[1] == path or hashed or same_content(seen[1], path):
+                continue
+            other = f"`{_name(seen[0], name)}`" + (f" of {seen[2].deck.path}" if seen[2] is not built else "")
+            how = (
+                "by one name"
+                if seen[0] == name
+                else "by names that differ only by case or Unicode form, which importers take for one "
+                "(Windows and macOS ignore case; Anki stores every name in NFC)"
+            )
+            at = built if name in built.folder else seen[2]
+            found.append(
+                Diagnostic(
+                    at.deck.path,
+                    *at.deck.media_pos,
+                    "media-clash",
+                    f"media file `{_name(name, seen[0])}` ({path}) and {other} ({seen[1]}) are different "
+                    f"files {how}: one package cannot hold both; rename one",
+                )
+            )
+    return found
+
+
+def _name(name: str, other: str) -> str:
+    """``name`` as a message shows it: escaped when it looks just like ``other`` (NFC and NFD)."""
+    if name != other and unicodedata.normalize("NFC", name) == unicodedata.normalize("NFC", other):
+        return name.encode("ascii", "backslashreplace").decode()
+    return name
 
 
 def _describe_stale(deck_path: str, changes: lockfile.Changes) -> str:

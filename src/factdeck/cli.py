@@ -293,6 +293,7 @@ def diff_command(args: tuple[str, ...], rev: str | None, fmt: str) -> None:
         if packages:
             raise click.UsageError(f"{packages[0]}: give either an old package or --rev, not both")
         old_name, paths = rev, list(args) or ["decks"]
+        recover([])  # working folders killed diffs left in TMPDIR
         try:
             old = diff.read_revision(rev, paths)
         except diff.BadRevision as e:
@@ -360,9 +361,8 @@ def sync_command(
     the new text, conflicts are reported and tagged. Never touches review history; backs the
     collection up first. Anki must be closed.
     """
-    import tempfile
-
     from . import sync
+    from .output import private_workdir, recover
 
     if theirs and ours:
         raise click.UsageError("--theirs and --ours settle conflicts in opposite ways; give one of them")
@@ -385,7 +385,8 @@ def sync_command(
             return False
         return all(click.confirm(f"{ask[0].upper()}{ask[1:]}?", err=True) for ask in asks)
 
-    with tempfile.TemporaryDirectory(prefix="factdeck-sync-") as tmp:
+    recover([])  # working folders killed syncs left in TMPDIR
+    with private_workdir(purpose="sync") as tmp:
         result, diagnostics = sync.run(
             list(sources) or ["decks"],
             collection_path,

@@ -30,7 +30,8 @@ from .ankifiles.collection import IMAGE_OCCLUSION, Contents, Notetype, read_pack
 from .ankifiles.read import PackageError
 from .diagnostics import Diagnostic
 from .notetypes import BUILT_IN_IDS
-from .render import Renderer, html_field, text_field
+from .output import private_workdir, recover
+from .render import Missing, Renderer, html_field, sounds, text_field
 from .terminal import printable
 from .validate import GUID_RE, MAX_ID, NOTE_TYPES
 from .yamlwrite import Flow, dump
@@ -78,6 +79,7 @@ class ImportedDeck:
     notes: list[ImportedNote] = field(default_factory=list)
     media: dict[str, Path] = field(default_factory=dict)  # name -> unpacked file
     subdecks: set[str] = field(default_factory=set)
+    missing: dict[str, list[str]] = field(default_factory=dict)  # file not in the package -> note ids
 
     @property
     def media_folder(self) -> str:
@@ -143,34 +145,55 @@ class FieldText:
     ``markdown`` is tried first (it reads best), then ``html`` (kept as written after the
     safety sanitising, which re-serialises HTML), then ``text`` (escaped): a value Anki stores
     as a raw U+00A0 survives only as text, since sanitised HTML spells it `&nbsp;`.
+
+    The package's media keep their names, as the build keeps a media folder's; any other local
+    file a field names is missing from the package: it is kept as written too (the deck lists
+    it under `missing-media`, where the build does the same), and ``missing`` names it.
     """
 
     FORMATS = ("markdown", "html", "text")
 
     def __init__(self, media: set[str]) -> None:
         self.renderer = Renderer(tempfile.gettempdir())
-        self.renderer.folder_media = set(media)  # the package's media keep their names, as built
-        self._html: dict[str, bool] = {}
+        self.renderer.folder_media = set(media)
+        self.renderer.probe = True
+        self._html: dict[str, tuple[bool, tuple[str, ...]]] = {}
 
     def written(self, value: str, fmt: str) -> str | None:
         """The YAML text that renders to exactly ``value`` in format ``fmt``, or None."""
+        return self.written_and_missing(value, fmt)[0]
+
+    def written_and_missing(self, value: str, fmt: str) -> tuple[str | None, tuple[str, ...]]:
+        """``written``, and the files missing from the package that the field then names."""
         if fmt == "markdown":
             candidates = [value]
             if "<" not in value and "&" in value:
                 candidates.append(html.unescape(value))  # `a &amp; b` is written `a & b`
             for text in candidates:
                 rendered, problems = self.renderer.field(text)
-                if rendered == value and not problems:
-                    return text
-            return None
+                missing = _missing(problems)
+                if rendered == value and len(missing) == len(problems):
+                    return text, missing
+            return None, ()
         if fmt == "html":
-            exact = self._html.get(value)
-            if exact is None:
+            cached = self._html.get(value)
+            if cached is None:
                 rendered, problems = html_field(self.renderer, value)
-                exact = self._html[value] = rendered == value and not problems
-            return value if exact else None
+                missing = _missing(problems)
+                cached = self._html[value] = (rendered == value and len(missing) == len(problems), missing)
+            return (value, cached[1]) if cached[0] else (None, ())
         text = html.unescape(value.replace("<br>", "\n")) if "&" in value or "<br>" in value else value
-        return text if text_field(text) == value else None
+        if text_field(text) != value:
+            return None, ()
+        if "[sound:" not in value:
+            return text, ()
+        _, problems = sounds(self.renderer, value)
+        missing = _missing(problems)
+        return (text, missing) if len(missing) == len(problems) else (None, ())
+
+
+def _missing(problems: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(str(p) for p in problems if isinstance(p, Missing))
 
 
 # --- planning ------------------------------------------------------------------------------------
@@ -192,9 +215,13 @@ def plan(contents: Contents, out_dir: Path, source: Path) -> ImportResult:
     fields = FieldText(set(contents.media))
     for deck in decks.values():
         description = contents.deck_descriptions.get(deck.name, "")
-        written = fields.written(description, "markdown") if description else None
+        written, in_description = (
+            fields.written_and_missing(description, "markdown") if description else (None, ())
+        )
         if written is not None:
             deck.description = written
+            for name in in_description:
+                deck.missing.setdefault(name, []).append("the deck description")
         elif description:
             result.left_out.append(
                 f"the description of deck '{deck.name}', which has no exact Markdown form "
@@ -220,10 +247,15 @@ def plan(contents: Contents, out_dir: Path, source: Path) -> ImportResult:
         if not GUID_RE.match(note.guid):
             bad_guids.append(note.guid)
         values: dict[str, str] = {}
+        absent: list[str] = []
         for name, value, fmt in zip(source_type.fields, note.fields, notetype.formats):
             if value:
-                values[name] = fields.written(value, fmt) or value  # if None: named by the check
+                written, names = fields.written_and_missing(value, fmt)
+                values[name] = written or value  # if None: named by the check
+                absent += [n for n in names if n not in absent]
         note_id = unique(_id_base(note.fields, source_type.sort_field), ids_per_deck[deck.name], "note")
+        for name in absent:
+            deck.missing.setdefault(name, []).append(f"note {note_id}")
         subdeck = home[len(deck.name) + 2 :] if home != deck.name else ""
         if subdeck:
             deck.subdecks.add(subdeck)
@@ -326,12 +358,13 @@ def _notes_on_the_package(contents: Contents, result: ImportResult, spread: int)
     unused = contents.media_total - len(contents.media)
     if unused > 0:
         result.left_out.append(f"{unused} media files no note or note type uses")
-    if contents.missing_media:
-        names = sorted(contents.missing_media)
-        result.warnings.append(
-            f"{len(names)} media files the notes use are not in the package: {', '.join(names[:5])}"
-            + (" ..." if len(names) > 5 else "")
-        )
+    for deck in result.decks:
+        for name, users in sorted(deck.missing.items()):
+            result.warnings.append(
+                f"media file {name!r} is not in the package; {deck.path.name} keeps the references as "
+                "written (under `deck: missing-media:`), so their cards show it only in collections that "
+                f"have it: {lockfile.shorten(users, 5)}"
+            )
     if spread:
         result.warnings.append(
             f"{spread} notes have cards in more than one deck; each note's cards go to the deck of its "
@@ -356,6 +389,8 @@ def deck_text(deck: ImportedDeck, source: str, shared: SharedTypes | None = None
         head["description"] = deck.description
     if deck.media:
         head["media"] = deck.media_folder
+    if deck.missing:
+        head["missing-media"] = sorted(deck.missing)
     data: dict[str, Any] = {"deck": head}
     shared_keys = set(shared.notetypes) if shared else set()
     if shared and shared_keys & set(deck.notetypes):
@@ -422,6 +457,7 @@ def import_package(path: Path, out_dir: Path, dry_run: bool = False) -> ImportRe
     """
     result = ImportResult(path)
     try:
+        recover([out_dir])  # what killed imports left there and in TMPDIR
         with read_package(path) as contents:
             if not contents.notes:
                 result.diagnostics.append(
@@ -447,12 +483,13 @@ def import_package(path: Path, out_dir: Path, dry_run: bool = False) -> ImportRe
             if result.errors:
                 return result
             if dry_run:
-                with tempfile.TemporaryDirectory(prefix="factdeck-import-") as stage:
+                with private_workdir(purpose="import") as stage:
                     _stage_and_prove(result, Path(stage))
                 return result
             created = _make_folder(out_dir)
             try:
-                with tempfile.TemporaryDirectory(prefix=".factdeck-import-", dir=out_dir) as stage:
+                # in the output folder, to rename from; a killed import's is removed by the next
+                with private_workdir(out_dir, "import") as stage:
                     if _stage_and_prove(result, Path(stage)):
                         _move_into_place(result, Path(stage))
             finally:
@@ -546,6 +583,10 @@ def _stage_and_prove(result: ImportResult, stage: Path) -> bool:
         mods = {note.id: note for note in deck.notes}
         for note in built.notes:
             lock.notes[note.id] = (note.hash, mods[note.id].mod, mods[note.id].added)
+        lockfile.advance_guids(lockfile.Lock(), lock, built.notes)
+        # the histories the first build would start (a note changed in Anki since it was added
+        # had versions nobody recorded), so that `factdeck build --locked` passes right away
+        lockfile.advance_history(lock, lock, built.notes)
         for key, nt in built.notetypes().items():
             source = deck.notetypes[key].source if key in deck.notetypes else None
             lock.notetypes[key] = (nt.definition_hash(), source.mod if source else 0, nt.field_names)

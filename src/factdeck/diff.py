@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from .ankifiles import read as package_reader
 from .ankifiles.read import Snapshot
 from .assemble import BuiltDeck
 from .diagnostics import Diagnostic
+from .output import private_workdir
 from .render import IMAGE_TYPES
 from .terminal import printable
 
@@ -178,7 +178,7 @@ def read_revision(rev: str, paths: list[str], workdir: Path | None = None) -> Si
         if Path(name).suffix.lower() in (*pipeline.DECK_SUFFIXES, ".css") and name not in blobs:
             images[name] = blob
 
-    with tempfile.TemporaryDirectory(prefix="factdeck-diff-") as tmp:
+    with private_workdir(purpose="diff") as tmp:  # a killed diff's is removed by `recover`
         tmp_root = Path(tmp)
         for name, blob in [(n, blobs[n]) for n in decks] + list(images.items()):
             target = tmp_root / name

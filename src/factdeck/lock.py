@@ -10,6 +10,10 @@ fields and tags that factdeck has shipped, which `factdeck sync` needs to tell a
 edits from older versions. Lines without one (locks written before histories) still read; such
 a note counts as shipped once, in its current version; one whose time is past its added time
 changed before histories were kept, so its history also says "and in versions nobody recorded".
+
+A note with a `guid:` of its own also has a `guid <GUID> <note id>` line, kept after the note is
+removed: nothing else can tell later that a note with that GUID in a learner's collection was
+the deck's (a derived GUID says so itself), and `factdeck sync` needs to know to flag it removed.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ if TYPE_CHECKING:
 HEADER = (
     "# factdeck lock file: commit it with the deck. Written by `factdeck build`; do not edit.\n"
     "# notetype <type> <definition hash> <time> <fields> | note <id> <content hash> <time> <added> <history>\n"
+)
+GUIDS_HEADER = (
+    "# guid <GUID> <note id>: notes with a guid: of their own, kept after they are removed (for sync)\n"
 )
 
 
@@ -71,6 +78,8 @@ class Lock:
     # note id -> the history token at the end of its line (kept as text: most notes never change,
     # so most tokens are only copied from one lock to the next)
     history: dict[str, str] = field(default_factory=dict)
+    # GUID -> note id: every `guid:` of its own the deck has shipped, its removed notes' included
+    guids: dict[str, str] = field(default_factory=dict)
     # note ids whose history this build started (only the current version): a package needs no
     # row for them, and finding that out from the token would cost a 100,000-note build time
     fresh: set[str] = field(default_factory=set, compare=False)
@@ -99,6 +108,9 @@ class Lock:
             token = self.history.get(note_id)
             tail = f" {token}" if token else ""
             lines.append(f"note {note_id} {digest} {time} {added}{tail}\n")
+        if self.guids:
+            lines.append(GUIDS_HEADER)
+            lines.extend(f"guid {guid} {self.guids[guid]}\n" for guid in sorted(self.guids))
         return "".join(lines)
 
 
@@ -162,6 +174,9 @@ def read(path: Path, out: Collector) -> tuple[Lock, str | None]:
                         lock.history[parts[1]] = token
                         tokens[parts[1]] = number
                     continue
+            if parts[0] == "guid" and len(parts) == 3:
+                lock.guids[_word(parts[1])] = _word(parts[2])
+                continue
             if parts[0] == "notetype" and len(parts) == 5:
                 fields = json.loads(parts[4])
                 if isinstance(fields, list) and all(isinstance(f, str) and f.isprintable() for f in fields):
@@ -222,6 +237,23 @@ def advance(
             changes.restyled.append(name)
             changes.field_changes.extend(_field_change_messages(name, was[2], fields))
     return new, changes
+
+
+def advance_guids(old: Lock, new: Lock, notes: Iterable[OwnGuid]) -> None:
+    """``new``'s own GUIDs: the old lock's, removed notes' included, and the notes' own."""
+    new.guids = dict(old.guids)
+    for note in notes:
+        if note.own_guid:
+            new.guids[note.guid] = note.id
+
+
+class OwnGuid(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def guid(self) -> str: ...
+    @property
+    def own_guid(self) -> bool: ...
 
 
 class ShippedNote(Protocol):

@@ -48,3 +48,6 @@ class Deck:
     unusable_types: set[str] = field(default_factory=set)  # declared with errors (already reported)
     media: str = ""  # a folder of media bundled under their own names, relative to the deck file
     media_pos: Pos = (0, 0)
+    # names fields use that the deck does not have (an imported package lacked them): kept as written
+    missing_media: dict[str, Pos] = field(default_factory=dict)
+    missing_media_pos: Pos = (0, 0)

@@ -14,10 +14,10 @@ Before a command reads or writes outputs it calls ``recover`` on the folders it 
 their locks, any journal left there belongs to a dead process (a live committer holds the
 lock for the journal's whole life), so its remaining renames are done and it is removed; then
 temporary files whose lock is free (their writer is dead) are removed, and so are working
-folders in TMPDIR left by killed builds. Temporary names carry the process id and a token of
-that process (``.NAME.factdeck-PID-TOKEN-N.tmp``), for people reading a folder listing; whether
-a file is stale is decided by its lock alone, so a live concurrent build's files are never
-touched.
+folders left by killed commands, there and in TMPDIR (``private_workdir``). Temporary names
+carry the process id and a token of that process (``.NAME.factdeck-PID-TOKEN-N.tmp``,
+``factdeck-PURPOSE-PID-TOKEN-N``), for people reading a folder listing; whether a file is stale
+is decided by its lock alone, so a live concurrent command's files are never touched.
 
 Which order the renames take matters when the later ones never happen and nobody recovers
 (the journal deleted, the folder copied elsewhere): the caller stages first what must become
@@ -47,10 +47,15 @@ from typing import IO, Any
 JOURNAL_PREFIX = ".factdeck-commit-"
 _TEMP = re.compile(r"\A\..*\.factdeck-\d+-[0-9a-f]{12}-\d+\.tmp\Z", re.S)
 _JOURNAL = re.compile(r"\A\.factdeck-commit-\d+-[0-9a-f]{12}\.json\Z")
-_WORKDIR = re.compile(r"\Afactdeck-\d+-[0-9a-f]{12}-\d+\Z")
+# `factdeck-PID-TOKEN-N` (a build's, in TMPDIR), `factdeck-read-...`, `.factdeck-import-...`
+_WORKDIR = re.compile(r"\A\.?factdeck-(?:[a-z]+-)?\d+-[0-9a-f]{12}-\d+\Z")
+_PURPOSE = re.compile(r"\A[a-z]*\Z")
 _MAX_JOURNAL_BYTES = 64 << 20  # some 300,000 renames
 _counter = itertools.count()
 _token: tuple[int, str] = (0, "")
+# (device, inode) of this process's live working folders: it holds their locks already, and a
+# commit into one (a package staged in it) must not wait for a lock it holds itself
+_own_workdirs: set[tuple[int, int]] = set()
 
 
 class WriteFailed(Exception):
@@ -370,7 +375,8 @@ class _DirLocks:
             opened[(st.st_dev, st.st_ino)] = (path, fd)
         try:
             for key in sorted(opened):
-                _lock_fd(opened[key][1])
+                if key not in _own_workdirs:
+                    _lock_fd(opened[key][1])
         except BaseException:
             for _, fd in opened.values():
                 os.close(fd)
@@ -385,9 +391,10 @@ class _DirLocks:
 
 
 def recover(folders: Iterable[Path | str]) -> None:
-    """Finish commits cut short in ``folders`` and remove what dead builds left there and in TMPDIR.
+    """Finish commits cut short in ``folders`` and remove what dead commands left there (temporary
+    files, working folders) and in TMPDIR.
 
-    Called before a command reads or writes outputs. Never touches a live build's files.
+    Called before a command reads or writes outputs. Never touches a live command's files.
     """
     with signals_deferred(), _DirLocks(os.path.abspath(os.fspath(f)) for f in folders) as held:
         _settle(held)
@@ -408,7 +415,7 @@ def _settle(held: _DirLocks) -> None:
         with suppress(FileNotFoundError):
             os.unlink(path)
     for d in held.paths:
-        for path in _listing(d, _TEMP):
+        for path in [*_listing(d, _TEMP), *_listing(d, _WORKDIR)]:
             _remove_if_stale(path)
 
 
@@ -489,22 +496,33 @@ def _remove_stale_workdirs() -> None:
 
 
 @contextmanager
-def private_workdir() -> Iterator[str]:
-    """A new folder in TMPDIR for this process's working files, locked while it lives, so a
-    later run can tell one left by a killed build (and remove it) from a live build's."""
+def private_workdir(folder: str | Path | None = None, purpose: str = "") -> Iterator[str]:
+    """A new folder for this process's working files, locked while it lives, so that a later run
+    can tell one left by a killed command (and remove it: ``recover``) from a live one's.
+
+    In TMPDIR by default, named ``factdeck-[PURPOSE-]PID-TOKEN-N``; in another ``folder`` (to
+    rename files from it into that folder) the name starts with a dot, to stay out of listings.
+    """
+    if not _PURPOSE.match(purpose):
+        raise ValueError(f"purpose {purpose!r}: lowercase letters only")
+    base = tempfile.gettempdir() if folder is None else os.fspath(folder)
+    stem = ("" if folder is None else ".") + "factdeck-" + (f"{purpose}-" if purpose else "")
     with signals_deferred():
-        base = tempfile.gettempdir()
         while True:
-            path = os.path.join(base, f"factdeck-{process_tag()}-{next(_counter)}")
+            path = os.path.join(base, f"{stem}{process_tag()}-{next(_counter)}")
             os.mkdir(path, 0o700)
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             _lock_fd(fd)
             if _same_file(path, fd):
                 break
             os.close(fd)
+        st = os.fstat(fd)
+        key = (st.st_dev, st.st_ino)
+        _own_workdirs.add(key)
     try:
         yield path
     finally:
         with signals_deferred():
             shutil.rmtree(path, ignore_errors=True)
+            _own_workdirs.discard(key)
             os.close(fd)

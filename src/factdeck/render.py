@@ -117,23 +117,35 @@ class Warn(str):
     """A rendering problem that is a warning (the card still shows what was meant), not an error."""
 
 
+class Missing(Warn):
+    """A local file a field names that the renderer was told not to look for (``probe``): the
+    name, as the field writes it, for ``factdeck import`` to list under `missing-media`."""
+
+
 class Renderer:
     """Renders the fields of one deck file; images resolve against that file's folder.
 
-    A deck may also name a media folder (``deck: media:``, as ``factdeck import`` writes):
-    every file in it is bundled under its own name, and a field that uses one by that name
-    (``<img src="x.png">``, ``[sound:x.mp3]``, a template's ``_font.woff``) is left as it is,
-    so the cards of an imported deck keep working in users' collections.
+    A deck may also name a media folder (``deck: media:``, as ``factdeck import`` writes): a
+    field that uses one of its files by name (``<img src="x.png">``, ``[sound:x.mp3]``) is left
+    as it is, so the cards of an imported deck keep working in users' collections. Only the files
+    Anki's import keeps are bundled (measured): those a field names so, and those whose names
+    start with `_` (a template's ``_font.woff``); ``unused_media`` names the others.
     """
 
-    def __init__(self, deck_dir: str, media_dir: str | None = None):
+    def __init__(self, deck_dir: str, media_dir: str | None = None, missing: Iterable[str] = ()):
         self._deck_dir = deck_dir
         self.root = os.path.realpath(deck_dir)
         self.media: dict[str, str] = {}  # package name -> path on disk
         self.media_problems: list[str] = []  # about the media folder itself
-        self.folder_media: set[str] = set()  # names of the files in the media folder
+        self.folder_media: set[str] = set()  # names kept as written: the media folder's files...
+        self.folder_files: dict[str, str] = {}  # the media folder's files: name -> path on disk
+        self.missing = set(missing)  # ...and these, which the deck lacks (`missing-media`)
+        # True: every other local file a field names is a `Missing` problem, kept as written,
+        # never looked for (``factdeck import`` finding what its package lacks)
+        self.probe = False
         if media_dir:
             self._add_media_folder(media_dir)
+        self.folder_media |= self.missing
         self._cache: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._problems: list[str] = []
         self._srcset = False  # the field being rendered had an image with `srcset`
@@ -154,6 +166,10 @@ class Renderer:
             self._markdown = MarkdownIt("commonmark", {"html": True, "breaks": True}).enable(
                 ["table", "strikethrough"]
             )
+            # markdown-it leaves `![x](file:...)` and `[x](javascript:...)` as literal text; every
+            # URL goes to the sanitiser and ``_filter`` instead, which check (and report) them as
+            # they do raw HTML's
+            self._markdown.validateLink = _any_link  # type: ignore[method-assign]  # markdown-it reads it per instance
             # markdown-it types its rules as bound methods; any callable of that shape works
             rules = cast("dict[str, object]", cast("RendererHTML", self._markdown.renderer).rules)
             rules["html_inline"] = self._html
@@ -294,7 +310,28 @@ class Renderer:
             return value  # remote: nh3 has already dropped schemes other than http(s) and mailto
         if tag == "img" and name == "src" and not url.startswith("//"):
             return self._bundle(url) or ""
+        if tag == "a" and name == "href":
+            return value if self._link_inside(url) else None
         return value
+
+    def _link_inside(self, url: str) -> bool:
+        """Whether a relative link stays inside the deck's folder, as a browser reads the path
+        (`\\` is `/`, `%2e` is `.`, `?` and `#` end it); one that leaves it is an error, as for
+        images: a card never reaches such a file, and the path tells of the author's files."""
+        slashed = url.replace("\\", "/")
+        if slashed.startswith("//"):
+            return True  # another host (`//example.org/x`): a web address
+        path = unquote(re.split(r"[?#]", slashed, maxsplit=1)[0])
+        if not path:
+            return True  # `#part`, `?query`: the card itself
+        try:
+            target = os.path.realpath(os.path.join(self.root, path))
+            inside = os.path.commonpath([target, self.root]) == self.root
+        except (OSError, ValueError):
+            inside = False
+        if not inside:
+            self._problems.append(f"link `{_shown(url)}` is outside the deck's folder")
+        return inside
 
     def _style(self, value: str) -> str | None:
         """A `style` attribute with its `url(...)` (and `image-set(...)`) references checked like
@@ -335,7 +372,9 @@ class Renderer:
                 )
             return None
         if url in self.folder_media or unquote(url) in self.folder_media:
-            if not unquote(url).startswith("_"):
+            name = url if url in self.folder_media else unquote(url)
+            self._use(name)  # bundled as named; whether Anki keeps it is the warning's point
+            if not name.startswith("_") and name not in self.missing:
                 self._problems.append(
                     Warn(
                         f"`url({_shown(url)})` in `style` names a file of the media folder that Anki's "
@@ -370,6 +409,7 @@ class Renderer:
         media folder keeps its name, a file in the deck's folder is bundled and renamed."""
         name = html.unescape(m.group(1))
         if name in self.folder_media:
+            self._use(name)
             return m.group(0)
         if _SCHEME.match(name) or name.startswith("//"):
             self._problems.append(
@@ -411,8 +451,21 @@ class Renderer:
             elif entry.name.lower().endswith(".svg") and (problem := _svg_file_problem(path)):
                 self.media_problems.append(f"media file {name} {problem}")
             else:
-                self.media[entry.name] = path
+                self.folder_files[entry.name] = path
                 self.folder_media.add(entry.name)
+                if entry.name.startswith("_"):
+                    self._use(entry.name)  # Anki keeps it, named or not (templates, styles)
+
+    def _use(self, name: str) -> None:
+        """A file of the media folder is named where Anki sees it: it goes into the package."""
+        path = self.folder_files.get(name)
+        if path is not None and name not in self.media:
+            self.media[name] = path
+
+    def unused_media(self, bundled: Mapping[str, str]) -> list[str]:
+        """The media folder's files that nothing in ``bundled`` (the deck's media, from every
+        renderer that rendered its fields) holds: Anki's import would leave them out."""
+        return [name for name in self.folder_files if name not in bundled]
 
     def _bundle(
         self, src: str, kind: str = "image", types: set[str] = IMAGE_TYPES, url: bool = True, prefix: str = ""
@@ -426,6 +479,10 @@ class Renderer:
         shown = _shown(src)
         rel = unquote(src) if url else src
         if src in self.folder_media or rel in self.folder_media:
+            self._use(src if src in self.folder_media else rel)
+            return src
+        if self.probe:
+            self._problems.append(Missing(src))
             return src
         if "\x00" in rel:
             self._problems.append(f"{kind} `{shown}` has a NUL character in its path")
@@ -450,6 +507,13 @@ class Renderer:
         if digest is None:
             return None
         name = f"{prefix}factdeck-{digest}{ext}"
+        taken = self.folder_files.get(name)
+        if taken is not None and not same_content(taken, path):
+            self._problems.append(
+                f"{kind} `{shown}` is bundled as `{name}`, the name of another file in the media folder "
+                f"({_shown(taken)}); rename that file"
+            )
+            return None
         self.media[name] = path
         return name
 
@@ -495,6 +559,30 @@ class Renderer:
         self._problems.append(
             f"{kind} `{shown}` is {what}; name {'an image' if kind == 'image' else 'a'} file"
         )
+
+
+def same_content(a: str, b: str) -> bool:
+    """Whether two files hold the same bytes (one file by two paths does); False if either
+    cannot be read (the build reports that where it reads them)."""
+    import filecmp
+
+    try:
+        return os.path.samefile(a, b) or filecmp.cmp(a, b, shallow=False)
+    except OSError:
+        return False
+
+
+def media_key(name: str) -> str:
+    """What a package's media name is to every importer: Anki stores names in Unicode NFC
+    (measured: `é` written decomposed is renamed, and the notes naming it rewritten), and on
+    Windows and macOS `X.png` and `x.png` are one file."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def _any_link(url: str) -> bool:
+    return True
 
 
 # Never block on opening a FIFO, never take a terminal as controlling terminal.

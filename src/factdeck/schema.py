@@ -358,6 +358,14 @@ def deck_schema() -> JSONSchema:
                         "their own names (`factdeck import` writes one). Fields use them by name: "
                         '`<img src="heart.png">`, `[sound:heart.mp3]`.'
                     ),
+                    "missing-media": {
+                        "description": "Optional: names of media files that fields use but the deck does "
+                        "not have (`factdeck import` lists those its package lacked). Such references are "
+                        "kept as written, and the cards show the file only in collections that have it.",
+                        "type": "array",
+                        "items": {"type": "string", "pattern": NOT_BLANK},
+                        "examples": [["heart.png", "beat.mp3"]],
+                    },
                 },
                 "examples": [{"id": "spanish-verbs", "name": "Languages::Spanish verbs"}],
             },

@@ -32,7 +32,16 @@ from dataclasses import astuple, dataclass
 from functools import partial
 
 from . import workers
-from .assemble import Built, BuiltDeck, NoteAssembler, deck_anki_id, deck_renderer, describe, output_limit
+from .assemble import (
+    Built,
+    BuiltDeck,
+    NoteAssembler,
+    deck_anki_id,
+    deck_renderer,
+    describe,
+    output_limit,
+    report_unused_media,
+)
 from .diagnostics import SUGGESTION_BUDGET, Collector, Diagnostic
 from .model import Deck, Note
 from .notetypes import BY_KEY
@@ -311,8 +320,12 @@ def compile_file(path: str, text: str, pieces: int = 2) -> tuple[BuiltDeck | Non
         out.items.extend(d for i, d in enumerate(diags) if i not in dropped)
     finish(deck, count, notes_list, {key for note in built for key in note.sources}, out)
     renderer = deck_renderer(deck)
-    result = BuiltDeck(deck, deck_anki_id(deck.id), describe(deck, renderer, out), built, media)
+    description = describe(deck, renderer, out)
+    result = BuiltDeck(
+        deck, deck_anki_id(deck.id), description, built, media, frozenset(renderer.folder_files)
+    )
     result.media.update(renderer.media)
+    report_unused_media(deck, renderer, result.media, out)
     return result, out.items
 
 

@@ -70,7 +70,8 @@ class Release:
     notetypes: dict[int, ShippedNotetype] = field(default_factory=dict)
     deck_ids: dict[int, str] = field(default_factory=dict)  # Anki deck id -> factdeck deck id
     media: dict[str, Path] = field(default_factory=dict)  # file name -> file
-    # factdeck deck id -> GUIDs of notes with a `guid:` of their own (not derived from the note id)
+    # factdeck deck id -> GUIDs of notes with a `guid:` of their own (not derived from the note
+    # id), removed notes' included (the lock remembers them)
     explicit: dict[str, set[str]] = field(default_factory=dict)
     with_history: bool = True  # False: a package from before histories (every note shipped once)
 
@@ -344,8 +345,9 @@ def _removed(release: Release, col: Collection, result: Plan) -> None:
     """Notes of the release's decks that the release no longer has.
 
     A note counts as factdeck's only when its GUID is the one factdeck derives from one of
-    the release's decks and the note's id field: the learner's own notes, even of factdeck's
-    note types, are never touched.
+    the release's decks and the note's id field, or a GUID of its own that the release (its
+    lock keeps removed notes' own GUIDs) or an earlier sync knows: the learner's own notes,
+    even of factdeck's note types, are never touched.
     """
     shipped = {n.guid for n in release.notes}
     id_fields = {nt.id: nt.id_field for nt in release.notetypes.values()}
@@ -355,7 +357,7 @@ def _removed(release: Release, col: Collection, result: Plan) -> None:
     for deck in decks:
         known = col.explicit.get(deck, set()) | release.explicit.get(deck, set())
         result.explicit[deck] = {g for g in known if g in col.notes or g in shipped}
-        own |= col.explicit.get(deck, set())
+        own |= known
     for note in col.notes.values():
         if note.guid in shipped or note.notetype not in id_fields:
             continue
@@ -592,6 +594,7 @@ def release_from_decks(paths: list[str], tmp: Path) -> tuple[Release | None, lis
     checked = pipeline.check(paths)
     diagnostics: list[Diagnostic] = list(checked.diagnostics)
     diagnostics.extend(pipeline._clashing_notetypes(checked.decks))  # one package holds every deck
+    diagnostics.extend(pipeline.clashing_media(checked.decks))
     if any(d.severity == "error" for d in diagnostics):
         return None, diagnostics
     now = pipeline.build_time()
@@ -617,6 +620,9 @@ def release_from_decks(paths: list[str], tmp: Path) -> tuple[Release | None, lis
         }
         new, _ = lockfile.advance(old, {n.id: n.hash for n in built.notes}, notetypes, now)
         lockfile.advance_history(old, new, built.notes)
+        lockfile.advance_guids(old, new, built.notes)
+        if new.guids:  # removed notes' too: the learner may still have them
+            release.explicit[built.deck.id] = set(new.guids)
         parts.append(package.Part(built, new))
         release.deck_ids[built.anki_id] = built.deck.id
         for nt in built.notetypes().values():
@@ -625,8 +631,6 @@ def release_from_decks(paths: list[str], tmp: Path) -> tuple[Release | None, lis
                 nt.id, nt.name, nt.field_names, nt.templates, nt.css, nt.cloze, id_field
             )
         for note in built.notes:
-            if note.guid != note_guid(built.deck.id, note.id):
-                release.explicit.setdefault(built.deck.id, set()).add(note.guid)
             token = new.history.get(note.id, "")
             release.notes.append(
                 ShippedNote(

@@ -23,7 +23,7 @@ SOURCE_KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 MAX_ID = 100
 
 TOP_KEYS = ("version", "deck", "include", "notetypes", "tags", "sources", "notes")
-DECK_KEYS = ("id", "name", "description", "media")
+DECK_KEYS = ("id", "name", "description", "media", "missing-media")
 SOURCE_KEYS = ("title", "url")
 NOTE_KEYS = ("id", "type", "front", "back", "text", "extra", "fields", "tags", "sources", "subdeck", "guid")
 CUSTOM_NOTE_KEYS = ("id", "type", "fields", "tags", "sources", "subdeck", "guid")
@@ -324,6 +324,18 @@ def _deck_header(check: _Checker, value: object, pos: Pos, deck: Deck) -> None:
             )
         elif folder:
             deck.media, deck.media_pos = folder, node.val_pos["media"]
+    if "missing-media" in node:
+        pos = node.val_pos["missing-media"]
+        items = check.listing(
+            node["missing-media"], pos, "`missing-media`", hint="; write `missing-media: [a.png]`"
+        )
+        deck.missing_media_pos = pos
+        for item, ipos in zip(items or [], items.item_pos if items else []):
+            name = check.text(item, ipos, "a missing media file's name", required=True)
+            if name is not None and name in deck.missing_media:
+                check.out.warning(ipos, "duplicate-media", f"`{name}` is listed twice in `missing-media`")
+            elif name is not None:
+                deck.missing_media[name] = ipos
 
 
 def _sources(check: _Checker, value: object, pos: Pos) -> dict[str, Source]:

@@ -18,7 +18,6 @@ import html
 import os
 import resource
 import signal
-import tempfile
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from ..output import private_workdir
 from .read import PackageError
 
 INSTALL_HINT = "pip install 'factdeck[anki]'"
@@ -89,7 +89,6 @@ class Contents:
     notes: list[Note] = field(default_factory=list)
     deck_descriptions: dict[str, str] = field(default_factory=dict)  # full deck name -> HTML
     media: dict[str, Path] = field(default_factory=dict)  # file name -> unpacked file
-    missing_media: set[str] = field(default_factory=set)  # used by a field, absent from the package
     media_total: int = 0  # files in the package, used or not
     reviewed_cards: int = 0
     reviews: int = 0  # entries of review history
@@ -118,7 +117,7 @@ def read_package(path: Path) -> Iterator[Contents]:
     """
     _require_anki()
     colpkg = _check_zip(path)
-    with tempfile.TemporaryDirectory(prefix="factdeck-read-") as tmp:
+    with private_workdir(purpose="read") as tmp:  # a killed reader's is removed by `recover`
         col = _unpack(path, Path(tmp), colpkg)
         try:
             contents = _contents(col)
@@ -268,10 +267,8 @@ def _contents(col: Any) -> Contents:
         fields = tuple(flds.split("\x1f"))
         used: list[str] = []
         for ref in col.media.files_in_str(mid, " ".join(fields)):
-            name = _media_name(ref, present)
-            if name is None:
-                contents.missing_media.add(ref)
-            elif name not in used:
+            name = _media_name(ref, present)  # None: not in the package (the import names those)
+            if name is not None and name not in used:
                 used.append(name)
         contents.notes.append(
             Note(nid, guid, mid, mod, fields, tuple(tags.split()), tuple(cards.get(nid, ())), tuple(used))

@@ -179,12 +179,14 @@ def _write_history(db: sqlite3.Connection, parts: list[Part]) -> None:
         for f in nt.fields
         if f.key in ("id", ID_KEY)
     }
-    explicit: dict[str, list[str]] = {}  # deck id -> GUIDs that are not derived from note ids
+    # deck id -> GUIDs not derived from note ids: the notes' own, and the lock's memory of those
+    # of removed notes (sync flags a learner's note with one as removed; nothing else tells)
+    explicit: dict[str, list[str]] = {}
     for part in parts:
         deck_id = part.deck.deck.id
-        own = sorted(n.guid for n in part.deck.notes if n.own_guid)
+        own = sorted({n.guid for n in part.deck.notes if n.own_guid} | set(part.lock.guids))
         if own:
-            explicit[deck_id] = own
+            explicit[deck_id] = sorted({*explicit.get(deck_id, ()), *own})
     db.executemany(
         "INSERT INTO factdeck_meta VALUES (?, ?)",
         [

@@ -10,13 +10,17 @@ into a new, empty collection, and a collection Anki itself has open is locked.
 
 from __future__ import annotations
 
+import errno
+import itertools
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from .. import merge
+from ..output import private_workdir, recover
 from ..sync import (
     STATE_KEY,
     Collection,
@@ -124,30 +128,61 @@ def snapshot(col: Any, path: Path, release: Release) -> Collection:
 
 def backup(col: Any, path: Path) -> Path:
     """A backup with Anki's own mechanism, in the profile's backups folder (File > Switch Profile >
-    Open Backup restores it); the path of the new file."""
+    Open Backup restores it), complete and on disk before this returns; the path of the new file.
+
+    Anki names a backup by the second and replaces a file of that name, so two syncs in one
+    second would leave one backup: Anki writes it into a working folder of its own, and it is
+    then linked into the backups folder under Anki's name, or that name with `-2`, `-3`... when
+    the name is taken, never over another file. (Anki also thins the folder it backs up into;
+    here that folder holds only the new backup, so no backup of the learner's is removed.)
+    """
     folder = path.parent / "backups"
     try:
         folder.mkdir(exist_ok=True)
-        before = _backups(folder)
-        made = col.create_backup(backup_folder=str(folder), force=True, wait_for_completion=True)
-        after = _backups(folder)
+        recover([folder])  # a killed sync's working folder
+        with private_workdir(folder, "backup") as work:
+            made = col.create_backup(backup_folder=work, force=True, wait_for_completion=True)
+            written = sorted(e.name for e in os.scandir(work) if e.name.endswith(".colpkg"))
+            if not made or len(written) != 1:
+                raise SyncError(f"Anki made no backup in {folder}; nothing was changed")
+            return _publish(os.path.join(work, written[0]), folder)
+    except SyncError:
+        raise
     except Exception as e:
         raise SyncError(f"cannot back up the collection into {folder}: {e}; nothing was changed") from None
-    # Anki names backups by the second: a backup within the same second replaces the last one
-    written = sorted((stamp, name) for name, stamp in after.items() if before.get(name) != stamp)
-    if written:
-        return folder / written[-1][1]
-    if not made and after:  # Anki: nothing changed since its newest backup, which is this state
-        return folder / max((stamp, name) for name, stamp in after.items())[1]
-    raise SyncError(f"Anki made no backup in {folder}; nothing was changed")
 
 
-def _backups(folder: Path) -> dict[str, int]:
-    return {
-        entry.name: entry.stat().st_mtime_ns
-        for entry in os.scandir(folder)
-        if entry.is_file() and entry.name.endswith(".colpkg")
-    }
+def _publish(made: str, folder: Path) -> Path:
+    """Put the finished file ``made`` into ``folder`` under its own name, or that name with a
+    number, never replacing a file; synced to disk, file and folder."""
+    with open(made, "rb") as f:
+        os.fsync(f.fileno())
+    stem, suffix = os.path.splitext(os.path.basename(made))
+    for n in itertools.count(1):
+        target = folder / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
+        try:
+            os.link(made, target)
+        except FileExistsError:
+            continue
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+                raise
+            try:  # a file system without hard links: a new file, written in full
+                with open(made, "rb") as src, open(target, "xb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+                    dst.flush()
+                    os.fsync(dst.fileno())
+            except FileExistsError:
+                continue
+        break
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync a folder; the file itself is
+    finally:
+        os.close(fd)
+    return target
 
 
 class PartlyWritten(SyncError):
