@@ -331,7 +331,8 @@ def _anki_shows_gap(question: str, number: int) -> bool:
 
 
 def _anki_breaks_a_tag(side: str) -> bool:
-    """A span written into an attribute, or a tag's `">` shown as text."""
+    """A span written into an attribute: on the answer, where Anki wraps every cloze it reveals
+    in a span, a cloze that opens or closes inside a tag always leaves one there."""
     from html.parser import HTMLParser
 
     broken = []
@@ -340,9 +341,6 @@ def _anki_breaks_a_tag(side: str) -> bool:
         def handle_starttag(self, tag, attrs):
             # data-cloze holds the hidden text, nested clozes' HTML included, escaped
             broken.extend("span" in (value or "") for name, value in attrs if name != "data-cloze")
-
-        def handle_data(self, data):
-            broken.append('">' in data)
 
     parser = Tags()
     parser.feed(_without_style(side))
