@@ -8,7 +8,6 @@ comes from the lock, so the same input gives the same bytes.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import itertools
 import json
@@ -23,7 +22,6 @@ import zlib
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,7 +30,7 @@ from genanki.apkg_col import APKG_COL
 from genanki.apkg_schema import APKG_SCHEMA
 
 from .. import history as histories
-from .. import templates, workers
+from .. import templates
 from ..assemble import Built, BuiltDeck, subdeck_anki_id
 from ..lock import Lock
 from ..notetypes import ID_KEY, NoteType
@@ -42,10 +40,8 @@ from . import zipwriter
 _TAGS = re.compile(r"<[^>]*>")
 _STATEMENTS = [s for s in APKG_SCHEMA.split(";") if s.strip()]
 _TABLES = ";".join(s for s in _STATEMENTS if "CREATE INDEX" not in s) + ";"
-_CARDS_TABLE = next(s for s in _STATEMENTS if "CREATE TABLE cards" in s) + ";"
-_CARD_INDEXES = ";".join(s for s in _STATEMENTS if "CREATE INDEX" in s and " on cards " in s) + ";"
-_OTHER_INDEXES = ";".join(s for s in _STATEMENTS if "CREATE INDEX" in s and " on cards " not in s) + ";"
-FORK_CARDS = 20_000  # from this many cards, a second process writes them while this one writes the notes
+_INDEXES = ";".join(s for s in _STATEMENTS if "CREATE INDEX" in s) + ";"
+_CARDS_INSERT = "INSERT INTO cards VALUES (?,?,?,?,?,-1,0,0,?,0,0,0,0,0,0,0,0,'')"
 
 Entry = tuple[BuiltDeck, Built, tuple[str, int, int]]  # a note, its deck, its lock line (hash, time, added)
 
@@ -76,43 +72,23 @@ def notetype_times(parts: list[Part]) -> dict[int, int]:
 def write_collection(db_path: str, parts: list[Part]) -> None:
     """The Anki collection as an SQLite file; rows are streamed into one transaction per table.
 
-    The cards go into a file of their own, written by a second process on large builds while
-    this one writes the notes, then copied in whole (SQLite copies an identical table's pages
-    and index entries without decoding rows). Written in one process or two, the file is the same.
+    (A forked writer for the cards table was tried in session 4: it saved about 0.5 s of a
+    100,000-note build, but the parent's writes to pages it shared with the child copied them,
+    and a rebuild's peak memory passed 400 MB.)
     """
     stamp = package_time(parts)
     nt_times = notetype_times(parts)
     entries = [(part.deck, note, part.lock.notes[note.id]) for part in parts for note in part.deck.notes]
     nids, cids = _assign_ids([added for _, _, (_, _, added) in entries], [len(n.ords) for _, n, _ in entries])
-    cards = _card_columns(entries, nids, cids)
-    cards_path = db_path + "-cards"
-    worker = None
-    if len(cards[-1]) >= FORK_CARDS and workers.available():
-        with contextlib.suppress(OSError):  # no memory or processes left to fork: write them here
-            worker = workers.Worker(partial(_cards_job, cards_path, cards))
+    db = sqlite3.connect(db_path)
     try:
-        db = sqlite3.connect(db_path)
-        try:
-            _write_notes(db, parts, entries, nids, stamp, nt_times)
-            if worker is None or not worker.result():
-                worker = None
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(cards_path)  # what a failed worker left
-                _write_cards(cards_path, cards)
-            worker = None
-            db.executescript(_CARD_INDEXES)  # on the empty table, so that the copy fills them too
-            db.execute("ATTACH DATABASE ? AS factdeck_cards", (cards_path,))
-            db.execute("INSERT INTO cards SELECT * FROM factdeck_cards.cards")
-            db.commit()
-            db.execute("DETACH DATABASE factdeck_cards")
-            _write_history(db, parts)
-            db.executescript(_OTHER_INDEXES)  # built once, after the rows: faster than row by row
-            db.commit()
-        finally:
-            db.close()
+        _write_notes(db, parts, entries, nids, stamp, nt_times)
+        db.executemany(_CARDS_INSERT, _card_rows(_card_columns(entries, nids, cids)))
+        _write_history(db, parts)
+        db.executescript(_INDEXES)  # built once, after the rows: faster than updating them row by row
+        db.commit()
     finally:
-        if worker is not None:  # interrupted or failed while the worker ran: it must not outlive us
-            worker.kill()
+        db.close()
 
 
 def _write_notes(
@@ -236,7 +212,7 @@ CardColumns = tuple["array[int]", "array[int]", "array[int]", "array[int]", "arr
 
 def _card_columns(entries: list[Entry], nids: list[int], cids: list[int]) -> CardColumns:
     """Per note: its ID, its first card's ID, its deck, its time, its card count; then every
-    card's template ordinal. Flat arrays: a forked writer reads them without copying pages."""
+    card's template ordinal."""
     subdeck_ids: dict[tuple[str, str], int] = {}
     dids = array("q")
     for built, note, _ in entries:
@@ -263,27 +239,6 @@ def _card_rows(cards: CardColumns) -> Iterator[tuple[int, int, int, int, int, in
         for offset in range(count):
             yield (cid + offset, nid, did, ords[k + offset], mod, i + 1)
         k += count
-
-
-def _write_cards(path: str, cards: CardColumns) -> None:
-    """The cards table and its indexes, in a database of their own (see write_collection)."""
-    db = sqlite3.connect(path)
-    try:
-        db.execute("PRAGMA journal_mode = OFF")
-        db.execute("PRAGMA synchronous = OFF")
-        db.executescript(_CARDS_TABLE)
-        db.executemany("INSERT INTO cards VALUES (?,?,?,?,?,-1,0,0,?,0,0,0,0,0,0,0,0,'')", _card_rows(cards))
-        db.commit()
-        db.executescript(_CARD_INDEXES)
-        db.commit()
-    finally:
-        db.close()
-
-
-def _cards_job(path: str, cards: CardColumns) -> bytes:
-    """What the forked writer does: any failure shows as an empty result, and the parent retries."""
-    _write_cards(path, cards)
-    return b"ok"
 
 
 def _assign_ids(added: list[int], card_counts: list[int]) -> tuple[list[int], list[int]]:
