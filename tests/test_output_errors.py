@@ -284,6 +284,38 @@ def test_hostile_lock_content_is_a_located_error(write_deck, tmp_path, run, cont
     assert not (tmp_path / "a.apkg").exists()
 
 
+@pytest.mark.parametrize("kind", ["note", "notetype"])
+def test_an_entry_a_lock_lists_twice_is_an_error_at_its_second_line(write_deck, tmp_path, run, kind):
+    """A hand-merged lock can list a note twice; keeping either line silently could move the
+    note's time backwards, and Anki would then ignore its next updates."""
+    deck = write_deck(SIMPLE_DECK)
+    env = {"SOURCE_DATE_EPOCH": "1700000000"}
+    assert run("build", deck, "-o", tmp_path / "a.apkg", env=env).exit_code == 0
+    lines = lock_path(deck).read_text().splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if line.startswith(f"{kind} "))
+    repeated = lines[first].replace(" 1700000000 ", " 1800000000 ", 1)
+    lock_path(deck).write_text("".join([*lines[: first + 1], repeated, *lines[first + 1 :]]))
+    result = run("build", deck, "-o", tmp_path / "b.apkg", env=env)
+    assert result.exit_code == 1, result.output
+    key = lines[first].split()[1]
+    assert (
+        f"deck.lock:{first + 2}:1: error: lock file deck.lock lists {kind} `{key}` twice "
+        f"(lines {first + 1} and {first + 2})" in result.stderr
+    )
+    assert not (tmp_path / "b.apkg").exists()
+
+
+def test_a_lock_that_starts_with_a_byte_order_mark_is_read(write_deck, tmp_path, run):
+    deck = write_deck(SIMPLE_DECK)
+    env = {"SOURCE_DATE_EPOCH": "1700000000"}
+    assert run("build", deck, "-o", tmp_path / "a.apkg", env=env).exit_code == 0
+    plain = lock_path(deck).read_bytes()
+    lock_path(deck).write_bytes(b"\xef\xbb\xbf" + plain)
+    result = run("build", deck, "-o", tmp_path / "b.apkg", env={"SOURCE_DATE_EPOCH": "1800000000"})
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "a.apkg").read_bytes() == (tmp_path / "b.apkg").read_bytes()
+
+
 def test_a_lock_with_windows_line_ends_is_read(write_deck, tmp_path, run):
     deck = write_deck(SIMPLE_DECK)
     assert (

@@ -152,12 +152,15 @@ def read(path: Path, out: Collector) -> tuple[Lock, str | None]:
         out.error(None, "lock", f"cannot read lock file {path}: {e.strerror or e}")
         return lock, None
     try:
-        text = data.decode("utf-8")
+        whole = data.decode("utf-8")
     except UnicodeDecodeError as e:
         bad_line = data.count(b"\n", 0, e.start) + 1
         out.error((bad_line, 1), "lock", f"lock file {path.name} is not UTF-8 text")
         return lock, None
+    text = whole.removeprefix("\ufeff")  # a byte order mark, as some editors write one
     tokens: dict[str, int] = {}  # note id -> line number, checked once every note type is known
+    lines_of: dict[str, int] = {}  # note id -> its line
+    types_at: dict[str, int] = {}  # note type key -> its line
     for number, line in enumerate(text.split("\n"), 1):
         line = line.removesuffix("\r")
         if not line.strip() or line.startswith("#"):
@@ -169,7 +172,11 @@ def read(path: Path, out: Collector) -> tuple[Lock, str | None]:
                 added, _, token = parts[4].partition(" ")
                 if token or " " not in parts[4]:
                     note = (_word(parts[2]), parse_time(parts[3]), parse_time(added))
+                    if parts[1] in lock.notes:
+                        _twice(out, path, "note", parts[1], lines_of, number)
+                        continue
                     lock.notes[_word(parts[1])] = note
+                    lines_of[parts[1]] = number
                     if token:
                         lock.history[parts[1]] = token
                         tokens[parts[1]] = number
@@ -180,7 +187,12 @@ def read(path: Path, out: Collector) -> tuple[Lock, str | None]:
             if parts[0] == "notetype" and len(parts) == 5:
                 fields = json.loads(parts[4])
                 if isinstance(fields, list) and all(isinstance(f, str) and f.isprintable() for f in fields):
-                    lock.notetypes[_word(parts[1])] = (_word(parts[2]), parse_time(parts[3]), tuple(fields))
+                    entry = (_word(parts[2]), parse_time(parts[3]), tuple(fields))
+                    if parts[1] in lock.notetypes:
+                        _twice(out, path, "notetype", parts[1], types_at, number)
+                        continue
+                    lock.notetypes[_word(parts[1])] = entry
+                    types_at[parts[1]] = number
                     continue
         except _OutOfRange:
             problem = f"a time out of range (times must be {TIME_RANGE})"
@@ -195,7 +207,18 @@ def read(path: Path, out: Collector) -> tuple[Lock, str | None]:
         if damage is not None:
             del lock.history[note_id]
             out.error((number, 1), "lock", f"lock file {path.name} has a damaged note history ({damage})")
-    return lock, text
+    return lock, whole
+
+
+def _twice(out: Collector, path: Path, kind: str, key: str, first: dict[str, int], number: int) -> None:
+    """Report a second line for one note or note type: which of the two holds the right time
+    only the user can tell (keeping either silently could move a note's time backwards)."""
+    out.error(
+        (number, 1),
+        "lock",
+        f"lock file {path.name} lists {kind} `{key}` twice (lines {first[key]} and {number}); "
+        "keep the line with the later time",
+    )
 
 
 def _read_regular(path: Path) -> bytes:
