@@ -17,6 +17,7 @@ import html
 import http.server
 import os
 import re
+import socket
 import struct
 import sys
 import tempfile
@@ -1001,3 +1002,74 @@ if __name__ == "__main__":
     if reason:
         raise SystemExit(reason)
     print(docs_screenshot(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "preview.png"))
+
+
+@pytest.fixture
+def tcp_listener():
+    """A port that counts connections: Chromium may open one without sending any request."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    accepted: list[object] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, address = listener.accept()
+            except OSError:
+                return
+            accepted.append(address)
+            conn.close()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}", accepted
+    listener.close()
+
+
+EMBEDDING = """\
+deck: {{id: frames, name: Frames}}
+notetypes:
+  embed:
+    fields: [Q]
+    templates: [{{front: "{{{{Q}}}}{markup}", back: "{{{{Q}}}}"}}]
+notes:
+  - {{id: n, type: embed, fields: {{Q: q}}}}
+"""
+
+
+def test_in_browser_an_embedded_remote_page_connects_to_nothing(browser, tmp_path: Path, tcp_listener):
+    """The policy (default-src 'none') stops the request, but Chromium has connected to the host
+    by then: a template's <iframe> (Anki shows it) must not reach the page."""
+    url, accepted = tcp_listener
+    markup = f"<iframe src='{url}/page'></iframe><IFRAME SRC='{url}/upper'></IFRAME>"
+    deck = write_deck(tmp_path, "frames.yaml", EMBEDDING.format(markup=markup))
+    checked = pipeline.check([str(deck)])
+    assert not checked.errors, checked.errors
+    page = open_site(browser, write_site(checked.decks, tmp_path / "site"))
+    try:
+        front = page.locator('[data-note-id="n"] .fd-preview-front')
+        assert f"remote page not loaded: {url}/page" in front.inner_text()
+        page.wait_for_timeout(1000)
+        assert accepted == []
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize(
+    "fragment",
+    [
+        "<iframe src='https://example.org/a'></iframe>",
+        '<iframe\nSRC="//example.org/a">',
+        "<frame src=http://example.org/a>",
+        "<object data='https://example.org/a.html'></object>",
+        "<embed src='https://example.org/a.swf'>",
+        "<iframe src='&#104;ttps://example.org/a'></iframe>",
+        # a frame's content is text to a browser: without the frame it would be markup
+        "<iframe src=https://example.org/a><img src=https://example.org/b.png></iframe >",
+        "<iframe src=https://example.org/a><img src=https://example.org/b.png>",
+    ],
+)
+def test_every_embedded_remote_page_becomes_a_placeholder(fragment: str):
+    out = without_remote_images(f"before {fragment} after")
+    assert "fd-preview-remote-image" in out and out.startswith("before ")
+    assert not re.search(r"<(iframe|frame|object|embed|img)\b", out, re.I)

@@ -3,7 +3,8 @@
 The site is one self-contained ``index.html`` plus the deck's media beside it. Its own CSS and
 JavaScript are package files (``preview_assets/``) inlined into the page. It fetches nothing
 from a network: a Content-Security-Policy allows only images beside the page and the one
-script (by hash), and remote ``<img>`` sources are replaced by a placeholder naming the URL.
+script (by hash), and remote ``<img>`` sources (and frames and embedded objects, to which
+Chromium connects before the policy stops them) are replaced by a placeholder naming the URL.
 Cards travel as JSON and are inserted with ``innerHTML`` one side at a time, so even a cloze
 that cuts across tags cannot break the page around it. Each side is in a shadow root of its
 own with its note type's CSS, as each card is a page of its own in Anki: no note type's rules,
@@ -161,36 +162,59 @@ def _start_tags(text: str) -> Iterator[tuple[int, int, str, dict[str, str]]]:
             pos = lt + 1
 
 
-def _remote_url(attrs: dict[str, str]) -> str | None:
-    """The first URL of an image's ``src`` and ``srcset`` not beside the page, read both raw and
-    with character references decoded (where the two readings differ, either counts)."""
-    urls = [attrs.get("src", "")]
-    urls += [c.strip().split(" ")[0] for c in attrs.get("srcset", "").split(",") if c.strip()]
+def _remote_url(attrs: dict[str, str], names: tuple[str, ...]) -> str | None:
+    """The first URL of the attributes ``names`` (``srcset`` a list of them) not beside the page,
+    read both raw and with character references decoded (where the two readings differ, either
+    counts)."""
+    urls = [attrs.get(name, "") for name in names if name != "srcset"]
+    if "srcset" in names:
+        urls += [c.strip().split(" ")[0] for c in attrs.get("srcset", "").split(",") if c.strip()]
     for url in urls:
         if url and not (is_local(url) and is_local(html.unescape(url))):
             return html.unescape(url)
     return None
 
 
+# What loads from an address by itself, and from which attributes. An HTML parser reads <image>
+# as <img>. The policy blocks frames, but Chromium connects to the host before it checks.
+_LOADING = {
+    "img": ("image", ("src", "srcset")),
+    "image": ("image", ("src", "srcset")),
+    "iframe": ("page", ("src",)),
+    "frame": ("page", ("src",)),
+    "object": ("page", ("data",)),
+    "embed": ("page", ("src",)),
+}
+_MAY_LOAD = ("<im", "<if", "<fr", "<ob", "<em")
+
+
 def without_remote_images(fragment: str) -> str:
-    """Each remote ``<img>`` becomes a placeholder naming its URL: the page fetches nothing."""
-    if "<im" not in fragment.lower():
+    """Each remote ``<img>``, and each frame or embedded object whose page is remote, becomes a
+    placeholder naming its URL: the page fetches nothing, and connects to no host."""
+    lowered = fragment.lower()
+    if not any(start in lowered for start in _MAY_LOAD):
         return fragment
     out: list[str] = []
     pos = 0
     for start, end, name, attrs in _start_tags(fragment):
-        if name not in ("img", "image"):  # an HTML parser reads <image> as <img>
+        loading = _LOADING.get(name)
+        if loading is None or start < pos:
             continue
-        url = _remote_url(attrs)
+        what, names = loading
+        url = _remote_url(attrs, names)
         if url is None:
             continue
-        alt = html.unescape(attrs.get("alt", ""))
-        label = f"remote image not loaded: {url}" + (f" ({alt})" if alt else "")
+        alt = html.unescape(attrs.get("alt", "")) if what == "image" else ""
+        label = f"remote {what} not loaded: {url}" + (f" ({alt})" if alt else "")
         out.append(fragment[pos:start])
         out.append(
             f'<span class="fd-preview-remote-image" title="{html.escape(url)}">{html.escape(label)}</span>'
         )
         pos = end
+        if name == "iframe":  # its content is text up to its end tag (all of it without one): drop it
+            closing = _RAW_TEXT_END["iframe"].search(fragment, end)
+            close = fragment.find(">", closing.end() - 1) if closing else -1
+            pos = close + 1 if close >= 0 else len(fragment)
     if not out:
         return fragment
     out.append(fragment[pos:])
