@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sqlite3
 import struct
 import sys
@@ -362,3 +364,22 @@ def test_a_package_declaring_a_huge_file_is_refused_before_unpacking(write_deck,
     result = run("diff", bad, deck)
     assert result.exit_code == 1
     assert "larger than 0 MiB" in result.stderr or "refusing to unpack it" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_an_old_package_that_is_no_regular_file_is_an_error_not_a_hang(write_deck, tmp_path, kind):
+    """A FIFO would block the read forever, /dev/zero would be read until memory runs out."""
+    deck = write_deck(SIMPLE_DECK)
+    if kind == "fifo":
+        old = tmp_path / "old.apkg"
+        os.mkfifo(old)
+    else:
+        old = Path("/dev/zero")
+    result = subprocess.run(
+        [sys.executable, "-m", "factdeck", "diff", str(old), str(deck)],
+        capture_output=True,
+        timeout=60,
+        env={**os.environ, "LC_ALL": "C.UTF-8"},
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.decode() == f"{old}: error: not a regular file, so not an .apkg file\n1 error\n"

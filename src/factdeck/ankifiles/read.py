@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import sqlite3
+import stat
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import IO, Any, cast
 
 MAX_COLLECTION = 1 << 30  # bytes; larger "collections" are refused rather than unpacked
 
@@ -50,11 +52,36 @@ def read_package(path: Path) -> PackageContents:
     newer format (collection.anki21b: zstd, with a stub collection.anki2 beside it) is read
     by Anki's own library, which must be installed for it.
     """
-    if _is_modern(path):
+    with _open_regular(path) as f:
+        if _is_modern(f):
+            modern = True
+        else:
+            modern = False
+            data = _collection_bytes(f)
+    if modern:
         return _read_with_anki(path)
     contents = PackageContents()
-    _read_collection(_collection_bytes(path), contents)
+    _read_collection(data, contents)
     return contents
+
+
+def _open_regular(path: Path) -> IO[bytes]:
+    """The file, open, when it is a regular file: a FIFO would block the read forever and a
+    device (/dev/zero) would be read until memory runs out."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise PackageError("no such file") from None
+    except OSError as e:
+        raise PackageError(f"cannot read the package: {e.strerror or e}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise PackageError("is a folder, not an .apkg file")
+        raise PackageError("not a regular file, so not an .apkg file")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
 
 
 _TAGS = re.compile(r"<[^>]*>")
@@ -74,9 +101,9 @@ def note_label(field_names: tuple[str, ...], fields: tuple[str, ...], sort_field
     return f"{text} (guid {guid})" if text else f"(guid {guid})"
 
 
-def _is_modern(path: Path) -> bool:
+def _is_modern(f: IO[bytes]) -> bool:
     try:
-        with zipfile.ZipFile(path) as zf:
+        with zipfile.ZipFile(f) as zf:
             return "collection.anki21b" in zf.namelist()
     except (OSError, EOFError, zipfile.BadZipFile, RuntimeError, ValueError, NotImplementedError):
         return False  # _collection_bytes reports why
@@ -122,9 +149,9 @@ def _read_with_anki(path: Path) -> PackageContents:
     return contents
 
 
-def _collection_bytes(path: Path) -> bytes:
+def _collection_bytes(source: Path | IO[bytes]) -> bytes:
     try:
-        with zipfile.ZipFile(path) as zf:
+        with zipfile.ZipFile(source) as zf:
             names = set(zf.namelist())
             # Packages from Anki 2.1.x put the real collection in .anki21 and a stub in .anki2.
             member = next((n for n in ("collection.anki21", "collection.anki2") if n in names), None)
@@ -148,10 +175,6 @@ def _collection_bytes(path: Path) -> bytes:
             if len(data) < 100:  # smaller than SQLite's header: an empty or cut-off file
                 raise PackageError(f"not a readable Anki collection ({member} is empty or cut short)")
             return data
-    except FileNotFoundError:
-        raise PackageError("no such file") from None
-    except IsADirectoryError:
-        raise PackageError("is a folder, not an .apkg file") from None
     except zipfile.BadZipFile:
         raise PackageError("not an Anki package (not a zip file)") from None
     except (OSError, EOFError, zlib.error, RuntimeError, NotImplementedError, ValueError) as e:
