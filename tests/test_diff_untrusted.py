@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sqlite3
 import struct
+import subprocess
 import sys
 import zipfile
 from pathlib import Path

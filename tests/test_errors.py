@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -305,6 +306,15 @@ def test_missing_path_is_an_input_error(run, tmp_path):
     result = run("check", tmp_path / "nope.yaml")
     assert result.exit_code == 1
     assert f"{tmp_path}/nope.yaml: error: no such file or folder" in result.stderr
+
+
+def test_a_deck_path_that_is_a_fifo_or_device_says_so(run, tmp_path):
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    for path in (fifo, "/dev/null"):
+        result = run("check", path)
+        assert result.exit_code == 1
+        assert f"{path}: error: not a regular file (a deck file is a YAML file)" in result.stderr
 
 
 def test_alias_bomb_is_refused_quickly(write_deck, run):

@@ -48,6 +48,10 @@ def discover(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
             found.extend(files)
         elif path.is_file():
             found.append(path)
+        elif path.exists():  # a FIFO, a device, a socket
+            diags.append(
+                Diagnostic(str(path), 0, 0, "not-a-file", "not a regular file (a deck file is a YAML file)")
+            )
         else:
             diags.append(Diagnostic(str(path), 0, 0, "not-found", "no such file or folder"))
     unique = list(dict.fromkeys(Path(os.path.normpath(p)) for p in found))
