@@ -217,6 +217,8 @@ def trap_deck(draw) -> str:
                 [f"{indent}  back: b"] if field == "front" else [f"{indent}  front: f"] * (field == "back")
             )
         item.append(f"{indent}  sources: [s1]")
+        if draw(st.integers(0, 3)) == 0:  # explicit guids repeat across notes and pieces
+            item.append(f"{indent}  guid: g{draw(st.integers(0, 2))}")
         if draw(st.booleans()):
             item.insert(1, draw(st.sampled_from([f"{indent}# - id: c", "# notes:", f"{indent}  # x", ""])))
         items += item
