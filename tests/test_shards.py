@@ -344,3 +344,77 @@ def test_media_folder_files_named_in_either_half_are_bundled_as_in_the_one_pass_
         sorted(two.decks[0].media) == sorted(one.decks[0].media) == ["_font.woff", "first.png", "second.png"]
     )
     assert [d.message.split(" is left")[0] for d in two.diagnostics] == ["media file `unused.png`"]
+
+
+# --- checks that need every note: done once, in file order, as the one-pass read does them ---
+
+
+def _numbered(n: int, extra: dict[int, str]) -> str:
+    """n basic notes; ``extra[i]`` replaces note i's id line (to repeat ids, add a guid)."""
+    return "".join(extra.get(i, f"  - id: n{i}\n") + "    front: a\n    back: b\n" for i in range(n))
+
+
+@pytest.mark.parametrize("pieces", [2, 3])
+def test_a_guid_repeated_in_another_piece_is_the_one_pass_reads_located_error(tmp_path, pieces):
+    notes = _numbered(12, {1: "  - id: n1\n    guid: GG\n", 10: "  - id: n10\n    guid: GG\n"})
+    text = "deck:\n  id: d\n  name: D\nnotes:\n" + notes
+    assert _same_read(str(tmp_path / "deck.yaml"), text, pieces)
+
+
+@pytest.mark.parametrize("pieces", [2, 3])
+def test_a_repeated_id_in_another_piece_does_not_take_its_guid(tmp_path, pieces):
+    """The one-pass read drops the repeated id before looking at its guid: a later note with
+    that guid is no repeat."""
+    notes = _numbered(12, {9: "  - id: n1\n    guid: G2\n", 11: "  - id: n11\n    guid: G2\n"})
+    text = "deck:\n  id: d\n  name: D\nnotes:\n" + notes
+    assert _same_read(str(tmp_path / "deck.yaml"), text, pieces)
+
+
+@pytest.mark.parametrize("pieces", [2, 3])
+def test_a_note_refused_for_its_guid_still_holds_its_id(tmp_path, pieces):
+    notes = _numbered(
+        14,
+        {
+            0: "  - id: n0\n    guid: G\n",
+            9: "  - id: n9\n    guid: G\n",
+            12: "  - id: n9\n",
+        },
+    )
+    text = "deck:\n  id: d\n  name: D\nnotes:\n" + notes
+    assert _same_read(str(tmp_path / "deck.yaml"), text, pieces)
+
+
+CARDLESS_CITER = """\
+deck:
+  id: d
+  name: D
+sources:
+  s1:
+    title: One
+notetypes:
+  dp:
+    fields: [A, B]
+    templates:
+      - name: C
+        front: "{{A}}"
+        back: "{{B}}"
+notes:
+  - id: n0
+    front: a
+    back: b
+  - id: n1
+    front: a
+    back: b
+  - id: n2
+    type: dp
+    fields:
+      B: only b
+    sources: [s1]
+"""
+
+
+@pytest.mark.parametrize("pieces", [1, 2])
+def test_a_source_cited_only_by_a_note_that_makes_no_card_is_not_called_unused(tmp_path, pieces):
+    path = str(tmp_path / "deck.yaml")
+    assert _same_read(path, CARDLESS_CITER, pieces)
+    assert not any(d.code == "unused-source" for d in build.compile_one_pass(path, CARDLESS_CITER)[1])

@@ -45,7 +45,7 @@ from .assemble import (
 from .diagnostics import SUGGESTION_BUDGET, Collector, Diagnostic
 from .model import Deck, Note
 from .notetypes import BY_KEY
-from .validate import NoteReader, check_citations, finish, validate_header
+from .validate import Identities, NoteReader, check_citations, finish, validate_header
 from .yamlload import ALIAS_CHARS, ALIAS_NODES, Outline, Pos, YList, YMap, load
 
 MIN_BYTES = 2_000_000
@@ -66,10 +66,12 @@ def _notes_lines(text: str) -> list[re.Match[str]]:
 
 Piece = tuple[int, int, int]  # (lines before, start, end) in the file's text
 Tally = tuple[list[str], int, int, int, int]  # see _tally
-# built notes, media, diagnostics, (line, column, first and end diagnostic) per note, count, tally
-PieceResult = tuple[
-    list[Built], dict[str, str], list[Diagnostic], list[tuple[int, int, int, int]], int, Tally
-]
+# Per valid note, in file order: its id and where it stands, its guid (None if it has none) and
+# where that stands, the first and end diagnostic its own checks made, its index among the built
+# notes (-1: it made no note) and, when it made none, the source keys it cites.
+Placed = tuple[str, Pos, str | None, Pos | None, int, int, int, list[str]]
+# built notes, media, diagnostics, placed notes, count, tally
+PieceResult = tuple[list[Built], dict[str, str], list[Diagnostic], list[Placed], int, Tally]
 
 
 class Fallback(Exception):
@@ -166,28 +168,30 @@ def _compile_piece(path: str, piece: Piece, deck: Deck) -> PieceResult:
     assembler = NoteAssembler(deck, deck_renderer(deck), out)
     assembler.first_tokens = True
 
-    spans: list[tuple[int, int]] = []  # per built note: the diagnostics its checks made
+    placed: list[Placed] = []
+    # Which notes repeat an id or a guid is decided once every piece is read (compile_file);
+    # each valid note is checked and assembled here, and can be dropped with what it made.
+    reader = NoteReader(out, None, deck, admit=False)
+    where = reader.placed
 
     def emit(note: Note) -> None:
         start, made = len(out.items), len(assembler.built)
         check_citations([note], deck.sources, out)
         assembler.add(note)
-        if len(assembler.built) > made:
-            spans.append((start, len(out.items)))
+        id_pos, guid_pos = where[len(placed)]
+        index = made if len(assembler.built) > made else -1
+        sources = note.sources if index < 0 else []
+        placed.append((note.id, id_pos, note.guid, guid_pos, start, len(out.items), index, sources))
 
-    reader = NoteReader(out, emit, deck)
+    reader.emit = emit
     outline = Outline()
     load(piece_document(_TEXT, piece), out, on_note=reader, outline=outline)
     if any(d.code.startswith("yaml") for d in out.items) or reader.aliased:
         raise Fallback
     if outline.notes_end != piece_end(_TEXT, piece[2]):
         raise Fallback  # the list ended before the piece did: the cut is not where the list is
-    # (line, column) of each note's id, and which diagnostics its citation and assembly checks
-    # made: a note that turns out to repeat an id of another piece is dropped with them, as the
-    # one-pass read drops it before those checks
-    positions = [(*reader.id_positions[note.id], *span) for note, span in zip(assembler.built, spans)]
     tally = _tally(outline, out.suggestion_work, assembler.size)
-    return assembler.built, assembler.renderer.media, out.items, positions, reader.count, tally
+    return assembler.built, assembler.renderer.media, out.items, placed, reader.count, tally
 
 
 def _tally(outline: Outline, suggestion_work: int, size: int) -> Tally:
@@ -298,27 +302,28 @@ def compile_file(path: str, text: str, pieces: int = 2) -> tuple[BuiltDeck | Non
     if not _within_limits([header_tally] + [r[5] for r in results], text):
         raise Fallback
     built: list[Built] = []
-    seen: dict[str, Pos] = {}
+    cited: set[str] = set()
+    identities = Identities(out)
+    admit = identities.admit
     count = 0
     media: dict[str, str] = {}
-    for piece_built, piece_media, diags, ids, piece_count, _ in results:
+    for piece_built, piece_media, diags, placed, piece_count, _ in results:
+        # A note that repeats an id or a guid (of any piece) is dropped with the diagnostics of
+        # its own checks, as the one-pass read drops it before making them.
         dropped: set[int] = set()
         count += piece_count
         media.update(piece_media)
-        for note, (line, column, start, end) in zip(piece_built, ids):
-            pos = (line, column)
-            if note.id in seen:
+        for note_id, id_pos, guid, guid_pos, start, end, index, sources in placed:
+            if not admit(note_id, id_pos, False, guid, guid_pos):
                 dropped.update(range(start, end))
-                out.error(
-                    pos,
-                    "duplicate-id",
-                    f"note id `{note.id}` is used twice: lines {seen[note.id][0]} and {pos[0]}",
-                )
-                continue
-            seen[note.id] = pos
-            built.append(note)
+            elif index >= 0:
+                note = piece_built[index]
+                built.append(note)
+                cited.update(note.sources)
+            else:
+                cited.update(sources)
         out.items.extend(d for i, d in enumerate(diags) if i not in dropped)
-    finish(deck, count, notes_list, {key for note in built for key in note.sources}, out)
+    finish(deck, count, notes_list, cited, out)
     renderer = deck_renderer(deck)
     description = describe(deck, renderer, out)
     result = BuiltDeck(

@@ -136,14 +136,20 @@ class NoteReader:
     """
 
     def __init__(
-        self, out: Collector, emit: Callable[[Note], None] | None = None, deck: Deck | None = None
+        self,
+        out: Collector,
+        emit: Callable[[Note], None] | None = None,
+        deck: Deck | None = None,
+        admit: bool = True,
     ) -> None:
         self.check = _Checker(out)
         self.notes: list[Note] = []
         self.emit = emit or self.notes.append
         self.count = 0
-        self.id_positions: dict[str, tuple[int, int]] = {}  # of accepted notes
-        self.guid_notes: dict[str, str] = {}  # explicit guid -> note id
+        # None: every valid note is emitted, and its id's and guid's positions are kept in
+        # ``placed`` for the caller to admit (shards.py admits a file's pieces in file order)
+        self.identities: Identities | None = Identities(out) if admit else None
+        self.placed: list[tuple[Pos, Pos | None]] = []
         # The deck's own note types; None while the header is not read yet (the one-pass read).
         self.deck = deck
         self.deferred: list[tuple[object, tuple[int, int]]] = []
@@ -185,26 +191,49 @@ class NoteReader:
             self._rejected.add(node.pos)
             return
         where = pos if aliased else node.val_pos["id"]
-        first = self.id_positions.get(note.id)
+        guid_pos = node.val_pos["guid"] if note.guid is not None else None
+        if self.identities is None:
+            self.placed.append((where, guid_pos))
+        elif not self.identities.admit(note.id, where, aliased, note.guid, guid_pos):
+            return
+        self.emit(note)
+
+
+class Identities:
+    """The note ids and explicit GUIDs a file has taken so far, in file order: a note that
+    repeats an id, or a GUID of another note, is reported and left out (its id stays taken).
+
+    One instance sees every note of a file in file order, in the one-pass read and in the
+    two-core read alike (shards.py admits the pieces' notes once all are read), so what is
+    left out, and every message about it, does not depend on where a file was cut.
+    """
+
+    def __init__(self, out: Collector) -> None:
+        self.out = out
+        self.id_positions: dict[str, Pos] = {}  # of admitted notes, and of those refused for a guid
+        self.guid_notes: dict[str, str] = {}  # explicit guid -> note id
+
+    def admit(self, note_id: str, where: Pos, aliased: bool, guid: str | None, guid_pos: Pos | None) -> bool:
+        first = self.id_positions.get(note_id)
         if first is not None:
             how = f" (line {where[0]} repeats it through an alias)" if aliased else ""
-            self.check.out.error(
+            self.out.error(
                 where,
                 "duplicate-id",
-                f"note id `{note.id}` is used twice: lines {first[0]} and {where[0]}{how}",
+                f"note id `{note_id}` is used twice: lines {first[0]} and {where[0]}{how}",
             )
-            return
-        self.id_positions[note.id] = where
-        if note.guid is not None:
-            other = self.guid_notes.setdefault(note.guid, note.id)
-            if other != note.id:
-                self.check.out.error(
-                    node.val_pos["guid"],
+            return False
+        self.id_positions[note_id] = where
+        if guid is not None:
+            other = self.guid_notes.setdefault(guid, note_id)
+            if other != note_id:
+                self.out.error(
+                    guid_pos,
                     "duplicate-guid",
-                    f"guid `{note.guid}` of note `{note.id}` is also the guid of note `{other}`",
+                    f"guid `{guid}` of note `{note_id}` is also the guid of note `{other}`",
                 )
-                return
-        self.emit(note)
+                return False
+        return True
 
 
 def validate(tree: Node | None, path: str, out: Collector, reader: NoteReader | None = None) -> Deck | None:
