@@ -431,7 +431,8 @@ def test_an_interrupt_while_factdeck_starts_or_ends_is_one_line_and_exit_130(tmp
 
 STARTED = r"""
 import sys
-from factdeck.entry import main
+from factdeck.entry import exit_now, handle, main
+handle(exit_now)  # what main() does first: "started" must not open a window the real command lacks
 print("started", file=sys.stderr, flush=True)
 sys.argv = ["factdeck", *sys.argv[1:]]
 main()
