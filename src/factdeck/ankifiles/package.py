@@ -18,7 +18,6 @@ import sqlite3
 import tempfile
 import time
 import zipfile
-import zlib
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -331,7 +330,7 @@ def stage(staging: Staging, path: Path, parts: list[Part]) -> None:
     except sqlite3.Error as e:
         full = "full" in str(e)
         raise WriteFailed(path, _in_tmpdir("no space left" if full else f"SQLite failed ({e})")) from e
-    except zlib.error as e:
+    except zipwriter.error as e:
         raise MemoryError from e  # deflate fails only for want of memory
     except OSError as e:  # the working folder or a media file; the package's own file is WriteFailed
         if e.filename is not None and not os.fspath(e.filename).startswith(tempfile.gettempdir()):

