@@ -158,6 +158,26 @@ def test_guids_are_genankis_for_deck_and_note_id():
 
     for deck_id, note_id in [("demo", "baclofen-moa"), ("a", "b"), ("spasticity", "x" * 100)]:
         assert note_guid(deck_id, note_id) == genanki.guid_for("factdeck", deck_id, note_id)
+    for n in range(3000):
+        assert note_guid("demo", f"n{n}") == genanki.guid_for("factdeck", "demo", f"n{n}")
+
+
+def test_base91_digits_are_genankis_at_every_digit_count():
+    import genanki
+
+    from factdeck.assemble import base91
+
+    def genankis(value: int) -> str:  # genanki.guid_for's conversion, after its hash
+        table, digits = genanki.util.BASE91_TABLE, []
+        while value > 0:
+            digits.append(table[value % len(table)])
+            value //= len(table)
+        return "".join(reversed(digits))
+
+    edges = {0, 1, 90, 91, 92, 8280, 8281, 8282, 2**64 - 1}
+    edges |= {91**k + d for k in range(1, 10) for d in (-1, 0, 1)}
+    for value in sorted(edges):
+        assert base91(value) == genankis(value), value
 
 
 def test_combined_decks_sharing_a_note_type_give_it_the_newest_time(write_deck, tmp_path, run):

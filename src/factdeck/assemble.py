@@ -111,12 +111,23 @@ _BASE91 = (
 
 def note_guid(deck_id: str, note_id: str) -> str:
     """Exactly ``genanki.guid_for("factdeck", deck_id, note_id)``, without its per-byte loops."""
-    value = int.from_bytes(hashlib.sha256(f"factdeck__{deck_id}__{note_id}".encode()).digest()[:8], "big")
-    digits = []
-    while value:
-        value, rest = divmod(value, 91)
-        digits.append(_BASE91[rest])
-    return "".join(reversed(digits))
+    return base91(
+        int.from_bytes(hashlib.sha256(f"factdeck__{deck_id}__{note_id}".encode()).digest()[:8], "big")
+    )
+
+
+def base91(value: int) -> str:
+    """genanki's base 91 digits of ``value``, two at a time (every note of a first build needs one)."""
+    pairs = []
+    while value >= _PAIR:
+        value, rest = divmod(value, _PAIR)
+        pairs.append(_BASE91_PAIRS[rest])
+    pairs.append(_BASE91_PAIRS[value] if value >= len(_BASE91) else _BASE91[value] if value else "")
+    return "".join(reversed(pairs))
+
+
+_BASE91_PAIRS = [a + b for a in _BASE91 for b in _BASE91]
+_PAIR = len(_BASE91_PAIRS)
 
 
 def output_limit(source_chars: int) -> int:
