@@ -140,7 +140,7 @@ def _compile_deck(path: Path) -> tuple[BuiltDeck | None, list[Diagnostic]]:
     del data
     try:
         large = len(text) >= shards.MIN_BYTES and shards.available()
-        return shards.compile_file(str(path), text, 2 if large else 1)
+        return shards.compile_file(str(path), text, shards.PIECES if large else 1)
     except shards.Fallback:
         pass  # not read here: the exception would keep the header-first read's work alive
     return compile_one_pass(str(path), text)

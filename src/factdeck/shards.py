@@ -49,6 +49,7 @@ from .validate import Identities, NoteReader, check_citations, finish, validate_
 from .yamlload import ALIAS_CHARS, ALIAS_NODES, Outline, Pos, YList, YMap, load
 
 MIN_BYTES = 2_000_000
+PIECES = 8  # for a large file: two large pieces, one per process, then smaller ones for either
 _NOTES_LINE = re.compile(r"^notes:[ \t]*(?:#.*)?$", re.M)
 _DOUBTFUL = ("\r", "\x85", "\u2028", "\u2029", "\ufeff")  # other line ends; BOMs libyaml skips
 _FIRST_ITEM = re.compile(r"^( *)-(?: |$)", re.M)
@@ -112,8 +113,8 @@ def split(text: str, pieces: int) -> Cut:
     block = text[first.start() : block_end]
     item_re = re.compile(rf"^ {{{indent}}}-(?: |$)", re.M)
     cuts = [first.start()]
-    for k in range(1, pieces):
-        found_item = item_re.search(text, first.start() + len(block) * k // pieces, block_end)
+    for share in itertools.accumulate(_shares(pieces)[:-1]):
+        found_item = item_re.search(text, first.start() + int(len(block) * share), block_end)
         if found_item and found_item.start() > cuts[-1]:
             cuts.append(found_item.start())
     cuts.append(block_end)
@@ -126,6 +127,16 @@ def split(text: str, pieces: int) -> Cut:
         + text[block_end:]
     )
     return Cut(header, docs, text.count("\n", 0, notes_line.start()) + 1, indent)
+
+
+def _shares(pieces: int) -> list[float]:
+    """Each piece's share of the notes: up to three, equal; more, the first two take two thirds
+    and the rest get smaller and smaller, so whichever process is free takes the next one and
+    both end within a small piece of each other, however unevenly their cores run."""
+    if pieces <= 3:
+        return [1 / pieces] * pieces
+    rest = [0.6**k for k in range(pieces - 2)]
+    return [1 / 3, 1 / 3] + [w / sum(rest) / 3 for w in rest]
 
 
 def piece_document(text: str, piece: Piece) -> str:
@@ -223,47 +234,52 @@ def _within_limits(tallies: list[Tally], text: str) -> bool:
     )
 
 
-def _in_child(args: tuple[str, Piece, Deck]) -> bytes | None:
-    """The piece, packed as flat columns of strings: marshal reads those back far faster
-    than pickle reads 50,000 small objects."""
-    try:
-        built, media, diags, positions, count, tally = _compile_piece(*args)
-    except Exception:
-        return None
-    columns = (
+def _in_child(path: str, pieces: list[Piece], deck: Deck, claims: workers.Claims) -> bytes | None:
+    """Piece 1, then every piece left to claim: [(piece number, packed piece)], or None when any
+    piece needs the one-pass read."""
+    done = []
+    for index in itertools.chain([1], claims):
+        try:
+            result = _compile_piece(path, pieces[index], deck)
+        except Exception:
+            return None
+        done.append((index, _pack(result)))
+    return marshal.dumps(done)
+
+
+def _pack(result: PieceResult) -> bytes:
+    """A piece as flat columns of plain values (a note type by its key): marshal reads those
+    back far faster than pickle reads 50,000 small objects."""
+    built, media, diags, positions, count, tally = result
+    columns = [
         [b.id for b in built],
         [b.guid for b in built],
         [b.notetype.key for b in built],
         [b.flds for b in built],
-        ["\x1f".join(b.tags) for b in built],
-        [tuple(b.ords) for b in built],
+        [b.tags for b in built],
+        [b.ords for b in built],
         [b.hash for b in built],
-        ["\x1f".join(b.sources) for b in built],
+        [b.sources for b in built],
         [b.subdeck for b in built],
         [b.own_guid for b in built],
         [b.first for b in built],
-    )
+        [b.row for b in built],
+    ]
     return marshal.dumps((columns, media, [astuple(d) for d in diags], positions, count, tally))
 
 
 def _unpack(blob: bytes, deck: Deck) -> PieceResult:
     columns, media, diags, positions, count, tally = marshal.loads(blob)
-    split = _split_joined
     types = {**BY_KEY, **deck.notetypes}
-    built = [
-        Built(i, g, types[k], f, split(t), list(o), h, split(src), sub, own, first)
-        for i, g, k, f, t, o, h, src, sub, own, first in zip(*columns)
-    ]
+    columns[2] = [types[key] for key in columns[2]]
+    built = list(map(Built._make, zip(*columns)))
     return built, media, [Diagnostic(*d) for d in diags], positions, count, tally
 
 
-def _split_joined(value: str) -> list[str]:
-    return value.split("\x1f") if value else []
-
-
 def compile_file(path: str, text: str, pieces: int = 2) -> tuple[BuiltDeck | None, list[Diagnostic]]:
-    """The header-first read of one file, its notes in ``pieces`` processes; raises Fallback
-    when the file's layout or content needs the one-pass read."""
+    """The header-first read of one file, its notes cut in ``pieces`` that this process and a
+    forked child read (see ``_shares``); raises Fallback when the file's layout or content
+    needs the one-pass read."""
     cut = split(text, pieces)
     out = Collector(path, cut.header)  # the header keeps every line and column of the file
     outline = Outline()
@@ -277,27 +293,31 @@ def compile_file(path: str, text: str, pieces: int = 2) -> tuple[BuiltDeck | Non
     deck, notes_list = header
     global _TEXT
     _TEXT = text
+    mine: dict[int, PieceResult] = {}
     children: list[workers.Worker] = []
+    claims = workers.Claims(range(2, len(cut.pieces)))
     try:
         try:
-            for doc in cut.pieces[1:]:
-                children.append(workers.Worker(partial(_in_child, (path, doc, deck))))
-            results = [_compile_piece(path, cut.pieces[0], deck)]
+            if len(cut.pieces) > 1:
+                children.append(workers.Worker(partial(_in_child, path, cut.pieces, deck, claims)))
+            for index in itertools.chain([0], claims):
+                mine[index] = _compile_piece(path, cut.pieces[index], deck)
         except OSError:  # no memory or processes left to fork: the one-pass read does it all
-            workers.end(children)
+            workers.end(children, kill=True)
             raise Fallback from None
-        except Fallback:
-            workers.end(children)
-            raise
-        except BaseException:  # interrupted, out of memory: the children must not outlive us
+        except BaseException:  # a piece needs the one-pass read, or interrupted, or out of memory
             workers.end(children, kill=True)
             raise
         packed = [child.result() for child in children]
     finally:
         _TEXT = ""
+        claims.close()
     if any(not blob for blob in packed):
         raise Fallback
-    results += [_unpack(blob, deck) for blob in packed]
+    theirs = {index: piece for blob in packed for index, piece in marshal.loads(blob)}
+    if sorted([*mine, *theirs]) != list(range(len(cut.pieces))):  # pragma: no cover - each is claimed once
+        raise Fallback
+    results = [mine[i] if i in mine else _unpack(theirs[i], deck) for i in range(len(cut.pieces))]
     header_tally = _tally(outline, out.suggestion_work, 0)
     if not _within_limits([header_tally] + [r[5] for r in results], text):
         raise Fallback

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 
 def available() -> bool:
@@ -57,6 +57,30 @@ class Worker:
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGKILL)
         self.result()
+
+
+class Claims:
+    """Job numbers that a parent and its forked children take one at a time, whoever is free
+    first, so that a slower process (a busier core, harder input) does fewer of them.
+
+    One byte per job in a pipe nobody writes to any more: a read takes one job, or finds none at
+    once (end of file), and no two processes ever take the same job.
+    """
+
+    def __init__(self, jobs: Iterable[int]) -> None:
+        numbers = bytes(jobs)  # each below 256; a few hundred bytes go into any pipe at once
+        self._read, write = os.pipe()
+        try:
+            os.write(write, numbers)
+        finally:
+            os.close(write)
+
+    def __iter__(self) -> Iterator[int]:
+        while got := os.read(self._read, 1):
+            yield got[0]
+
+    def close(self) -> None:
+        os.close(self._read)
 
 
 def end(workers: list[Worker], kill: bool = False) -> None:

@@ -8,11 +8,9 @@ comes from the lock, so the same input gives the same bytes.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import os
-import re
 import shutil
 import sqlite3
 import tempfile
@@ -35,8 +33,8 @@ from ..lock import Lock
 from ..notetypes import ID_KEY, NoteType
 from ..output import Staging, WriteFailed, private_workdir
 from . import zipwriter
+from .rows import note_row_text
 
-_TAGS = re.compile(r"<[^>]*>")
 _STATEMENTS = [s for s in APKG_SCHEMA.split(";") if s.strip()]
 _TABLES = ";".join(s for s in _STATEMENTS if "CREATE INDEX" not in s) + ";"
 _INDEXES = ";".join(s for s in _STATEMENTS if "CREATE INDEX" in s) + ";"
@@ -186,23 +184,9 @@ def _write_history(db: sqlite3.Connection, parts: list[Part]) -> None:
 
 
 def _note_rows(entries: list[Entry], nids: list[int]) -> Iterator[tuple[object, ...]]:
-    sha1, tag_re = hashlib.sha1, _TAGS
     for (_, note, (_, mod, _)), nid in zip(entries, nids):
-        flds = note.flds
-        first = flds[: flds.find("\x1f")] if "\x1f" in flds else flds
-        if "<" in first:
-            first = tag_re.sub("", first)
-        tags = f" {' '.join(note.tags)} " if note.tags else ""
-        yield (
-            nid,
-            note.guid,
-            note.notetype.id,
-            mod,
-            tags,
-            flds,
-            first,
-            int(sha1(first.encode()).hexdigest()[:8], 16),
-        )
+        tags, sort_text, checksum = note.row or note_row_text(note.flds, note.tags)
+        yield (nid, note.guid, note.notetype.id, mod, tags, note.flds, sort_text, checksum)
 
 
 # array is not subscriptable at run time before Python 3.12, hence the quotes
