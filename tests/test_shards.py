@@ -420,3 +420,24 @@ def test_a_source_cited_only_by_a_note_that_makes_no_card_is_not_called_unused(t
     path = str(tmp_path / "deck.yaml")
     assert _same_read(path, CARDLESS_CITER, pieces)
     assert not any(d.code == "unused-source" for d in build.compile_one_pass(path, CARDLESS_CITER)[1])
+
+
+def test_the_parent_and_its_child_take_every_piece_once_between_them():
+    from factdeck import workers
+
+    claims = workers.Claims(range(200))
+    try:
+        child = workers.Worker(lambda: bytes(claims))
+        mine = list(claims)
+        theirs = list(child.result())
+    finally:
+        claims.close()
+    assert sorted(mine + theirs) == list(range(200))
+
+
+def test_pieces_get_smaller_so_both_processes_end_together():
+    shares = shards._shares(shards.PIECES)
+    assert abs(sum(shares) - 1) < 1e-9 and shares[0] == shares[1]
+    assert all(a > b for a, b in zip(shares[1:], shares[2:]))
+    cut = shards.split(_deck(_notes(400, False)), shards.PIECES)
+    assert len(cut.pieces) == shards.PIECES
