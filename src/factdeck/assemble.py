@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from . import cardhtml, cloze, templates
-from .ankifiles.rows import NoteRowText, note_row_text
+from .ankifiles.rows import checksum, sort_field
 from .diagnostics import Collector, Diagnostic
 from .history import first_token
 from .model import Deck, Note
@@ -36,7 +36,7 @@ class Built(NamedTuple):
     subdeck: str = ""  # "A::B" below the deck, or "" for the deck itself
     own_guid: bool = False  # the GUID is the note's own `guid:`, not derived from its id
     first: str = ""  # its history token as shipped once (history.first_token), when made early
-    row: NoteRowText | None = None  # the rest of its Anki notes row (ankifiles.rows), when made early
+    csum: int | None = None  # its Anki notes row's checksum (ankifiles.rows), when made early
 
     @property
     def fields(self) -> list[str]:
@@ -229,8 +229,8 @@ class NoteAssembler:
         self._clozed: dict[str, list[tuple[int, bool]]] = {}  # cloze type -> see _cloze_cards
         self.size = 0  # characters of card text and tags made so far
         self.limit = limit
-        # Make each note's first history token and the rest of its notes row here (Built.first,
-        # Built.row): worth it where this runs on several cores at once (shards.py), as most notes
+        # Make each note's first history token and its notes row's checksum here (Built.first,
+        # Built.csum): worth it where this runs on several cores at once (shards.py), as most notes
         # of a large first build need both.
         self.first_tokens = False
 
@@ -281,7 +281,7 @@ class NoteAssembler:
                 note.subdeck,
                 note.guid is not None and note.guid != derived,
                 first_token(notetype.key, flds, tags) if self.first_tokens else "",
-                note_row_text(flds, tags) if self.first_tokens else None,
+                checksum(sort_field(flds)) if self.first_tokens else None,
             )
         )
 

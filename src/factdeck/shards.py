@@ -28,6 +28,8 @@ from __future__ import annotations
 import itertools
 import marshal
 import re
+import struct
+from collections.abc import Iterator
 from dataclasses import astuple, dataclass
 from functools import partial
 
@@ -235,16 +237,28 @@ def _within_limits(tallies: list[Tally], text: str) -> bool:
 
 
 def _in_child(path: str, pieces: list[Piece], deck: Deck, claims: workers.Claims) -> bytes | None:
-    """Piece 1, then every piece left to claim: [(piece number, packed piece)], or None when any
-    piece needs the one-pass read."""
-    done = []
+    """Piece 1, then every piece left to claim, each framed as (piece number, length, packed
+    piece); None when any piece needs the one-pass read."""
+    frames = []
     for index in itertools.chain([1], claims):
         try:
-            result = _compile_piece(path, pieces[index], deck)
+            packed = _pack(_compile_piece(path, pieces[index], deck))
         except Exception:
             return None
-        done.append((index, _pack(result)))
-    return marshal.dumps(done)
+        frames += [_FRAME.pack(index, len(packed)), packed]
+    return b"".join(frames)
+
+
+_FRAME = struct.Struct("<IQ")
+
+
+def _unframe(blob: bytes) -> Iterator[tuple[int, memoryview]]:
+    view, at = memoryview(blob), 0
+    while at < len(view):
+        index, size = _FRAME.unpack_from(view, at)
+        at += _FRAME.size
+        yield index, view[at : at + size]
+        at += size
 
 
 def _pack(result: PieceResult) -> bytes:
@@ -263,12 +277,12 @@ def _pack(result: PieceResult) -> bytes:
         [b.subdeck for b in built],
         [b.own_guid for b in built],
         [b.first for b in built],
-        [b.row for b in built],
+        [b.csum for b in built],
     ]
     return marshal.dumps((columns, media, [astuple(d) for d in diags], positions, count, tally))
 
 
-def _unpack(blob: bytes, deck: Deck) -> PieceResult:
+def _unpack(blob: bytes | memoryview, deck: Deck) -> PieceResult:
     columns, media, diags, positions, count, tally = marshal.loads(blob)
     types = {**BY_KEY, **deck.notetypes}
     columns[2] = [types[key] for key in columns[2]]
@@ -314,10 +328,11 @@ def compile_file(path: str, text: str, pieces: int = 2) -> tuple[BuiltDeck | Non
         claims.close()
     if any(not blob for blob in packed):
         raise Fallback
-    theirs = {index: piece for blob in packed for index, piece in marshal.loads(blob)}
+    theirs = {index: piece for blob in packed for index, piece in _unframe(blob)}
     if sorted([*mine, *theirs]) != list(range(len(cut.pieces))):  # pragma: no cover - each is claimed once
         raise Fallback
     results = [mine[i] if i in mine else _unpack(theirs[i], deck) for i in range(len(cut.pieces))]
+    del mine, theirs, packed  # the child's bytes, once unpacked
     header_tally = _tally(outline, out.suggestion_work, 0)
     if not _within_limits([header_tally] + [r[5] for r in results], text):
         raise Fallback

@@ -33,7 +33,7 @@ from ..lock import Lock
 from ..notetypes import ID_KEY, NoteType
 from ..output import Staging, WriteFailed, private_workdir
 from . import zipwriter
-from .rows import note_row_text
+from .rows import checksum, sort_field
 
 _STATEMENTS = [s for s in APKG_SCHEMA.split(";") if s.strip()]
 _TABLES = ";".join(s for s in _STATEMENTS if "CREATE INDEX" not in s) + ";"
@@ -185,8 +185,18 @@ def _write_history(db: sqlite3.Connection, parts: list[Part]) -> None:
 
 def _note_rows(entries: list[Entry], nids: list[int]) -> Iterator[tuple[object, ...]]:
     for (_, note, (_, mod, _)), nid in zip(entries, nids):
-        tags, sort_text, checksum = note.row or note_row_text(note.flds, note.tags)
-        yield (nid, note.guid, note.notetype.id, mod, tags, note.flds, sort_text, checksum)
+        flds, tags = note.flds, note.tags
+        sort_text = sort_field(flds)
+        yield (
+            nid,
+            note.guid,
+            note.notetype.id,
+            mod,
+            f" {' '.join(tags)} " if tags else "",
+            flds,
+            sort_text,
+            checksum(sort_text) if note.csum is None else note.csum,
+        )
 
 
 # array is not subscriptable at run time before Python 3.12, hence the quotes

@@ -1,7 +1,7 @@
 """What an Anki notes row holds beyond the note's fields, made where the note is made.
 
-A large file's notes are made on two cores (shards.py), and what is computed there is off the
-serial write of the package. Nothing here imports genanki, so `check` stays quick to start.
+A large file's notes are made on two cores (shards.py), and the checksum computed there is off
+the serial write of the package. Nothing here imports genanki, so `check` stays quick to start.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ import re
 
 _TAGS = re.compile(r"<[^>]*>")
 
-NoteRowText = tuple[str, str, int]  # (tags as Anki stores them, sort field, checksum)
 
-
-def note_row_text(flds: str, tags: list[str]) -> NoteRowText:
-    """Anki's `tags`, `sfld` and `csum` for a note: its first field without HTML tags, and the
-    first 8 hex digits of that text's SHA-1 (Anki recomputes both on import)."""
+def sort_field(flds: str) -> str:
+    """Anki's `sfld` as factdeck writes it: the first field without HTML tags (Anki recomputes
+    it on import from the note type's sort field)."""
     first = flds[: flds.find("\x1f")] if "\x1f" in flds else flds
-    if "<" in first:
-        first = _TAGS.sub("", first)
-    return f" {' '.join(tags)} " if tags else "", first, int(hashlib.sha1(first.encode()).hexdigest()[:8], 16)
+    return _TAGS.sub("", first) if "<" in first else first
+
+
+def checksum(sort_text: str) -> int:
+    """Anki's `csum`: the first 8 hex digits of the sort field's SHA-1."""
+    return int(hashlib.sha1(sort_text.encode()).hexdigest()[:8], 16)
