@@ -112,20 +112,23 @@ def split(text: str, pieces: int) -> Cut:
     block_end = end.start() + 1 if end else len(text)
     if end and (text[block_end] == "-" or text[block_end + indent - 1 : block_end + indent] == " "):
         raise Fallback  # the line after the list must end the list in the file too: less indented
-    block = text[first.start() : block_end]
+    start, size = first.start(), block_end - first.start()
     item_re = re.compile(rf"^ {{{indent}}}-(?: |$)", re.M)
-    cuts = [first.start()]
+    cuts = [start]
     for share in itertools.accumulate(_shares(pieces)[:-1]):
-        found_item = item_re.search(text, first.start() + int(len(block) * share), block_end)
+        found_item = item_re.search(text, start + int(size * share), block_end)
         if found_item and found_item.start() > cuts[-1]:
             cuts.append(found_item.start())
     cuts.append(block_end)
-    docs = [(text.count("\n", 0, lo), lo, hi) for lo, hi in itertools.pairwise(cuts)]
+    docs, line = [], text.count("\n", 0, start)
+    for lo, hi in itertools.pairwise(cuts):
+        docs.append((line, lo, hi))
+        line += text.count("\n", lo, hi)
     header = (
         text[: notes_line.start()]
         + "notes: []"
-        + text[notes_line.end() : first.start()]
-        + "\n" * block.count("\n")
+        + text[notes_line.end() : start]
+        + "\n" * (line - docs[0][0])
         + text[block_end:]
     )
     return Cut(header, docs, text.count("\n", 0, notes_line.start()) + 1, indent)
