@@ -27,8 +27,10 @@ from typing import Any
 
 from . import lock as lockfile
 from .ankifiles.collection import IMAGE_OCCLUSION, Contents, Notetype, read_package
+from .ankifiles.collection import Note as PackageNote
 from .ankifiles.read import PackageError
 from .diagnostics import Diagnostic
+from .names import DEFAULT_DECK, anki_name, same_deck_key
 from .notetypes import BUILT_IN_IDS
 from .output import private_workdir, recover
 from .render import Missing, Renderer, html_field, sounds, text_field
@@ -209,12 +211,21 @@ def plan(contents: Contents, out_dir: Path, source: Path) -> ImportResult:
         home = note.cards[0].deck if note.cards else "Default"
         top = home.split("::")[0]
         if top not in decks:
-            deck_id = unique(slug(top), deck_ids, "deck")
-            decks[top] = ImportedDeck(deck_id, top, out_dir / f"{deck_id}.yaml")
+            name = top
+            if same_deck_key(top) == same_deck_key(DEFAULT_DECK):
+                name = _instead_of_default(source, contents.notes)
+            deck_id = unique(slug(name), deck_ids, "deck")
+            decks[top] = ImportedDeck(deck_id, name, out_dir / f"{deck_id}.yaml")
+            if name != top:
+                result.warnings.append(
+                    f"the package's cards in Anki's own deck '{printable(top)}' (deck 1, which every "
+                    f"collection has) go to a deck named '{printable(name)}' ({deck_id}.yaml): a deck "
+                    "file named Default would merge into each user's own Default deck"
+                )
         top_of[home] = top
     fields = FieldText(set(contents.media))
-    for deck in decks.values():
-        description = contents.deck_descriptions.get(deck.name, "")
+    for top, deck in decks.items():
+        description = contents.deck_descriptions.get(top, "")
         written, in_description = (
             fields.written_and_missing(description, "markdown") if description else (None, ())
         )
@@ -253,10 +264,10 @@ def plan(contents: Contents, out_dir: Path, source: Path) -> ImportResult:
                 written, names = fields.written_and_missing(value, fmt)
                 values[name] = written or value  # if None: named by the check
                 absent += [n for n in names if n not in absent]
-        note_id = unique(_id_base(note.fields, source_type.sort_field), ids_per_deck[deck.name], "note")
+        note_id = unique(_id_base(note.fields, source_type.sort_field), ids_per_deck[top_of[home]], "note")
         for name in absent:
             deck.missing.setdefault(name, []).append(f"note {note_id}")
-        subdeck = home[len(deck.name) + 2 :] if home != deck.name else ""
+        subdeck = home[len(top_of[home]) + 2 :] if home != top_of[home] else ""
         if subdeck:
             deck.subdecks.add(subdeck)
         deck.notes.append(
@@ -304,6 +315,19 @@ def plan(contents: Contents, out_dir: Path, source: Path) -> ImportResult:
         )
     _notes_on_the_package(contents, result, spread)
     return result
+
+
+def _instead_of_default(source: Path, notes: list[PackageNote]) -> str:
+    """A name for the deck file of the package's cards in Anki's Default deck: the package's
+    own name (a deck called Default would be every user's Default deck), unless Anki would take
+    it for Default or for another deck of the package."""
+    taken = {same_deck_key(card.deck.split("::")[0]) for note in notes for card in note.cards}
+    taken.add(same_deck_key(DEFAULT_DECK))
+    base = anki_name(source.stem.replace("::", " "))
+    for name in (base, f"{base} (imported)", "Imported deck"):
+        if same_deck_key(name) not in taken:
+            return name
+    return f"Imported deck {len(taken)}"
 
 
 def _id_base(fields: tuple[str, ...], sort_field: int) -> str:

@@ -70,8 +70,8 @@ Tally = tuple[list[str], int, int, int, int]  # see _tally
 # where that stands, the first and end diagnostic its own checks made, its index among the built
 # notes (-1: it made no note) and, when it made none, the source keys it cites.
 Placed = tuple[str, Pos, str | None, Pos | None, int, int, int, list[str]]
-# built notes, media, diagnostics, placed notes, count, tally
-PieceResult = tuple[list[Built], dict[str, str], list[Diagnostic], list[Placed], int, Tally]
+# built notes, media, diagnostics, placed notes, count, tally, subdeck spellings (first positions)
+PieceResult = tuple[list[Built], dict[str, str], list[Diagnostic], list[Placed], int, Tally, dict[str, Pos]]
 
 
 class Fallback(Exception):
@@ -191,7 +191,15 @@ def _compile_piece(path: str, piece: Piece, deck: Deck) -> PieceResult:
     if outline.notes_end != piece_end(_TEXT, piece[2]):
         raise Fallback  # the list ended before the piece did: the cut is not where the list is
     tally = _tally(outline, out.suggestion_work, assembler.size)
-    return assembler.built, assembler.renderer.media, out.items, placed, reader.count, tally
+    return (
+        assembler.built,
+        assembler.renderer.media,
+        out.items,
+        placed,
+        reader.count,
+        tally,
+        reader.check.subdecks,
+    )
 
 
 def _tally(outline: Outline, suggestion_work: int, size: int) -> Tally:
@@ -227,7 +235,7 @@ def _in_child(args: tuple[str, Piece, Deck]) -> bytes | None:
     """The piece, packed as flat columns of strings: marshal reads those back far faster
     than pickle reads 50,000 small objects."""
     try:
-        built, media, diags, positions, count, tally = _compile_piece(*args)
+        built, media, diags, positions, count, tally, subdecks = _compile_piece(*args)
     except Exception:
         return None
     columns = (
@@ -243,18 +251,18 @@ def _in_child(args: tuple[str, Piece, Deck]) -> bytes | None:
         [b.own_guid for b in built],
         [b.first for b in built],
     )
-    return marshal.dumps((columns, media, [astuple(d) for d in diags], positions, count, tally))
+    return marshal.dumps((columns, media, [astuple(d) for d in diags], positions, count, tally, subdecks))
 
 
 def _unpack(blob: bytes, deck: Deck) -> PieceResult:
-    columns, media, diags, positions, count, tally = marshal.loads(blob)
+    columns, media, diags, positions, count, tally, subdecks = marshal.loads(blob)
     split = _split_joined
     types = {**BY_KEY, **deck.notetypes}
     built = [
         Built(i, g, types[k], f, split(t), list(o), h, split(src), sub, own, first)
         for i, g, k, f, t, o, h, src, sub, own, first in zip(*columns)
     ]
-    return built, media, [Diagnostic(*d) for d in diags], positions, count, tally
+    return built, media, [Diagnostic(*d) for d in diags], positions, count, tally, subdecks
 
 
 def _split_joined(value: str) -> list[str]:
@@ -307,7 +315,9 @@ def compile_file(path: str, text: str, pieces: int = 2) -> tuple[BuiltDeck | Non
     admit = identities.admit
     count = 0
     media: dict[str, str] = {}
-    for piece_built, piece_media, diags, placed, piece_count, _ in results:
+    for piece_built, piece_media, diags, placed, piece_count, _, subdecks in results:
+        for sub, pos in subdecks.items():  # pieces in file order: each spelling's first value
+            deck.subdeck_pos.setdefault(sub, pos)
         # A note that repeats an id or a guid (of any piece) is dropped with the diagnostics of
         # its own checks, as the one-pass read drops it before making them.
         dropped: set[int] = set()
