@@ -252,3 +252,21 @@ def test_importing_a_package_with_cards_in_anki_s_default_deck_gives_decks_that_
         "biology",
         "biology::Sub",
     ]
+
+
+@pytest.mark.parametrize("pieces", [2, 3])
+def test_a_subdeck_clash_across_the_pieces_of_a_large_file_is_the_one_pass_reads_error(tmp_path, pieces):
+    from factdeck import build as pipeline
+    from factdeck import shards
+
+    subs = ["Opioids", "", "A\tB", "", "", "", "", "", "opioids", "A\tB", "Opioids", "opioids"]
+    path = _deck_file(tmp_path / "deck.yaml", "d", "Drugs", subs)
+    text = path.read_text(encoding="utf-8")
+    fast, fast_diags = shards.compile_file(str(path), text, pieces)
+    plain, plain_diags = pipeline.compile_one_pass(str(path), text)
+    assert [d.format() for d in fast_diags] == [d.format() for d in plain_diags]
+    assert [(d.line, d.message.split(":")[0]) for d in plain_diags] == [
+        (18, "`subdeck` `A\tB`"),
+        (37, "`subdeck` `opioids`"),
+    ]
+    assert fast is not None and plain is not None and fast.deck == plain.deck
