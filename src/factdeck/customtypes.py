@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from . import css as stylesheet
 from . import templates as tpl
-from .diagnostics import Collector, did_you_mean
+from .diagnostics import Collector, Diagnostic, did_you_mean
 from .notetypes import BUILT_IN_IDS, BUILT_IN_NAMES, BY_KEY, ID_KEY, SOURCES_KEY, Field, NoteType, derived_id
 from .terminal import printable
 from .yamlload import YMap, decode, load, value_position
@@ -500,7 +501,11 @@ def _css(check: _Checker, node: YMap, what: str, folder: str, kind: str) -> str 
         )
         return None
     if "css" in node:
-        return check.text(node["css"], node.val_pos["css"], f"`css` of {what}")
+        css = check.text(node["css"], node.val_pos["css"], f"`css` of {what}")
+        if css is None:
+            return None
+        pos = node.val_pos["css"]
+        return css if _css_reads_as_written(check, css, f"`css` of {what}", pos, None) else None
     if "css-file" not in node:
         return DEFAULT_CLOZE_CSS if kind == "cloze" else DEFAULT_CSS
     pos = node.val_pos["css-file"]
@@ -520,10 +525,42 @@ def _css(check: _Checker, node: YMap, what: str, folder: str, kind: str) -> str 
         )
         return None
     try:
-        return data.decode("utf-8-sig")
+        css = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         check.out.error(pos, "css-file", f"`css-file` `{rel}` of {what} is not UTF-8")
         return None
+    shown = os.path.join(os.path.dirname(check.out.path), rel)
+    return css if _css_reads_as_written(check, css, f"`css-file` `{rel}` of {what}", pos, shown) else None
+
+
+def _css_reads_as_written(check: _Checker, css: str, what: str, pos: Pos, path: str | None) -> bool:
+    """False (after reporting each slip where it is: in the YAML scalar, or at its line and
+    column of the CSS file ``path``) when a browser would read ``css`` otherwise than it looks.
+
+    CSS starting with ``css.UNCHECKED`` (what `factdeck import` kept from a package) is a
+    warning instead, once: the package's cards look that way in Anki already.
+    """
+    found = stylesheet.problems(css)
+    if not found:
+        return True
+    if css.startswith(stylesheet.UNCHECKED):
+        line = stylesheet.position(css, found[0].offset)[0]
+        check.out.warning(
+            pos,
+            "notetype-css",
+            f"{what} starts with `{stylesheet.UNCHECKED}`, so it is kept as written with "
+            f"{len(found)} slip{'s' if len(found) > 1 else ''} a browser reads otherwise than it looks; "
+            f"the first, at line {line} of the CSS: {found[0].message}",
+        )
+        return True
+    for problem in found:
+        if path is None:
+            where = value_position(check.out.source, pos, css, problem.offset) or pos
+            check.out.error(where, "notetype-css", f"{what}: {problem.message}")
+        else:
+            line, col = stylesheet.position(css, problem.offset)
+            check.out.items.append(Diagnostic(path, line, col, "notetype-css", f"{what}: {problem.message}"))
+    return False
 
 
 def _read_regular_file(path: str) -> bytes:

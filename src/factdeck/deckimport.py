@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import css as stylesheet
 from . import lock as lockfile
 from .ankifiles.collection import IMAGE_OCCLUSION, Contents, Notetype, read_package
 from .ankifiles.collection import Note as PackageNote
@@ -243,6 +244,17 @@ def plan(contents: Contents, out_dir: Path, source: Path) -> ImportResult:
         nt_id: ImportedNotetype(_new_key(nt, keys), nt, _formats(nt, contents, fields))
         for nt_id, nt in sorted(contents.notetypes.items(), key=lambda item: item[1].name)
     }
+    for nt in imported.values():
+        slips = stylesheet.problems(nt.source.css)
+        if slips:
+            line = stylesheet.position(nt.source.css, slips[0].offset)[0]
+            result.warnings.append(
+                f"the CSS of note type '{printable(nt.source.name)}' has {len(slips)} slip"
+                f"{'s' if len(slips) > 1 else ''} a browser reads otherwise than it looks (line {line}: "
+                f"{slips[0].message}); it is kept as it is, its cards looking as they do in Anki, and "
+                f"marked `{stylesheet.UNCHECKED}` so that the build accepts it with a warning: fix it, "
+                "then remove the mark"
+            )
     ids_per_deck: dict[str, set[str]] = {name: set() for name in decks}
     spread = 0
     bad_guids = []
@@ -457,8 +469,15 @@ def _notetype_yaml(nt: ImportedNotetype) -> dict[str, Any]:
     if src.sort_field:
         out["sort-field"] = src.fields[src.sort_field]
     out["templates"] = [{"name": t.name, "front": t.front, "back": t.back} for t in src.templates]
-    out["css"] = src.css
+    out["css"] = kept_css(src.css)
     return out
+
+
+def kept_css(css: str) -> str:
+    """A package's note-type CSS as the deck file holds it: as it is, marked unchecked when a
+    browser reads it otherwise than it looks (so the build warns instead of refusing it; the
+    mark is a comment, so the cards look as they did)."""
+    return f"{stylesheet.UNCHECKED}\n{css}" if stylesheet.problems(css) else css
 
 
 def _note_yaml(note: ImportedNote) -> dict[str, Any]:
