@@ -27,6 +27,7 @@ from typing import Any
 
 from . import css as stylesheet
 from . import lock as lockfile
+from . import templatemedia
 from .ankifiles.collection import IMAGE_OCCLUSION, Contents, Notetype, read_package
 from .ankifiles.collection import Note as PackageNote
 from .ankifiles.read import PackageError
@@ -303,12 +304,22 @@ def plan(contents: Contents, out_dir: Path, source: Path) -> ImportResult:
             for name in notetype.source.static_media:
                 if name in contents.media:
                     deck.media[name] = contents.media[name]
+            # the build bundles what templates and CSS name, or refuses it: each file they name
+            # goes to the media folder, or under `missing-media` when the package lacks it
+            files, remote = _template_media(notetype.source)
+            for name in files:
+                if name in contents.media:
+                    deck.media[name] = contents.media[name]
+                elif name not in deck.media:
+                    deck.missing.setdefault(name, []).append(f"note type {notetype.key}")
+            for url in remote:
+                deck.missing.setdefault(url, []).append(f"note type {notetype.key}")
         for name in [n for n in deck.media if n.startswith(".") or _UNSAFE_MEDIA.search(n)]:
             del deck.media[name]
             result.warnings.append(f"media file {name!r} has a name factdeck cannot bundle; it is left out")
     result.decks = list(decks.values())
     users = Counter(key for deck in result.decks for key in deck.notetypes)
-    shared = {key: nt for nt in imported.values() if users[(key := nt.key)] > 1}
+    shared = {key: nt for nt in imported.values() if users[(key := nt.key)] > 1 and _shareable(nt.source)}
     if shared:
         file_id = unique("anki-notetypes", deck_ids, "notetypes")
         result.shared = SharedTypes(file_id, out_dir / f"{file_id}.yaml", shared)
@@ -340,6 +351,20 @@ def _instead_of_default(source: Path, notes: list[PackageNote]) -> str:
         if same_deck_key(name) not in taken:
             return name
     return f"Imported deck {len(taken)}"
+
+
+def _template_media(notetype: Notetype) -> tuple[list[str], list[str]]:
+    return templatemedia.local_names(
+        [t for tmpl in notetype.templates for t in (tmpl.front, tmpl.back)], notetype.css
+    )
+
+
+def _shareable(notetype: Notetype) -> bool:
+    """Whether a note type can go into the note-type file several decks include: there, only
+    bare `_` names are found by name (in the decks' media folders); any other file or web
+    address its templates name is found, or kept as written, through each deck's own header."""
+    files, remote = _template_media(notetype)
+    return not remote and all(name.startswith("_") and "/" not in name for name in files)
 
 
 def _id_base(fields: tuple[str, ...], sort_field: int) -> str:
@@ -396,6 +421,12 @@ def _notes_on_the_package(contents: Contents, result: ImportResult, spread: int)
         result.left_out.append(f"{unused} media files no note or note type uses")
     for deck in result.decks:
         for name, users in sorted(deck.missing.items()):
+            if templatemedia.is_web_address(name):
+                result.warnings.append(
+                    f"{lockfile.shorten(users, 5)} load {name!r} from the web; {deck.path.name} keeps it "
+                    "as written (under `deck: missing-media:`, which the build otherwise refuses in templates)"
+                )
+                continue
             result.warnings.append(
                 f"media file {name!r} is not in the package; {deck.path.name} keeps the references as "
                 "written (under `deck: missing-media:`), so their cards show it only in collections that "

@@ -294,7 +294,13 @@ def validate_header(tree: Node | None, path: str, out: Collector) -> tuple[Deck,
         own = customtypes.Declared()
         if "notetypes" in tree:
             own = customtypes.declare(
-                check, tree["notetypes"], tree.val_pos["notetypes"], deck.id or None, path
+                check,
+                tree["notetypes"],
+                tree.val_pos["notetypes"],
+                deck.id or None,
+                path,
+                deck.media,
+                deck.missing_media,
             )
         included = (
             customtypes.include(check, tree["include"], tree.val_pos["include"], path)
