@@ -123,7 +123,7 @@ def declare(
         return found
     names: dict[str, str] = {}
     folder = os.path.dirname(os.path.abspath(path))
-    where = templatemedia.Bundler(folder, os.path.join(folder, media) if media else None, missing, included)
+    bundler = templatemedia.Bundler(folder, os.path.join(folder, media) if media else None, missing, included)
     for key, body in node.items():
         kpos = node.key_pos[key]
         errors_before = len(check.out.items)
@@ -134,7 +134,7 @@ def declare(
                 "notetype-key",
                 f"note type key `{key}` is factdeck's built-in type; choose another key",
             )
-        nt = _notetype(check, key, body, node.val_pos[key], namespace, folder, where)
+        nt = _notetype(check, key, body, node.val_pos[key], namespace, folder, bundler)
         if nt is not None:
             other = names.get(nt.name.casefold())
             if other is not None:
