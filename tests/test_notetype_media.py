@@ -25,7 +25,7 @@ notetypes:
   drug:
     fields: [Drug, Image]
     templates:
-      - front: '<img src="logo.png"> {{Drug}} [sound:beep.mp3]'
+      - front: '<img src="logo.png"> {{Drug}} [sound:beep.mp3]<script src="lib.js"></script>'
         back: '{{FrontSide}}<img src="{{Image}}">'
     css: |
       @font-face { font-family: F; src: url("fonts/f.woff2") format("woff2"); }
@@ -43,6 +43,7 @@ def files(tmp_path):
     (tmp_path / "logo.png").write_bytes(PNG)
     (tmp_path / "bg.png").write_bytes(PNG + b"bg")
     (tmp_path / "beep.mp3").write_bytes(b"ID3 beep")
+    (tmp_path / "lib.js").write_bytes(b"// a template's script")
     (tmp_path / "fonts" / "f.woff2").write_bytes(b"wOF2 font")
     return tmp_path
 
@@ -61,13 +62,14 @@ def _built(tmp_path, text: str = DECK):
 def test_files_templates_and_css_name_are_bundled_as_underscore_names_with_references_rewritten(files):
     nt, media = _built(files)
     by_content = {data: name for name, data in media.items()}
-    logo, beep, font, bg = (
-        by_content[(files / p).read_bytes()] for p in ("logo.png", "beep.mp3", "fonts/f.woff2", "bg.png")
+    logo, beep, font, bg, lib = (
+        by_content[(files / p).read_bytes()]
+        for p in ("logo.png", "beep.mp3", "fonts/f.woff2", "bg.png", "lib.js")
     )
-    assert all(name.startswith("_factdeck-") for name in (logo, beep, font, bg))
-    assert logo.endswith(".png") and beep.endswith(".mp3") and font.endswith(".woff2")
+    assert all(name.startswith("_factdeck-") for name in (logo, beep, font, bg, lib))
+    assert logo.endswith(".png") and beep.endswith(".mp3") and font.endswith(".woff2") and lib.endswith(".js")
     front, back = nt.templates[0][1:]
-    assert front == f'<img src="{logo}"> {{{{Drug}}}} [sound:{beep}]'
+    assert front == f'<img src="{logo}"> {{{{Drug}}}} [sound:{beep}]<script src="{lib}"></script>'
     assert back == '{{FrontSide}}<img src="{{Image}}">'  # a field's file is the note's
     assert f'src: url("{font}") format("woff2")' in nt.css and f'url("{bg}")' in nt.css
 
@@ -165,3 +167,25 @@ def test_importing_a_package_whose_templates_name_files_it_lacks_or_the_web_give
     assert not built.errors, [d.format() for d in built.errors]
     (nt,) = {n.notetype for d in built.reports for n in d.deck.notes}
     assert '<img src="gone.png"><img src="https://example.org/x.png">' in nt.templates[0][1]
+
+
+def test_an_included_note_type_finds_bare_underscore_names_in_the_including_deck_s_media_folder(tmp_path):
+    (tmp_path / "media").mkdir()
+    (tmp_path / "media" / "_font.woff").write_bytes(b"wOFF")
+    (tmp_path / "types.yaml").write_text(
+        "id: shared\nnotetypes:\n  drug:\n    fields: [Drug]\n"
+        '    templates: [{front: "{{Drug}}", back: "{{Drug}}!"}]\n'
+        "    css: '@font-face { font-family: F; src: url(_font.woff); }'\n",
+        encoding="utf-8",
+    )
+    deck = tmp_path / "deck.yaml"
+    deck.write_text(
+        "deck: {id: d, name: D, media: media}\ninclude: [types.yaml]\n"
+        "notes:\n  - {id: n, type: drug, fields: {Drug: a}}\n",
+        encoding="utf-8",
+    )
+    result = build([str(deck)], output=tmp_path / "out.apkg", now=T0)
+    assert not result.errors, [d.format() for d in result.errors]
+    assert result.reports[0].deck.notetypes()["drug"].css.endswith("url(_font.woff); }")
+    with zipfile.ZipFile(tmp_path / "out.apkg") as z:
+        assert "_font.woff" in json.loads(z.read("media")).values()

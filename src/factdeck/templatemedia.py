@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from .render import IMAGE_TYPES, SOUND_TYPES, Renderer, css_urls
 
 FONT_TYPES = {".woff", ".woff2", ".ttf", ".otf", ".eot"}
-_SRC = re.compile(r"""<[A-Za-z][^>]*?\ssrc\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.S)
+OTHER_TYPES = {".js", ".css"}  # a template's <script src>, an @import
+_SRC = re.compile(r"""<([A-Za-z][A-Za-z0-9]*)[^>]*?\ssrc\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.S)
 _SOUND = re.compile(r"\[sound:(.+?)\]", re.S)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 
@@ -39,8 +40,9 @@ def template_references(template: str) -> list[Reference]:
     """The local-looking files a template names: `src` attributes and `[sound:...]`."""
     found = []
     for m in _SRC.finditer(template):
-        group = next(g for g in (1, 2, 3) if m.group(g) is not None)
-        found.append(Reference(m.start(group), m.end(group), html.unescape(m.group(group)), "image", "{}"))
+        group = next(g for g in (2, 3, 4) if m.group(g) is not None)
+        kind = "image" if m.group(1).lower() == "img" else "file"  # a <script>'s, an <audio>'s
+        found.append(Reference(m.start(group), m.end(group), html.unescape(m.group(group)), kind, "{}"))
     for m in _SOUND.finditer(template):
         found.append(Reference(m.start(1), m.end(1), html.unescape(m.group(1)), "sound", "{}"))
     return sorted(found, key=lambda r: r.start)
@@ -110,7 +112,7 @@ class Bundler:
         if self.included and name.startswith("_") and "/" not in name and not self._beside(name):
             return name, ""  # for the media folders of the decks that include this file
         types = {"image": IMAGE_TYPES, "sound": SOUND_TYPES}.get(
-            ref.kind, IMAGE_TYPES | FONT_TYPES | SOUND_TYPES
+            ref.kind, IMAGE_TYPES | FONT_TYPES | SOUND_TYPES | OTHER_TYPES
         )
         bundled, problems = self.renderer.bundle(name, ref.kind, types, url=ref.kind != "sound")
         if bundled is not None:
