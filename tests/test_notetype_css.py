@@ -200,3 +200,51 @@ def test_importing_a_package_whose_css_has_a_slip_keeps_it_and_the_deck_builds(t
     col = anki()
     col.import_package(tmp_path / "rebuilt.apkg")
     assert col.col.models.get(model["id"])["css"] == f"{css.UNCHECKED}\n{broken}"
+
+
+# --- the preview ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "inside", "document"),
+    [
+        ("html, body { margin: 0 }", ":host, .card { margin: 0 }", ""),
+        (":root { --ink: #222 }", ":host { --ink: #222 }", ""),
+        ("body.nightMode .hint { color: white }", ".card.nightMode .hint { color: white }", ""),
+        ("html > body .x { }", ":host > .card .x { }", ""),
+        (
+            "@media (max-width: 600px) { body { font-size: 12px } }",
+            "@media (max-width: 600px) { .card { font-size: 12px } }",
+            "",
+        ),
+        ('/* body */ .a[title="body"], .bodyish, #html, tbody { content: "html" }', None, ""),
+        ("@keyframes body { from { } to { } }", None, ""),
+        (
+            '@import url("_base.css");\n@font-face { font-family: F; src: url(_f.woff2) }\n.card { font-family: F }',
+            "\n.card { font-family: F }",
+            '@import url("_base.css");\n@font-face { font-family: F; src: url(_f.woff2) }',
+        ),
+    ],
+)
+def test_the_preview_applies_root_and_body_rules_in_its_shadow_roots_and_hoists_fonts(
+    given, inside, document
+):
+    assert css.for_shadow_root(given) == (given if inside is None else inside, document)
+
+
+def test_the_preview_page_holds_the_rewritten_css_and_the_hoisted_fonts(tmp_path):
+    from factdeck import preview
+
+    (tmp_path / "f.woff2").write_bytes(b"wOF2")
+    text = _deck('@font-face { font-family: F; src: url("f.woff2") }\nbody { font-family: F }\n')
+    path = tmp_path / "deck.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = check([str(path)])
+    assert not result.errors
+    data = preview.site_data(result.decks)
+    (font,) = [name for name in result.decks[0].media if name.endswith(".woff2")]
+    assert data["css"] == ["\n.card { font-family: F }\n"]
+    assert data["document_css"] == f'@font-face {{ font-family: F; src: url("{font}") }}'
+    page = preview.page(result.decks)
+    assert f'<style id="fd-preview-note-type-fonts">{data["document_css"]}</style>' in page
+    assert "font-src 'self' data:;" in preview.content_security_policy("")  # the hoisted fonts load

@@ -119,3 +119,94 @@ def _url(css: str, start: int, found: list[Problem]) -> int:
 def position(css: str, offset: int) -> tuple[int, int]:
     """1-based line and column of ``offset`` in a CSS file's text."""
     return css.count("\n", 0, offset) + 1, offset - css.rfind("\n", 0, offset)
+
+
+# --- note-type CSS in a shadow root (the preview) ------------------------------------------------
+
+_SKIP = re.compile(r"/\*.*?(?:\*/|\Z)|\"(?:[^\"\\\n]|\\.)*\"?|'(?:[^'\\\n]|\\.)*'?|\\.", re.S)
+_TOKEN = re.compile(_SKIP.pattern + r"|[{};]", re.S)
+_AT = re.compile(r"\s*@([A-Za-z-]+)")
+_HOISTED = {"font-face", "import"}  # they do nothing inside a shadow root: they go to the document
+_GROUPS = {"media", "supports", "layer", "container", "document", "scope"}  # rule lists inside
+_COMPOUND = r"((?:[.#][\w-]+|\[[^\]]*\]|:(?!:)[\w-]+(?:\([^)]*\))?)*)"
+_ROOT = re.compile(
+    rf"(?<![\w\-.#:\\])html(?![\w\-(]){_COMPOUND}|(?<![\w\-\\]):root(?![\w\-(]){_COMPOUND}", re.I
+)
+_BODY = re.compile(rf"(?<![\w\-.#:\\])body(?![\w\-(]){_COMPOUND}", re.I)
+
+
+def for_shadow_root(css: str) -> tuple[str, str]:
+    """``css`` as a shadow root holding a card side applies it, and the rules that must go to
+    the document instead. In a shadow root no element is `html`, `body` or `:root`: the rules of
+    `html` and `:root` go to `:host` (the side's frame, whose custom properties and inherited
+    styles reach the card), those of `body` to `.card`: on Anki's card page the body is the
+    element of class `card` (and `nightMode`), as the card's element is in the preview.
+    `@font-face` and `@import` do nothing there: they are hoisted."""
+    inside: list[str] = []
+    document: list[str] = []
+    _rewrite(css, 0, len(css), inside, document, True)
+    return "".join(inside), "\n".join(document)
+
+
+def _statements(css: str, start: int, end: int) -> list[tuple[int, int, int]]:
+    """The statements of ``css[start:end]``: (start, its block's `{` or -1, end)."""
+    found = []
+    at, brace, depth = start, -1, 0
+    for m in _TOKEN.finditer(css, start, end):
+        c = m.group()
+        if c == "{":
+            if depth == 0:
+                brace = m.start()
+            depth += 1
+        elif c == "}" and depth:
+            depth -= 1
+            if depth == 0:
+                found.append((at, brace, m.end()))
+                at, brace = m.end(), -1
+        elif c == ";" and depth == 0:
+            found.append((at, -1, m.end()))
+            at = m.end()
+    if css[at:end].strip():
+        found.append((at, brace, end))
+    return found
+
+
+def _rewrite(css: str, start: int, end: int, inside: list[str], document: list[str], top: bool) -> None:
+    pos = start
+    for at, brace, stop in _statements(css, start, end):
+        inside.append(css[pos:at])
+        head = css[at : brace if brace >= 0 else stop]
+        rule = _AT.match(_SKIP.sub(lambda m: m.group() if m.group()[0] == "\\" else " ", head))
+        name = rule.group(1).lower() if rule else None
+        if name in _HOISTED and top:
+            document.append(css[at:stop].strip())
+        elif name in _GROUPS and brace >= 0:
+            inside.append(css[at : brace + 1])
+            inner_end = stop - 1 if css[stop - 1] == "}" else stop
+            _rewrite(css, brace + 1, inner_end, inside, document, False)
+            inside.append(css[inner_end:stop])
+        elif name is None and brace >= 0:
+            inside.append(_host_selectors(head) + css[brace:stop])
+        else:
+            inside.append(css[at:stop])
+        pos = stop
+    inside.append(css[pos:end])
+
+
+def _host_selectors(prelude: str) -> str:
+    """`html`, `:root` (as `:host`) and `body` (as `.card`) in a selector list; comments and
+    strings untouched."""
+    parts, pos = [], 0
+    for m in _SKIP.finditer(prelude):
+        parts += [_host_words(prelude[pos : m.start()]), m.group()]
+        pos = m.end()
+    parts.append(_host_words(prelude[pos:]))
+    return "".join(parts)
+
+
+def _host_words(text: str) -> str:
+    def host(m: re.Match[str]) -> str:
+        compound = m.group(1) or m.group(2) or ""
+        return f":host({compound})" if compound else ":host"
+
+    return _ROOT.sub(host, _BODY.sub(lambda m: ".card" + (m.group(1) or ""), text))
