@@ -175,7 +175,9 @@ CASES = [
     (
         "deck name with an empty part",
         'deck:\n  id: d\n  name: "A::::B"\n' + NOTE + "    front: x\n    back: y\n",
-        ["3:9: error: deck name `A::::B` has an empty part between `::`"],
+        [
+            "3:9: error: deck name `A::::B` has an empty part between `::` (Anki would name the deck `A::blank::B`)"
+        ],
     ),
     (
         "tag with a space",
@@ -270,7 +272,7 @@ def test_same_deck_id_in_two_files_names_the_other_file(write_deck, run, tmp_pat
 def test_all_errors_of_all_files_in_one_run_sorted_then_counted(write_deck, run, tmp_path):
     write_deck(HEAD + NOTE + "    frnt: x\n    back: y\n", "b.yaml")
     write_deck(
-        HEAD.replace("id: d", "id: e")
+        HEAD.replace("id: d", "id: e").replace("name: D", "name: E")
         + NOTE
         + "    front: x\n    back: ''\n  - id: B\n    front: x\n    back: y\n",
         "a.yaml",

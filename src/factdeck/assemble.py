@@ -163,7 +163,10 @@ def assemble(deck: Deck, out: Collector, limit: int | None = None) -> BuiltDeck:
 
 def deck_renderer(deck: Deck) -> Renderer:
     root = os.path.dirname(os.path.abspath(deck.path))
-    return Renderer(root, os.path.join(root, deck.media) if deck.media else None, deck.missing_media)
+    renderer = Renderer(root, os.path.join(root, deck.media) if deck.media else None, deck.missing_media)
+    for nt in deck.notetypes.values():
+        renderer.media.update(nt.media)  # what its templates and CSS name (customtypes)
+    return renderer
 
 
 def describe(deck: Deck, renderer: Renderer, out: Collector) -> str:

@@ -21,6 +21,7 @@ from . import lock as lockfile
 from . import shards
 from .assemble import BuiltDeck, assemble, duplicate_guids, output_limit
 from .diagnostics import Collector, Diagnostic, errors_in
+from .names import clashing_decks
 from .output import Staging, WriteFailed, recover
 from .render import media_key, same_content
 from .validate import NoteReader, validate
@@ -349,6 +350,7 @@ def _build(
     if output is not None:
         result.diagnostics.extend(_clashing_notetypes(checked.decks))
         result.diagnostics.extend(clashing_media(checked.decks))
+        result.diagnostics.extend(clashing_decks([built.deck for built in checked.decks]))
     else:
         for built in checked.decks:
             result.diagnostics.extend(clashing_media([built]))

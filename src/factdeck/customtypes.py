@@ -19,12 +19,15 @@ import os
 import re
 import stat
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from . import css as stylesheet
+from . import templatemedia
 from . import templates as tpl
-from .diagnostics import Collector, did_you_mean
+from .diagnostics import Collector, Diagnostic, did_you_mean
 from .notetypes import BUILT_IN_IDS, BUILT_IN_NAMES, BY_KEY, ID_KEY, SOURCES_KEY, Field, NoteType, derived_id
 from .terminal import printable
 from .yamlload import YMap, decode, load, value_position
@@ -98,17 +101,29 @@ def check_notetype_file(check: _Checker, tree: YMap, path: str) -> Declared:
         )
     else:
         namespace = check.ident(tree["id"], tree.val_pos["id"], "note-type file id")
-    return declare(check, tree["notetypes"], tree.val_pos["notetypes"], namespace, path)
+    return declare(check, tree["notetypes"], tree.val_pos["notetypes"], namespace, path, included=True)
 
 
-def declare(check: _Checker, value: Any, pos: Pos, namespace: str | None, path: str) -> Declared:
-    """The `notetypes:` mapping of one file. ``namespace`` None: report, but derive no IDs."""
+def declare(
+    check: _Checker,
+    value: Any,
+    pos: Pos,
+    namespace: str | None,
+    path: str,
+    media: str = "",
+    missing: Collection[str] = (),
+    included: bool = False,
+) -> Declared:
+    """The `notetypes:` mapping of one file. ``namespace`` None: report, but derive no IDs.
+    ``media``, ``missing``: the deck's media folder (relative to ``path``), where templates find
+    files by name, and its `missing-media`; ``included``: a note-type file, used by decks unknown here."""
     found = Declared()
     node = check.mapping(value, pos, "`notetypes`")
     if node is None:
         return found
     names: dict[str, str] = {}
     folder = os.path.dirname(os.path.abspath(path))
+    bundler = templatemedia.Bundler(folder, os.path.join(folder, media) if media else None, missing, included)
     for key, body in node.items():
         kpos = node.key_pos[key]
         errors_before = len(check.out.items)
@@ -119,7 +134,7 @@ def declare(check: _Checker, value: Any, pos: Pos, namespace: str | None, path: 
                 "notetype-key",
                 f"note type key `{key}` is factdeck's built-in type; choose another key",
             )
-        nt = _notetype(check, key, body, node.val_pos[key], namespace, folder)
+        nt = _notetype(check, key, body, node.val_pos[key], namespace, folder, bundler)
         if nt is not None:
             other = names.get(nt.name.casefold())
             if other is not None:
@@ -142,7 +157,13 @@ def _has_errors(out: Collector, since: int) -> bool:
 
 
 def _notetype(
-    check: _Checker, key: str, value: Any, pos: Pos, namespace: str | None, folder: str
+    check: _Checker,
+    key: str,
+    value: Any,
+    pos: Pos,
+    namespace: str | None,
+    folder: str,
+    bundler: templatemedia.Bundler | None = None,
 ) -> NoteType | None:
     out = check.out
     what = f"note type `{key}`"
@@ -230,6 +251,9 @@ def _notetype(
     css = _css(check, node, what, folder, kind)
     if not fields or not cards or css is None or anki_id is None:
         return None
+    media: dict[str, str] = {}
+    if bundler is not None:
+        cards, css, media = _bundle_media(check, node, what, bundler, cards, css)
     return NoteType(
         key=key,
         id=anki_id,
@@ -241,7 +265,49 @@ def _notetype(
         sort_field=sort_field,
         custom=True,
         fronts=tuple(parsed for _, _, _, parsed in cards),
+        media=tuple(sorted(media.items())),
     )
+
+
+Card = tuple[str, str, str, Any]  # a template: name, front, back, parsed front
+
+
+def _bundle_media(
+    check: _Checker, node: YMap, what: str, bundler: templatemedia.Bundler, cards: list[Card], css: str
+) -> tuple[list[Card], str, dict[str, str]]:
+    """The templates and CSS with the files they name bundled (see ``templatemedia``), and
+    those files; each reference that cannot be bundled is an error where it is written."""
+    bundler.media = {}
+    out = check.out
+    rewritten: list[Card] = []
+    for entry, (t_name, front, back, parsed) in zip(node["templates"], cards):
+        sides = {}
+        for side, text in (("front", front), ("back", back)):
+            sides[side], problems = bundler.rewrite(text, templatemedia.template_references(text))
+            at = cast("YMap", entry).val_pos[side]
+            for offset, problem in problems:
+                out.error(
+                    _inside(check, at, text, offset),
+                    "template-media",
+                    f"`{side}` of template `{t_name}` of {what}: {problem}",
+                )
+        new_front = sides["front"]
+        rewritten.append(
+            (t_name, new_front, sides["back"], tpl.parse(new_front) if new_front != front else parsed)
+        )
+    new_css, problems = bundler.rewrite(css, templatemedia.css_references(css))
+    if "css-file" in node:
+        shown = os.path.join(os.path.dirname(check.out.path), str(node["css-file"]))
+        for offset, problem in problems:
+            line, col = stylesheet.position(css, offset)
+            out.items.append(
+                Diagnostic(shown, line, col, "template-media", f"`css-file` of {what}: {problem}")
+            )
+    else:
+        for offset, problem in problems:
+            where = value_position(check.out.source, node.val_pos["css"], css, offset) or node.val_pos["css"]
+            out.error(where, "template-media", f"`css` of {what}: {problem}")
+    return rewritten, new_css, bundler.media
 
 
 def _anki_id(check: _Checker, node: YMap, what: str, namespace: str | None, key: str) -> int | None:
@@ -500,7 +566,11 @@ def _css(check: _Checker, node: YMap, what: str, folder: str, kind: str) -> str 
         )
         return None
     if "css" in node:
-        return check.text(node["css"], node.val_pos["css"], f"`css` of {what}")
+        css = check.text(node["css"], node.val_pos["css"], f"`css` of {what}")
+        if css is None:
+            return None
+        pos = node.val_pos["css"]
+        return css if _css_reads_as_written(check, css, f"`css` of {what}", pos, None) else None
     if "css-file" not in node:
         return DEFAULT_CLOZE_CSS if kind == "cloze" else DEFAULT_CSS
     pos = node.val_pos["css-file"]
@@ -520,10 +590,42 @@ def _css(check: _Checker, node: YMap, what: str, folder: str, kind: str) -> str 
         )
         return None
     try:
-        return data.decode("utf-8-sig")
+        css = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         check.out.error(pos, "css-file", f"`css-file` `{rel}` of {what} is not UTF-8")
         return None
+    shown = os.path.join(os.path.dirname(check.out.path), rel)
+    return css if _css_reads_as_written(check, css, f"`css-file` `{rel}` of {what}", pos, shown) else None
+
+
+def _css_reads_as_written(check: _Checker, css: str, what: str, pos: Pos, path: str | None) -> bool:
+    """False (after reporting each slip where it is: in the YAML scalar, or at its line and
+    column of the CSS file ``path``) when a browser would read ``css`` otherwise than it looks.
+
+    CSS starting with ``css.UNCHECKED`` (what `factdeck import` kept from a package) is a
+    warning instead, once: the package's cards look that way in Anki already.
+    """
+    found = stylesheet.problems(css)
+    if not found:
+        return True
+    if css.startswith(stylesheet.UNCHECKED):
+        line = stylesheet.position(css, found[0].offset)[0]
+        check.out.warning(
+            pos,
+            "notetype-css",
+            f"{what} starts with `{stylesheet.UNCHECKED}`, so it is kept as written with "
+            f"{len(found)} slip{'s' if len(found) > 1 else ''} a browser reads otherwise than it looks; "
+            f"the first, at line {line} of the CSS: {found[0].message}",
+        )
+        return True
+    for problem in found:
+        if path is None:
+            where = value_position(check.out.source, pos, css, problem.offset) or pos
+            check.out.error(where, "notetype-css", f"{what}: {problem.message}")
+        else:
+            line, col = stylesheet.position(css, problem.offset)
+            check.out.items.append(Diagnostic(path, line, col, "notetype-css", f"{what}: {problem.message}"))
+    return False
 
 
 def _read_regular_file(path: str) -> bytes:

@@ -25,10 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import css as stylesheet
 from . import lock as lockfile
+from . import templatemedia
 from .ankifiles.collection import IMAGE_OCCLUSION, Contents, Notetype, read_package
+from .ankifiles.collection import Note as PackageNote
 from .ankifiles.read import PackageError
 from .diagnostics import Diagnostic
+from .names import DEFAULT_DECK, anki_name, same_deck_key
 from .notetypes import BUILT_IN_IDS
 from .output import private_workdir, recover
 from .render import Missing, Renderer, html_field, sounds, text_field
@@ -209,12 +213,21 @@ def plan(contents: Contents, out_dir: Path, source: Path) -> ImportResult:
         home = note.cards[0].deck if note.cards else "Default"
         top = home.split("::")[0]
         if top not in decks:
-            deck_id = unique(slug(top), deck_ids, "deck")
-            decks[top] = ImportedDeck(deck_id, top, out_dir / f"{deck_id}.yaml")
+            name = top
+            if same_deck_key(top) == same_deck_key(DEFAULT_DECK):
+                name = _instead_of_default(source, contents.notes)
+            deck_id = unique(slug(name), deck_ids, "deck")
+            decks[top] = ImportedDeck(deck_id, name, out_dir / f"{deck_id}.yaml")
+            if name != top:
+                result.warnings.append(
+                    f"the package's cards in Anki's own deck '{printable(top)}' (deck 1, which every "
+                    f"collection has) go to a deck named '{printable(name)}' ({deck_id}.yaml): a deck "
+                    "file named Default would merge into each user's own Default deck"
+                )
         top_of[home] = top
     fields = FieldText(set(contents.media))
-    for deck in decks.values():
-        description = contents.deck_descriptions.get(deck.name, "")
+    for top, deck in decks.items():
+        description = contents.deck_descriptions.get(top, "")
         written, in_description = (
             fields.written_and_missing(description, "markdown") if description else (None, ())
         )
@@ -232,6 +245,17 @@ def plan(contents: Contents, out_dir: Path, source: Path) -> ImportResult:
         nt_id: ImportedNotetype(_new_key(nt, keys), nt, _formats(nt, contents, fields))
         for nt_id, nt in sorted(contents.notetypes.items(), key=lambda item: item[1].name)
     }
+    for nt in imported.values():
+        slips = stylesheet.problems(nt.source.css)
+        if slips:
+            line = stylesheet.position(nt.source.css, slips[0].offset)[0]
+            result.warnings.append(
+                f"the CSS of note type '{printable(nt.source.name)}' has {len(slips)} slip"
+                f"{'s' if len(slips) > 1 else ''} a browser reads otherwise than it looks (line {line}: "
+                f"{slips[0].message}); it is kept as it is, its cards looking as they do in Anki, and "
+                f"marked `{stylesheet.UNCHECKED}` so that the build accepts it with a warning: fix it, "
+                "then remove the mark"
+            )
     ids_per_deck: dict[str, set[str]] = {name: set() for name in decks}
     spread = 0
     bad_guids = []
@@ -253,10 +277,10 @@ def plan(contents: Contents, out_dir: Path, source: Path) -> ImportResult:
                 written, names = fields.written_and_missing(value, fmt)
                 values[name] = written or value  # if None: named by the check
                 absent += [n for n in names if n not in absent]
-        note_id = unique(_id_base(note.fields, source_type.sort_field), ids_per_deck[deck.name], "note")
+        note_id = unique(_id_base(note.fields, source_type.sort_field), ids_per_deck[top_of[home]], "note")
         for name in absent:
             deck.missing.setdefault(name, []).append(f"note {note_id}")
-        subdeck = home[len(deck.name) + 2 :] if home != deck.name else ""
+        subdeck = home[len(top_of[home]) + 2 :] if home != top_of[home] else ""
         if subdeck:
             deck.subdecks.add(subdeck)
         deck.notes.append(
@@ -280,12 +304,22 @@ def plan(contents: Contents, out_dir: Path, source: Path) -> ImportResult:
             for name in notetype.source.static_media:
                 if name in contents.media:
                     deck.media[name] = contents.media[name]
+            # the build bundles what templates and CSS name, or refuses it: each file they name
+            # goes to the media folder, or under `missing-media` when the package lacks it
+            files, remote = _template_media(notetype.source)
+            for name in files:
+                if name in contents.media:
+                    deck.media[name] = contents.media[name]
+                elif name not in deck.media:
+                    deck.missing.setdefault(name, []).append(f"note type {notetype.key}")
+            for url in remote:
+                deck.missing.setdefault(url, []).append(f"note type {notetype.key}")
         for name in [n for n in deck.media if n.startswith(".") or _UNSAFE_MEDIA.search(n)]:
             del deck.media[name]
             result.warnings.append(f"media file {name!r} has a name factdeck cannot bundle; it is left out")
     result.decks = list(decks.values())
     users = Counter(key for deck in result.decks for key in deck.notetypes)
-    shared = {key: nt for nt in imported.values() if users[(key := nt.key)] > 1}
+    shared = {key: nt for nt in imported.values() if users[(key := nt.key)] > 1 and _shareable(nt.source)}
     if shared:
         file_id = unique("anki-notetypes", deck_ids, "notetypes")
         result.shared = SharedTypes(file_id, out_dir / f"{file_id}.yaml", shared)
@@ -304,6 +338,33 @@ def plan(contents: Contents, out_dir: Path, source: Path) -> ImportResult:
         )
     _notes_on_the_package(contents, result, spread)
     return result
+
+
+def _instead_of_default(source: Path, notes: list[PackageNote]) -> str:
+    """A name for the deck file of the package's cards in Anki's Default deck: the package's
+    own name (a deck called Default would be every user's Default deck), unless Anki would take
+    it for Default or for another deck of the package."""
+    taken = {same_deck_key(card.deck.split("::")[0]) for note in notes for card in note.cards}
+    taken.add(same_deck_key(DEFAULT_DECK))
+    base = anki_name(source.stem.replace("::", " "))
+    for name in (base, f"{base} (imported)", "Imported deck"):
+        if same_deck_key(name) not in taken:
+            return name
+    return f"Imported deck {len(taken)}"
+
+
+def _template_media(notetype: Notetype) -> tuple[list[str], list[str]]:
+    return templatemedia.local_names(
+        [t for tmpl in notetype.templates for t in (tmpl.front, tmpl.back)], notetype.css
+    )
+
+
+def _shareable(notetype: Notetype) -> bool:
+    """Whether a note type can go into the note-type file several decks include: there, only
+    bare `_` names are found by name (in the decks' media folders); any other file or web
+    address its templates name is found, or kept as written, through each deck's own header."""
+    files, remote = _template_media(notetype)
+    return not remote and all(name.startswith("_") and "/" not in name for name in files)
 
 
 def _id_base(fields: tuple[str, ...], sort_field: int) -> str:
@@ -360,6 +421,12 @@ def _notes_on_the_package(contents: Contents, result: ImportResult, spread: int)
         result.left_out.append(f"{unused} media files no note or note type uses")
     for deck in result.decks:
         for name, users in sorted(deck.missing.items()):
+            if templatemedia.is_web_address(name):
+                result.warnings.append(
+                    f"{lockfile.shorten(users, 5)} load {name!r} from the web; {deck.path.name} keeps it "
+                    "as written (under `deck: missing-media:`, which the build otherwise refuses in templates)"
+                )
+                continue
             result.warnings.append(
                 f"media file {name!r} is not in the package; {deck.path.name} keeps the references as "
                 "written (under `deck: missing-media:`), so their cards show it only in collections that "
@@ -433,8 +500,15 @@ def _notetype_yaml(nt: ImportedNotetype) -> dict[str, Any]:
     if src.sort_field:
         out["sort-field"] = src.fields[src.sort_field]
     out["templates"] = [{"name": t.name, "front": t.front, "back": t.back} for t in src.templates]
-    out["css"] = src.css
+    out["css"] = kept_css(src.css)
     return out
+
+
+def kept_css(css: str) -> str:
+    """A package's note-type CSS as the deck file holds it: as it is, marked unchecked when a
+    browser reads it otherwise than it looks (so the build warns instead of refusing it; the
+    mark is a comment, so the cards look as they did)."""
+    return f"{stylesheet.UNCHECKED}\n{css}" if stylesheet.problems(css) else css
 
 
 def _note_yaml(note: ImportedNote) -> dict[str, Any]:

@@ -44,6 +44,9 @@ class Deck:
     notes: list[Note]
     id_pos: Pos = (0, 0)
     description_pos: Pos = (0, 0)
+    name_pos: Pos = (0, 0)
+    # each subdeck spelling the notes use, where it is first written (checked by names.check_deck)
+    subdeck_pos: dict[str, Pos] = field(default_factory=dict)
     notetypes: dict[str, NoteType] = field(default_factory=dict)  # custom types by key, included ones too
     unusable_types: set[str] = field(default_factory=set)  # declared with errors (already reported)
     media: str = ""  # a folder of media bundled under their own names, relative to the deck file

@@ -35,6 +35,8 @@ class NoteType:
     sort_field: int = 0  # index of the field Anki sorts and shows in the browser
     custom: bool = False  # declared in a deck or note-type file
     fronts: tuple[Any, ...] = field(default=(), compare=False)  # parsed question templates (custom)
+    # files the templates and CSS name, bundled with every deck using the type: (package name, path)
+    media: tuple[tuple[str, str], ...] = ()
 
     @property
     def field_names(self) -> tuple[str, ...]:

@@ -27,6 +27,7 @@ from typing import IO, Any
 
 from .assemble import BuiltDeck
 from .cardhtml import card_name, render_card
+from .css import for_shadow_root
 from .output import Staging, WriteFailed, recover
 
 
@@ -61,7 +62,7 @@ def content_security_policy(script: str) -> str:
     """
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
     return (
-        "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
+        "default-src 'none'; img-src 'self' data:; font-src 'self' data:; style-src 'unsafe-inline'; "
         f"script-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'"
     )
 
@@ -254,7 +255,13 @@ def site_data(decks: list[BuiltDeck]) -> dict[str, Any]:  # JSON for the page
                         "back": without_remote_images(back),
                     }
                 )
-    return {"decks": out_decks, "cards": cards, "css": list(styles)}
+    sheets = [for_shadow_root(css) for css in styles]  # as Anki's card page applies them
+    return {
+        "decks": out_decks,
+        "cards": cards,
+        "css": [inside for inside, _ in sheets],
+        "document_css": "\n".join(hoisted for _, hoisted in sheets if hoisted),
+    }
 
 
 def page(decks: list[BuiltDeck]) -> str:
@@ -286,6 +293,7 @@ def page(decks: list[BuiltDeck]) -> str:
 <title>{esc(title)} · factdeck preview</title>
 <style>{_style(asset("preview.css"))}</style>
 <style id="fd-preview-card-base">{_style(asset("card-base.css"))}</style>
+<style id="fd-preview-note-type-fonts">{_style(data["document_css"])}</style>
 </head>
 <body class="fd-preview">
 <header class="fd-preview-bar">

@@ -467,6 +467,12 @@ class Renderer:
         renderer that rendered its fields) holds: Anki's import would leave them out."""
         return [name for name in self.folder_files if name not in bundled]
 
+    def bundle(self, src: str, kind: str, types: set[str], url: bool = True) -> tuple[str | None, list[str]]:
+        """A file a note type's template or CSS names, bundled as `_factdeck-<hash>` (a name
+        Anki keeps though no field names it), and the problems found."""
+        self._problems = []
+        return self._bundle(src, kind, types, url, prefix="_"), [str(p) for p in self._problems]
+
     def _bundle(
         self, src: str, kind: str = "image", types: set[str] = IMAGE_TYPES, url: bool = True, prefix: str = ""
     ) -> str | None:

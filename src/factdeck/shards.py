@@ -73,8 +73,8 @@ Tally = tuple[list[str], int, int, int, int]  # see _tally
 # where that stands, the first and end diagnostic its own checks made, its index among the built
 # notes (-1: it made no note) and, when it made none, the source keys it cites.
 Placed = tuple[str, Pos, str | None, Pos | None, int, int, int, list[str]]
-# built notes, media, diagnostics, placed notes, count, tally
-PieceResult = tuple[list[Built], dict[str, str], list[Diagnostic], list[Placed], int, Tally]
+# built notes, media, diagnostics, placed notes, count, tally, subdeck spellings (first positions)
+PieceResult = tuple[list[Built], dict[str, str], list[Diagnostic], list[Placed], int, Tally, dict[str, Pos]]
 
 
 class Fallback(Exception):
@@ -207,7 +207,15 @@ def _compile_piece(path: str, piece: Piece, deck: Deck) -> PieceResult:
     if outline.notes_end != piece_end(_TEXT, piece[2]):
         raise Fallback  # the list ended before the piece did: the cut is not where the list is
     tally = _tally(outline, out.suggestion_work, assembler.size)
-    return assembler.built, assembler.renderer.media, out.items, placed, reader.count, tally
+    return (
+        assembler.built,
+        assembler.renderer.media,
+        out.items,
+        placed,
+        reader.count,
+        tally,
+        reader.check.subdecks,
+    )
 
 
 def _tally(outline: Outline, suggestion_work: int, size: int) -> Tally:
@@ -267,7 +275,7 @@ def _unframe(blob: bytes) -> Iterator[tuple[int, memoryview]]:
 def _pack(result: PieceResult) -> bytes:
     """A piece as flat columns of plain values (a note type by its key): marshal reads those
     back far faster than pickle reads 50,000 small objects."""
-    built, media, diags, positions, count, tally = result
+    built, media, diags, positions, count, tally, subdecks = result
     columns = [
         [b.id for b in built],
         [b.guid for b in built],
@@ -282,15 +290,15 @@ def _pack(result: PieceResult) -> bytes:
         [b.first for b in built],
         [b.csum for b in built],
     ]
-    return marshal.dumps((columns, media, [astuple(d) for d in diags], positions, count, tally))
+    return marshal.dumps((columns, media, [astuple(d) for d in diags], positions, count, tally, subdecks))
 
 
 def _unpack(blob: bytes | memoryview, deck: Deck) -> PieceResult:
-    columns, media, diags, positions, count, tally = marshal.loads(blob)
+    columns, media, diags, positions, count, tally, subdecks = marshal.loads(blob)
     types = {**BY_KEY, **deck.notetypes}
     columns[2] = [types[key] for key in columns[2]]
     built = list(map(Built._make, zip(*columns)))
-    return built, media, [Diagnostic(*d) for d in diags], positions, count, tally
+    return built, media, [Diagnostic(*d) for d in diags], positions, count, tally, subdecks
 
 
 def compile_file(path: str, text: str, pieces: int = 2) -> tuple[BuiltDeck | None, list[Diagnostic]]:
@@ -345,7 +353,9 @@ def compile_file(path: str, text: str, pieces: int = 2) -> tuple[BuiltDeck | Non
     admit = identities.admit
     count = 0
     media: dict[str, str] = {}
-    for piece_built, piece_media, diags, placed, piece_count, _ in results:
+    for piece_built, piece_media, diags, placed, piece_count, _, subdecks in results:
+        for sub, pos in subdecks.items():  # pieces in file order: each spelling's first value
+            deck.subdeck_pos.setdefault(sub, pos)
         # A note that repeats an id or a guid (of any piece) is dropped with the diagnostics of
         # its own checks, as the one-pass read drops it before making them.
         dropped: set[int] = set()

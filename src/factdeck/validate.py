@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Collection
 from typing import cast
 
-from . import cloze, customtypes
+from . import cloze, customtypes, names
 from .diagnostics import Collector, did_you_mean
 from .model import Deck, Note, Source
 from .notetypes import NoteType
@@ -46,6 +46,7 @@ def _kind(value: object) -> str:
 class _Checker:
     def __init__(self, out: Collector) -> None:
         self.out = out
+        self.subdecks: dict[str, Pos] = {}  # each subdeck spelling read, at its first value
 
     def text(self, value: object, pos: Pos | None, what: str, required: bool = False) -> str | None:
         """A string field; None (after reporting) when it has the wrong type or is empty."""
@@ -254,6 +255,7 @@ def validate(tree: Node | None, path: str, out: Collector, reader: NoteReader | 
         for item, pos in zip(notes, notes.item_pos):
             reader(item, pos)
         deck.notes, count = reader.notes, reader.count
+        deck.subdeck_pos = reader.check.subdecks
         check_citations(deck.notes, deck.sources, out)
     finish(deck, count, notes, {key for note in deck.notes for key in note.sources}, out)
     return deck
@@ -292,7 +294,13 @@ def validate_header(tree: Node | None, path: str, out: Collector) -> tuple[Deck,
         own = customtypes.Declared()
         if "notetypes" in tree:
             own = customtypes.declare(
-                check, tree["notetypes"], tree.val_pos["notetypes"], deck.id or None, path
+                check,
+                tree["notetypes"],
+                tree.val_pos["notetypes"],
+                deck.id or None,
+                path,
+                deck.media,
+                deck.missing_media,
             )
         included = (
             customtypes.include(check, tree["include"], tree.val_pos["include"], path)
@@ -310,7 +318,9 @@ def validate_header(tree: Node | None, path: str, out: Collector) -> tuple[Deck,
 
 
 def finish(deck: Deck, count: int, notes: YList | None, cited: set[str], out: Collector) -> None:
-    """Warnings that need every note: an empty deck, sources nobody cites."""
+    """What needs every note: deck and subdeck names Anki would not keep (once per name), an
+    empty deck, sources nobody cites."""
+    names.check_deck(deck, out)
     if notes is not None and not count:
         out.warning(notes.pos, "no-notes", "`notes` is empty: the deck has no cards")
     for key, source in deck.sources.items():
@@ -329,10 +339,14 @@ def _deck_header(check: _Checker, value: object, pos: Pos, deck: Deck) -> None:
         deck.id_pos = node.val_pos["id"]
     if "name" in node:
         name = check.text(node["name"], node.val_pos["name"], "deck name", required=True)
+        deck.name_pos = node.val_pos["name"]
         if name is not None:
             if any(not part.strip() for part in name.split("::")):
                 check.out.error(
-                    node.val_pos["name"], "deck-name", f"deck name `{name}` has an empty part between `::`"
+                    node.val_pos["name"],
+                    "deck-name",
+                    f"deck name `{name}` has an empty part between `::` "
+                    f"(Anki would name the deck `{names.anki_name(name)}`)",
                 )
             else:
                 deck.name = "::".join(part.strip() for part in name.split("::"))
@@ -602,9 +616,16 @@ def _subdeck(check: _Checker, node: YMap, what: str) -> str | None:
     if value is None:
         return None
     if any(not part.strip() for part in value.split("::")):
-        check.out.error(pos, "deck-name", f"`subdeck` `{value}` of {what} has an empty part between `::`")
+        check.out.error(
+            pos,
+            "deck-name",
+            f"`subdeck` `{value}` of {what} has an empty part between `::` "
+            f"(Anki would name the subdeck `{names.anki_name(value)}`)",
+        )
         return None
-    return "::".join(part.strip() for part in value.split("::"))
+    value = "::".join(part.strip() for part in value.split("::"))
+    check.subdecks.setdefault(value, pos)
+    return value
 
 
 def _custom_hint(node: YMap) -> str:
