@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+import sys
 import zipfile
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from factdeck import lock as lockfile
 from factdeck.build import build
 from test_sync import T0, V1, V2
 
@@ -96,3 +102,32 @@ def test_anki_imports_a_package_with_histories_cleanly_and_ignores_them(write_de
     tables = col.col.db.list("SELECT name FROM sqlite_master WHERE name LIKE 'factdeck%'")
     assert tables == []
     assert col.col.get_config("factdeck-sync", None) is None
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(max_size=14), st.from_regex(r"-?[0-9]{1,12}", fullmatch=True)))
+def test_lock_times_are_read_as_the_lock_format_defines_them(text):
+    """Whole ASCII seconds up to the end of 2107; a negative or larger number is out of range; any
+    other text (Unicode digits, signs, spaces) is not a time."""
+    if re.fullmatch(r"-?[0-9]+", text) is None:
+        expected: object = ValueError
+    elif text.startswith("-") or int(text) > lockfile.MAX_TIME:
+        expected = "out of range"
+    else:
+        expected = int(text)
+    try:
+        got: object = lockfile.parse_time(text)
+    except ValueError as e:
+        got = "out of range" if type(e).__name__ == "_OutOfRange" else ValueError
+    assert got == expected
+
+
+def test_lock_words_refuse_every_space_and_unprintable_character():
+    for code in range(sys.maxunicode + 1):
+        c = chr(code)
+        try:
+            lockfile._word(f"a{c}b")
+            accepted = True
+        except ValueError:
+            accepted = False
+        assert accepted == (c.isprintable() and not c.isspace()), hex(code)
