@@ -177,10 +177,16 @@ def package_json(history: NoteHistory, fields: Mapping[str, str], tags: Iterable
 
 def only_current(token: str, tags: Iterable[str]) -> bool:
     """Whether a lock token holds nothing but the note's current version (no parsing)."""
-    if not single_version(token):
+    groups, _, tag_group = token.partition(";")
+    if "," in groups or token.startswith("?"):  # single_version, inlined: every note of a rebuild
         return False
-    tag_group = token.partition(";")[2]
-    return (tag_group.count(",") + 1 if tag_group else 0) == len({t.casefold() for t in tags})
+    return (tag_group.count(",") + 1 if tag_group else 0) == _distinct_tags(tuple(tags))
+
+
+@functools.lru_cache(maxsize=4096)
+def _distinct_tags(tags: tuple[str, ...]) -> int:
+    """How many tags a list holds, as Anki counts them (ignoring case); notes share a few lists."""
+    return len({t.casefold() for t in tags})
 
 
 def package_row(
