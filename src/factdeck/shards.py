@@ -320,9 +320,10 @@ def compile_file(path: str, text: str, pieces: int = 2) -> tuple[BuiltDeck | Non
     _TEXT = text
     mine: dict[int, PieceResult] = {}
     children: list[workers.Worker] = []
-    claims = workers.Claims(range(2, len(cut.pieces)))
+    claims: workers.Claims | None = None
     try:
         try:
+            claims = workers.Claims(range(2, len(cut.pieces)))
             if len(cut.pieces) > 1:
                 children.append(workers.Worker(partial(_in_child, path, cut.pieces, deck, claims)))
             for index in itertools.chain([0], claims):
@@ -336,7 +337,8 @@ def compile_file(path: str, text: str, pieces: int = 2) -> tuple[BuiltDeck | Non
         packed = [child.result() for child in children]
     finally:
         _TEXT = ""
-        claims.close()
+        if claims is not None:
+            claims.close()
     if any(not blob for blob in packed):
         raise Fallback
     theirs = {index: piece for blob in packed for index, piece in _unframe(blob)}
