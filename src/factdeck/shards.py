@@ -6,7 +6,8 @@ assembled the moment the parser finishes it, so only its final form is kept. A b
 `-` at the list's indentation. The header is parsed with the notes blanked out; each piece of
 the notes is parsed as a document of its own, padded with blank lines so every line and column
 stays what it is in the file. Nearly all of a large build is per-note Python work, so a large
-file's second piece goes to a forked child process.
+file's pieces are shared between this process and a forked child: each takes the next piece
+not yet taken (``workers.Claims``), and the results are put back together in file order.
 
 Text-level cuts can be fooled (a line `notes:` inside a quoted description, a `- ` line inside a
 block scalar), so no cut is trusted until the parser confirms it (``check_header`` and
