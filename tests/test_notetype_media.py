@@ -111,13 +111,6 @@ def test_a_file_of_the_media_folder_keeps_its_name(files):
         ("logo.png", "nothere.png", "8:27", "image `nothere.png` not found"),
         ("logo.png", "../outside.png", "8:27", "image `../outside.png` is outside the deck's folder"),
         ("logo.png", "pipe.png", "8:27", "image `pipe.png` is not a regular file (a FIFO, device or socket)"),
-        ("logo.png", "https://example.org/x.png", "8:27", "`https://example.org/x.png` is a web address"),
-        (
-            "url(bg.png)",
-            "url(http://example.org/bg.png)",
-            "12:27",
-            "`http://example.org/bg.png` is a web address",
-        ),
         ("fonts/f.woff2", "fonts/none.woff2", "11:41", "file `fonts/none.woff2` not found"),
     ],
 )
@@ -130,6 +123,17 @@ def test_a_file_that_cannot_be_bundled_is_an_error_where_the_template_or_css_nam
     errors = [d.format() for d in check([str(deck)]).errors]
     assert len(errors) == 1 and errors[0].startswith(f"{deck}:{where}: error: "), errors
     assert problem in errors[0]
+
+
+def test_a_web_address_in_a_template_or_css_is_kept_as_written_as_in_fields(files):
+    """Anki loads it (the preview shows a placeholder naming it instead); nothing is bundled."""
+    text = DECK.replace("logo.png", "https://example.org/x.png").replace(
+        "url(bg.png)", "url(http://example.org/bg.png)"
+    )
+    nt, media = _built(files, text)
+    assert "https://example.org/x.png" in nt.templates[0][1] + nt.templates[0][2]
+    assert "url(http://example.org/bg.png)" in nt.css
+    assert not any("example.org" in name for name in media)
 
 
 def test_a_css_file_s_reference_is_located_in_the_css_file(files):

@@ -744,8 +744,11 @@ def test_in_browser_content_cannot_escape(browser, tmp_path: Path):
         page.close()
 
 
-# A note type's CSS that closes more braces than it opens, to reach out of any wrapper around it
+# A note type's CSS that closes more braces than it opens, to reach out of any wrapper around it;
+# `check` refuses such CSS unless it is marked as imported as it was (css.UNCHECKED): the preview
+# must still keep it to its own cards
 BREAKOUT_CSS = (
+    "/* factdeck: unchecked, kept as imported */ "
     ".card { color: rgb(1, 2, 3); } } } "
     ".fd-preview-bar, .fd-preview-card, .fd-question, .card:not(.mine) { display: none !important; } "
     "body { background: rgb(255, 0, 0) !important; } @scope (.fd-preview-card) { :scope { display: none; } } "

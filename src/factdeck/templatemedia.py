@@ -105,9 +105,11 @@ class Bundler:
         if name in self.renderer.folder_media:
             return name, ""  # the media folder's file, bundled as named, or one under `missing-media`
         if is_web_address(name):
+            if ref.kind != "sound":
+                return None, ""  # kept as written, as in fields: Anki loads it, the preview shows where
             return None, (
-                f"`{name}` is a web address: a card would fetch it on every review and show nothing "
-                "offline; put the file beside the deck file and name it relative to it"
+                f"`{name}` is a web address: Anki plays only sound files in its media folder; "
+                "put the file beside the deck file and name it relative to it"
             )
         if self.included and name.startswith("_") and "/" not in name and not self._beside(name):
             return name, ""  # for the media folders of the decks that include this file
