@@ -177,6 +177,12 @@ def _syntax_message(e: yaml.MarkedYAMLError, char: str) -> str:
     return msg
 
 
+_MERGE_KEY = (
+    "merge key `<<` is not supported: write the keys out (YAML 1.2 has no merge keys, so tools "
+    "disagree on what it means); quote it (`'<<'`) for a key named `<<`"
+)
+
+
 def _build(text: str, out: Collector, on_note: OnNote | None, outline: Outline) -> Node | None:
     parser = _Parser(text)
     get_event = parser.get_event
@@ -251,6 +257,9 @@ def _build(text: str, out: Collector, on_note: OnNote | None, outline: Outline) 
                 if key is _NO_KEY:
                     frame[1] = event.value
                     frame[2] = pos
+                    if event.value == "<<" and not event.style:  # plain, not quoted
+                        out.error(pos, "yaml-merge-key", _MERGE_KEY)
+                        frame[1] = _BAD_KEY
                     continue
                 container = frame[0]
                 if type(key) is str and key not in container:  # the common case, inlined
@@ -331,6 +340,12 @@ def _build(text: str, out: Collector, on_note: OnNote | None, outline: Outline) 
                     "aliases expand this file more than tenfold; refusing to expand (alias bomb?)",
                 )
                 raise _Abort
+            if in_map and frame[1] is _NO_KEY:
+                out.error(
+                    pos, "yaml-key", f"alias `*{event.anchor}` used as a mapping key; write the key out"
+                )
+                frame[1] = _BAD_KEY
+                continue
             attach(target[0], pos)
         elif cls is DocStart:
             documents += 1
