@@ -170,6 +170,7 @@ class _Context:
     ord: int
     question: bool
     frontside: str = ""
+    present: frozenset[str] = frozenset()  # rendered empty, but filled for sections
 
 
 def _filter(name: str, text: str, ctx: _Context) -> str:
@@ -298,7 +299,7 @@ def _render(nodes: templates.Nodes, ctx: _Context, out: list[str]) -> None:
             elif key or not rest:  # a filter with no field, `{{tts en_US:}}`, adds nothing here
                 out.append(f"{{unknown field {html.escape(key)}}}")
         else:
-            filled = not templates.field_is_empty(ctx.fields.get(key, ""))
+            filled = key in ctx.present or not templates.field_is_empty(ctx.fields.get(key, ""))
             if filled == (kind == "if"):
                 _render(rest, ctx, out)
 
@@ -317,11 +318,12 @@ def render_card(note: Built, ord_: int, deck_name: str = "") -> tuple[str, str]:
             "Card": card_name(nt, ord_),
             "CardFlag": "flag0",  # Anki: flag0 (no flag) to flag7
             "CardID": "",
+            f"c{ord_ + 1}": "1",  # Anki sets it for standard types too: `{{#c1}}` holds on card 1
         },
-        **({f"c{ord_ + 1}": "1"} if nt.cloze else {}),
         **dict(zip(nt.field_names, note.fields)),
     }
-    ctx = _Context(fields, ord_, question=True)
+    # the card's id exists once Anki adds it, so a section on it holds; a preview has no id to show
+    ctx = _Context(fields, ord_, question=True, present=frozenset({"CardID"} - set(nt.field_names)))
     q: list[str] = []
     _render(_parse_template(qfmt), ctx, q)
     question = "".join(q)

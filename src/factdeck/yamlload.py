@@ -9,8 +9,9 @@ Aliases are shared, not copied, and their expansion is budgeted so alias bombs e
 
 from __future__ import annotations
 
+import bisect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -412,15 +413,32 @@ def value_position(text: str | None, start: Pos, value: str, offset: int) -> Pos
     character, and trusted only when that reading reproduces the loaded value: so a position
     is either exact or not given. Only error paths call this: it may scan the whole file.
     """
-    if text is None or not 0 <= offset < len(value):
+    if not 0 <= offset < len(value):
         return None
+    return value_positions(text, start, value, [offset]).get(offset)
+
+
+def value_positions(text: str | None, start: Pos, value: str, offsets: Iterable[int]) -> dict[int, Pos]:
+    """``value_position`` for many offsets into one value, reading the scalar and the file once
+    (a template with thousands of problems is not read again for each); offsets whose position
+    cannot be told for sure are left out."""
+    if text is None:
+        return {}
     i = _index(text, start)
     if i is None:
-        return None
+        return {}
     chars = _scalar_chars(text, i, len(value))
     if chars is None or len(chars) != len(value) or "".join(c for c, _ in chars) != value:
-        return None
-    return position(text, chars[offset][1])
+        return {}
+    at = {offset: chars[offset][1] for offset in offsets if 0 <= offset < len(value)}
+    if not at:
+        return {}
+    ends = [m.end() for m in _LINE_BREAK.finditer(text, 0, max(at.values()))]
+    out: dict[int, Pos] = {}
+    for offset, index in at.items():
+        line = bisect.bisect_right(ends, index)
+        out[offset] = (line + 1, index - (ends[line - 1] if line else 0) + 1)
+    return out
 
 
 def _index(text: str, pos: Pos) -> int | None:
