@@ -224,7 +224,7 @@ class Renderer:
             out.strip(),
             tags=ALLOWED_TAGS,
             attributes=ALLOWED_ATTRIBUTES,
-            url_schemes=URL_SCHEMES | _FILTERED_SCHEMES,
+            url_schemes=URL_SCHEMES | _FILTERED_SCHEMES | {"data"},  # data: images are refused in ``_filter``
             attribute_filter=self._attribute,
         )
         if ("\\" in text or "&" in text) and "{{" in out:
@@ -305,6 +305,12 @@ class Renderer:
             if kind == "data:":
                 if not (tag == "img" and name == "src"):
                     return None  # a data: URL only as an image, never a page to open
+                if not html_field:
+                    self._problems.append(
+                        "an image given as a `data:` address is dropped from a Markdown field: save it as "
+                        "a file beside the deck and name it (factdeck bundles it), or use a `format: html` field"
+                    )
+                    return None
                 return value if self._data_svg_ok(url) else None
             return value  # remote: nh3 has already dropped schemes other than http(s) and mailto
         if tag == "img" and name == "src" and not url.startswith("//"):
