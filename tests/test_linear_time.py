@@ -259,3 +259,22 @@ def test_sound_references_are_found_in_one_pass(unit):
 @pytest.mark.parametrize("unit", ["a[", " a[", "a[b\n", "[ ["])
 def test_furigana_is_found_in_one_pass(unit):
     _finishes(f"from factdeck import cardhtml; cardhtml._filter('furigana', {unit!r} * 100_000, None)")
+
+
+def test_notes_fanning_out_to_huge_numbers_of_cards_hit_the_output_limit(tmp_path):
+    templates = "".join(
+        f'      - {{name: T{i}, front: "{{{{Q}}}}{i}", back: "{{{{Q}}}}"}}\n' for i in range(100)
+    )
+    notes = "".join(f"  - {{id: n{i}, type: m, fields: {{Q: q{i}}}}}\n" for i in range(3_000))
+    path = tmp_path / "deck.yaml"
+    path.write_text(
+        "deck: {id: d, name: D}\nnotetypes:\n  m:\n    fields: [Q]\n    templates:\n"
+        + templates
+        + "notes:\n"
+        + notes
+    )
+    assert len(path.read_text()) < 150_000  # 300,000 cards from it
+    result = check([str(path)])
+    assert [d.code for d in result.errors] == ["too-large"]
+    assert result.errors[0].line > 100  # at the note where the total passed the limit
+    assert sum(d.card_count for d in result.decks) < 250_000
