@@ -9,6 +9,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -730,3 +732,25 @@ def test_deck_descriptions_and_notes_with_cards_in_two_decks(anki, run, tmp_path
     log = col.import_package(tmp_path / "rebuilt.apkg")
     assert len(log.new) == 0 and len(log.updated) == 0
     assert c.decks.name(c.get_card(second.id).did) == "Elsewhere"  # existing cards stay put
+
+
+def test_working_folders_older_versions_left_are_removed_once_a_day_old(
+    small_package, run, tmp_path, monkeypatch
+):
+    """Versions before the locked working folders used tempfile's names and held no lock."""
+    tmp, out = tmp_path / "tmp", tmp_path / "decks"
+    tmp.mkdir()
+    out.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    old, recent = out / ".factdeck-import-ab_c12x9", out / ".factdeck-import-zz9y8x7w"
+    unpacked, other = tmp / "factdeck-read-k2j3h4g5", tmp / "factdeck-readme-1"
+    for folder in (old, recent, unpacked, other):
+        (folder / "inside").mkdir(parents=True)
+        (folder / "inside" / "deck.yaml").write_text("x")
+    day_ago = time.time() - 25 * 3600
+    for folder in (old, unpacked, other):
+        os.utime(folder, (day_ago, day_ago))
+    assert run("import", small_package, "-o", out).exit_code == 0
+    assert not old.exists() and not unpacked.exists()
+    assert recent.exists() and other.exists()  # maybe an older version's live import; not ours

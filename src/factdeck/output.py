@@ -38,6 +38,7 @@ import signal
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -50,6 +51,10 @@ _JOURNAL = re.compile(r"\A\.factdeck-commit-\d+-[0-9a-f]{12}\.json\Z")
 # `factdeck-PID-TOKEN-N` (a build's, in TMPDIR), `factdeck-read-...`, `.factdeck-import-...`
 _WORKDIR = re.compile(r"\A\.?factdeck-(?:[a-z]+-)?\d+-[0-9a-f]{12}-\d+\Z")
 _PURPOSE = re.compile(r"\A[a-z]*\Z")
+# what versions before private_workdir left (tempfile.TemporaryDirectory: 8 random characters,
+# no lock held); past OLD_WORKDIR_AGE unmodified, no command of theirs can still be using one
+_OLD_WORKDIR = re.compile(r"\A\.?factdeck-(?:(?:import|read|sync|diff)-)?[a-z0-9_]{8}\Z")
+OLD_WORKDIR_AGE = 24 * 3600
 _MAX_JOURNAL_BYTES = 64 << 20  # some 300,000 renames
 _counter = itertools.count()
 _token: tuple[int, str] = (0, "")
@@ -417,6 +422,8 @@ def _settle(held: _DirLocks) -> None:
     for d in held.paths:
         for path in [*_listing(d, _TEMP), *_listing(d, _WORKDIR)]:
             _remove_if_stale(path)
+        for path in _listing(d, _OLD_WORKDIR):
+            _remove_if_old(path)
 
 
 def _roll_forward(temp: str, target: str) -> None:
@@ -490,9 +497,27 @@ def _remove_if_stale(path: str) -> None:
         os.close(fd)
 
 
+def _remove_if_old(path: str) -> None:
+    """Remove a working folder an older factdeck left: one of ours (a folder, not a link, owned
+    by this user) untouched for a day. Those versions held no lock, so age is the only sign."""
+    try:
+        st = os.lstat(path)
+        if (
+            stat.S_ISDIR(st.st_mode)
+            and st.st_uid == os.getuid()
+            and time.time() - st.st_mtime > OLD_WORKDIR_AGE
+        ):
+            shutil.rmtree(path, ignore_errors=True)
+    except OSError:
+        pass
+
+
 def _remove_stale_workdirs() -> None:
-    for path in _listing(tempfile.gettempdir(), _WORKDIR):
+    folder = tempfile.gettempdir()
+    for path in _listing(folder, _WORKDIR):
         _remove_if_stale(path)
+    for path in _listing(folder, _OLD_WORKDIR):
+        _remove_if_old(path)
 
 
 @contextmanager
