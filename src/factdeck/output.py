@@ -479,7 +479,8 @@ def _read_journal(path: str) -> list[tuple[str, str]]:
 
 
 def _remove_if_stale(path: str) -> None:
-    """Remove a temporary file, or a working folder, whose writer no longer holds its lock."""
+    """Remove a temporary file, or a working folder, whose writer no longer holds its lock (and
+    first what the folder's rollback list says a killed commit of its had put in place)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
@@ -488,6 +489,7 @@ def _remove_if_stale(path: str) -> None:
         if not _lock_fd(fd, blocking=False) or not _same_file(path, fd):
             return
         if stat.S_ISDIR(os.fstat(fd).st_mode):
+            _roll_back(path)
             shutil.rmtree(path, ignore_errors=True)
         elif stat.S_ISREG(os.fstat(fd).st_mode):
             os.unlink(path)
@@ -495,6 +497,61 @@ def _remove_if_stale(path: str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+_ROLLBACK = "rollback.json"
+
+
+def moves_begin(workdir: str, names: Iterable[str]) -> None:
+    """Before moving ``names`` from a private working folder into its parent, one at a time:
+    list them, with the file each is, so that if the process dies before ``moves_done``, the
+    next ``recover`` takes back out exactly the ones it had moved (a killed import leaves the
+    old state, never half of the new one)."""
+    entries = []
+    for name in names:
+        st = os.lstat(os.path.join(workdir, name))
+        entries.append([name, st.st_dev, st.st_ino])
+    with open(os.path.join(workdir, _ROLLBACK), "x", encoding="utf-8") as f:
+        json.dump(entries, f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def moves_done(workdir: str) -> None:
+    """Every move is made (or undone): the commit point."""
+    with suppress(FileNotFoundError):
+        os.unlink(os.path.join(workdir, _ROLLBACK))
+
+
+def _roll_back(workdir: str) -> None:
+    """Take back out of a dead working folder's parent what its rollback list names: only the
+    very files (device and inode) it moved there, by plain names, so a planted list can remove
+    nothing else."""
+    try:
+        with open(os.path.join(workdir, _ROLLBACK), "rb") as f:
+            if os.fstat(f.fileno()).st_size > _MAX_JOURNAL_BYTES:
+                return
+            entries: Any = json.loads(f.read())
+    except (OSError, ValueError, RecursionError):
+        return
+    parent = os.path.dirname(workdir)
+    for entry in entries if isinstance(entries, list) else []:
+        if not (isinstance(entry, list) and len(entry) == 3):
+            continue
+        name, dev, ino = entry
+        if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\0" in name:
+            continue
+        target = os.path.join(parent, name)
+        try:
+            st = os.lstat(target)
+            if (st.st_dev, st.st_ino) != (dev, ino):
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                shutil.rmtree(target)
+            else:
+                os.unlink(target)
+        except OSError:
+            continue
 
 
 def _remove_if_old(path: str) -> None:
