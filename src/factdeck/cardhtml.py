@@ -171,6 +171,11 @@ class _Context:
     question: bool
     frontside: str = ""
     present: frozenset[str] = frozenset()  # rendered empty, but filled for sections
+    left: float = float("inf")  # characters of field text the card may still show
+
+
+class TooMuchText(Exception):
+    """A card shows more field text than its caller allowed (see ``render_card``)."""
 
 
 def _filter(name: str, text: str, ctx: _Context) -> str:
@@ -290,13 +295,19 @@ def _render(nodes: templates.Nodes, ctx: _Context, out: list[str]) -> None:
         key, rest = node[1], node[2]
         if kind == "field":
             if key == "FrontSide":
-                out.append(ctx.frontside)
+                text = ctx.frontside
             elif key in ctx.fields:
                 text = ctx.fields[key]
                 for name in rest:
                     text = _filter(name, text, ctx)
+            else:
+                text = None
+            if text is not None:
+                ctx.left -= len(text)
+                if ctx.left < 0:
+                    raise TooMuchText
                 out.append(text)
-            elif key or not rest:  # a filter with no field, `{{tts en_US:}}`, adds nothing here
+            if text is None and (key or not rest):  # a filter with no field, `{{tts en_US:}}`, adds nothing
                 out.append(f"{{unknown field {html.escape(key)}}}")
         else:
             filled = key in ctx.present or not templates.field_is_empty(ctx.fields.get(key, ""))
@@ -304,9 +315,11 @@ def _render(nodes: templates.Nodes, ctx: _Context, out: list[str]) -> None:
                 _render(rest, ctx, out)
 
 
-def render_card(note: Built, ord_: int, deck_name: str = "") -> tuple[str, str]:
+def render_card(note: Built, ord_: int, deck_name: str = "", budget: float = float("inf")) -> tuple[str, str]:
     """(question HTML, answer HTML) of one card, as Anki renders them (without the CSS). A field
-    of the note named like a special field (`Deck`, `Tags`, `c1`) hides it, as in Anki."""
+    of the note named like a special field (`Deck`, `Tags`, `c1`) hides it, as in Anki. Raises
+    TooMuchText once the fields shown pass ``budget`` characters: a template can show a field
+    thousands of times, so one card of a small deck could otherwise take gigabytes."""
     nt = note.notetype
     _, qfmt, afmt = nt.templates[0 if nt.cloze else ord_]
     fields = {
@@ -323,7 +336,9 @@ def render_card(note: Built, ord_: int, deck_name: str = "") -> tuple[str, str]:
         **dict(zip(nt.field_names, note.fields)),
     }
     # the card's id exists once Anki adds it, so a section on it holds; a preview has no id to show
-    ctx = _Context(fields, ord_, question=True, present=frozenset({"CardID"} - set(nt.field_names)))
+    ctx = _Context(
+        fields, ord_, question=True, present=frozenset({"CardID"} - set(nt.field_names)), left=budget
+    )
     q: list[str] = []
     _render(_parse_template(qfmt), ctx, q)
     question = "".join(q)
