@@ -398,8 +398,8 @@ def _templates(
                 ok = False
                 continue
             texts[side] = text
-            nodes, problems = _side_problems(text, f"`{side}` of {label}", what, field_names)
-            unknown |= any(code == "unknown-field" for _, code, _ in problems)
+            nodes, problems, unknown_here = _side_problems(text, f"`{side}` of {label}", what, field_names)
+            unknown |= unknown_here
             at = entry.val_pos[side]
             where = value_positions(check.out.source, at, text, [o for o, _, _ in problems if o is not None])
             for offset, code, message in problems:
@@ -469,10 +469,11 @@ def _templates(
 
 def _side_problems(
     text: str, side: str, what: str, field_names: Sequence[str]
-) -> tuple[tpl.Nodes | None, list[tuple[int | None, str, str]]]:
-    """One side of a template, parsed, and every located problem Anki would show on its cards:
-    (offset of the handle, code, message). The template is tokenised once, so a side with
-    thousands of wrong handles is not scanned again for each."""
+) -> tuple[tpl.Nodes | None, list[tuple[int | None, str, str]], bool]:
+    """One side of a template, parsed, every located problem Anki would show on its cards
+    ((offset of the handle, code, message)), and whether it names a field the type lacks. The
+    template is tokenised once, so a side with thousands of wrong handles is not scanned again
+    for each."""
     tokens = tpl.tokens(text)
     problems: list[tuple[int | None, str, str]] = []
     nodes: tpl.Nodes | None = None
@@ -521,7 +522,7 @@ def _side_problems(
                 f"{did_you_mean(ref, field_names) or ' (its fields: ' + ', '.join(field_names) + ')'}",
             )
         )
-    return nodes, problems
+    return nodes, problems, bool(reported)
 
 
 def _inside(check: _Checker, start: Pos, template: str, offset: int | None) -> Pos:
