@@ -44,7 +44,7 @@ def _section(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     return st.builds(
         lambda head, key, body: "{{" + head + key + "}}" + body + "{{/" + key + "}}",
         st.sampled_from(["#", "^"]),
-        st.sampled_from([*FIELDS, "Tags", "Deck"]),
+        st.sampled_from([*FIELDS, "Tags", "Deck", "CardID", "Card", "CardFlag", "Type", "c1", "c2"]),
         children,
     )
 

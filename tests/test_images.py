@@ -188,10 +188,22 @@ def test_an_image_replaced_after_its_check_is_an_error_naming_it_and_nothing_is_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["deck.yaml", "pump.png"]  # no package, no lock
 
 
-def test_remote_and_data_images_are_left_to_the_sanitiser(tmp_path):
+def test_remote_images_are_left_to_the_sanitiser(tmp_path):
     renderer = Renderer(str(tmp_path))
-    html, problems = renderer.field(
-        '<img src="https://example.org/a.png"> <img src="data:image/png;base64,AA">'
-    )
+    html, problems = renderer.field('<img src="https://example.org/a.png">')
     assert problems == () and renderer.media == {}
-    assert 'src="https://example.org/a.png"' in html and "data:" not in html
+    assert 'src="https://example.org/a.png"' in html
+
+
+@pytest.mark.parametrize(
+    "image",
+    ["![x](data:image/png;base64,iVBORw0KGgo=)", '<img src="data:image/png;base64,AA">', "![x](DATA:,x)"],
+)
+def test_a_data_image_in_a_markdown_field_is_a_located_error_not_dropped_silently(tmp_path, image):
+    """The card would lose its picture, so the build stops; an html field keeps data: images."""
+    assert _errors(_deck(tmp_path, f"see {image}")) == [
+        f"{tmp_path / 'deck.yaml'}:5:11: error: an image given as a `data:` address is dropped from a Markdown "
+        "field: save it as a file beside the deck and name it (factdeck bundles it), or use a `format: html` "
+        "field (in `back` of note `a`)"
+    ]
+    assert "data:" not in Renderer(str(tmp_path)).field(image)[0]

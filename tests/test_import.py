@@ -4,11 +4,14 @@ become deck files that rebuild them exactly, checked against real Anki collectio
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -730,3 +733,75 @@ def test_deck_descriptions_and_notes_with_cards_in_two_decks(anki, run, tmp_path
     log = col.import_package(tmp_path / "rebuilt.apkg")
     assert len(log.new) == 0 and len(log.updated) == 0
     assert c.decks.name(c.get_card(second.id).did) == "Elsewhere"  # existing cards stay put
+
+
+def test_working_folders_older_versions_left_are_removed_once_a_day_old(
+    small_package, run, tmp_path, monkeypatch
+):
+    """Versions before the locked working folders used tempfile's names and held no lock."""
+    tmp, out = tmp_path / "tmp", tmp_path / "decks"
+    tmp.mkdir()
+    out.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    old, recent = out / ".factdeck-import-ab_c12x9", out / ".factdeck-import-zz9y8x7w"
+    unpacked, other = tmp / "factdeck-read-k2j3h4g5", tmp / "factdeck-readme-1"
+    for folder in (old, recent, unpacked, other):
+        (folder / "inside").mkdir(parents=True)
+        (folder / "inside" / "deck.yaml").write_text("x")
+    day_ago = time.time() - 25 * 3600
+    for folder in (old, unpacked, other):
+        os.utime(folder, (day_ago, day_ago))
+    assert run("import", small_package, "-o", out).exit_code == 0
+    assert not old.exists() and not unpacked.exists()
+    assert recent.exists() and other.exists()  # maybe an older version's live import; not ours
+
+
+KILLED_BETWEEN_RENAMES = """\
+import os, signal, sys
+import factdeck.deckimport as d
+real = os.link
+def link(src, dst):
+    real(src, dst)
+    os.kill(os.getpid(), signal.SIGKILL)  # after the first output is in place, before the others
+d.os.link = link
+sys.argv = ['factdeck', 'import', *sys.argv[1:]]
+from factdeck.cli import main
+main()
+"""
+
+
+def test_an_import_killed_between_its_renames_is_taken_back_by_the_next_run(small_package, tmp_path):
+    out, tmp = tmp_path / "decks", tmp_path / "tmp"
+    tmp.mkdir()
+    out.mkdir()
+    (out / "mine.txt").write_text("mine")
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_BETWEEN_RENAMES, str(small_package), "-o", str(out)], env=env
+    )
+    assert killed.returncode == -signal.SIGKILL
+    assert (out / "small.yaml").is_file() and not (out / "small.lock").exists()  # half an import
+    again = subprocess.run(
+        [sys.executable, "-m", "factdeck", "import", str(small_package), "-o", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt", "small.lock", "small.yaml"]
+    assert (out / "mine.txt").read_text() == "mine"
+
+
+def test_a_planted_rollback_list_removes_nothing_but_what_it_moved(tmp_path):
+    from factdeck.output import recover
+
+    (tmp_path / "deck.yaml").write_text("mine")
+    st = (tmp_path / "deck.yaml").stat()
+    dead = tmp_path / ".factdeck-import-1-0123456789ab-1"
+    dead.mkdir()
+    (dead / "rollback.json").write_text(
+        json.dumps([["deck.yaml", st.st_dev, st.st_ino + 1], ["../x", 0, 0], ["/etc/passwd", 0, 0]])
+    )
+    recover([tmp_path])
+    assert not dead.exists() and (tmp_path / "deck.yaml").read_text() == "mine"

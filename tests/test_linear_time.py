@@ -217,3 +217,64 @@ def test_short_aliases_used_often_are_fine(tmp_path):
     path = tmp_path / "deck.yaml"
     path.write_text("deck: {id: d, name: D}\ntags: &t [shared, tags]\nnotes:\n" + notes)
     assert check([str(path)]).errors == []
+
+
+# Anki's regexes (rslib text.rs and template_filters.rs), which Rust runs in linear time
+ANKI_SOUND = re.compile(r"\[sound:(.+?)\]", re.S)
+ANKI_FURIGANA = re.compile(r" ?([^ >]+?)\[(.+?)\]")
+
+bracketed = st.lists(
+    st.sampled_from([" ", ">", "[", "]", "\n", "a", "漢", "[sound:", " [", "] ", "[a]"]), max_size=30
+).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(bracketed)
+def test_sound_and_furigana_scanners_find_what_anki_s_regexes_find(text):
+    assert render.sound_spans(text) == [m.span() for m in ANKI_SOUND.finditer(text)]
+    expected = [(m.start(), m.start(1), m.end(1), m.end()) for m in ANKI_FURIGANA.finditer(text)]
+    assert cardhtml.furigana_spans(text) == expected
+
+
+def _finishes(code: str) -> None:
+    """Run ``code`` in a fresh interpreter: a quadratic scan of these inputs takes many minutes,
+    so a generous timeout (no timed assertion) tells it from a linear one."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, env=env)
+
+
+@pytest.mark.parametrize("unit", ["[sound:", "[sound:x[", "[sound:\n"])
+def test_sound_references_are_found_in_one_pass(unit):
+    text = unit * 40_000 + "]"
+    CountingText.scanned = 0
+    assert render.sound_spans(CountingText(text)) == [(0, len(text))]
+    assert CountingText.scanned <= 2 * len(text) + 10
+    _finishes(f"from factdeck import render; render.sounds(render.Renderer('.'), {unit!r} * 100_000)")
+
+
+@pytest.mark.parametrize("unit", ["a[", " a[", "a[b\n", "[ ["])
+def test_furigana_is_found_in_one_pass(unit):
+    _finishes(f"from factdeck import cardhtml; cardhtml._filter('furigana', {unit!r} * 100_000, None)")
+
+
+def test_notes_fanning_out_to_huge_numbers_of_cards_hit_the_output_limit(tmp_path):
+    templates = "".join(
+        f'      - {{name: T{i}, front: "{{{{Q}}}}{i}", back: "{{{{Q}}}}"}}\n' for i in range(100)
+    )
+    notes = "".join(f"  - {{id: n{i}, type: m, fields: {{Q: q{i}}}}}\n" for i in range(3_000))
+    path = tmp_path / "deck.yaml"
+    path.write_text(
+        "deck: {id: d, name: D}\nnotetypes:\n  m:\n    fields: [Q]\n    templates:\n"
+        + templates
+        + "notes:\n"
+        + notes
+    )
+    assert len(path.read_text()) < 150_000  # 300,000 cards from it
+    result = check([str(path)])
+    assert [d.code for d in result.errors] == ["too-large"]
+    assert result.errors[0].line > 100  # at the note where the total passed the limit
+    assert sum(d.card_count for d in result.decks) < 250_000

@@ -131,3 +131,40 @@ def test_lock_words_refuse_every_space_and_unprintable_character():
         except ValueError:
             accepted = False
         assert accepted == (c.isprintable() and not c.isspace()), hex(code)
+
+
+def test_field_names_with_no_break_spaces_and_invisible_characters_read_back_from_the_lock(
+    write_deck, tmp_path, run
+):
+    names = ["A\u00a0B", "C\u200bD", "E\u2066F\u2069", "G\ufeffH"]
+    fields = ", ".join(json.dumps(n) for n in names)
+    deck = write_deck(
+        "deck: {id: d, name: D}\nnotetypes:\n  m:\n"
+        f"    fields: [{fields}]\n"
+        f'    templates: [{{front: "{{{{{names[0]}}}}}", back: "{{{{{names[1]}}}}}"}}]\n'
+        f"notes:\n  - {{id: n1, type: m, fields: {{{json.dumps(names[0])}: q, {json.dumps(names[1])}: a}}}}\n"
+    )
+    out = tmp_path / "d.apkg"
+    assert run("build", deck, "-o", out).exit_code == 0
+    lock = tmp_path / "deck.lock"
+    written = lock.read_text(encoding="utf-8")
+    again = run("build", deck, "-o", out)
+    assert again.exit_code == 0, again.output
+    assert lock.read_text(encoding="utf-8") == written
+    assert run("build", deck, "-o", out, "--locked").exit_code == 0
+
+
+def test_a_lock_field_name_no_field_can_have_is_a_located_error(write_deck, tmp_path, run):
+    deck = write_deck("deck: {id: d, name: D}\nnotes:\n  - {id: n1, front: q, back: a}\n")
+    assert run("build", deck, "-o", tmp_path / "d.apkg").exit_code == 0
+    lock = tmp_path / "deck.lock"
+    lines = lock.read_text(encoding="utf-8").splitlines()
+    (row,) = [n for n, line in enumerate(lines) if line.startswith("notetype ")]
+    lines[row] = lines[row].rsplit(" ", 1)[0] + ' ["Front\\u0007", "B\\ud800"]'
+    lock.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run("build", deck, "-o", tmp_path / "d.apkg")
+    assert result.exit_code == 1
+    assert (
+        f"{lock}:{row + 1}:1: error: lock file deck.lock has a line factdeck does not understand"
+        in result.output
+    )

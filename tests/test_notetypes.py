@@ -1140,3 +1140,45 @@ def test_hostile_note_type_declarations_end_in_located_errors(tmp_path, write_de
     assert "must be a whole number from 1 to" in out
     assert "internal error" not in out and "Traceback" not in out
     assert all(re.match(r".+:\d+:\d+: error: ", line) for line in out.splitlines()[:-1]), out
+
+
+@pytest.mark.parametrize("section", ["#", "^"])
+def test_a_section_on_frontside_is_a_located_template_error_as_anki_shows_one(write_deck, run, anki, section):
+    back = "{{Q}}{{" + section + "FrontSide}}x{{/FrontSide}}"
+    deck = write_deck(_type('t:\n  fields: [Q]\n  templates: [{front: "{{Q}}", back: "' + back + '"}]\n'))
+    result = run("check", deck)
+    assert result.exit_code == 1
+    assert (
+        f"{deck}:5:46: error: `back` of template `Card 1` of note type `t` opens a section on `FrontSide`, "
+        "which is not a field: Anki shows 'template has a problem' instead of the card"
+    ) in result.output.splitlines(), result.output
+    col = anki().col
+    model = col.models.new(f"frontside {section}")
+    col.models.add_field(model, col.models.new_field("Q"))
+    template = col.models.new_template("Card 1")
+    template["qfmt"], template["afmt"] = "{{Q}}", back
+    col.models.add_template(model, template)
+    col.models.add(model)
+    note = col.new_note(col.models.by_name(model["name"]))
+    note["Q"] = "q"
+    col.add_note(note, col.decks.id("Default"))
+    assert "Back template has a problem" in note.cards()[0].answer()
+
+
+def test_every_wrong_handle_of_a_huge_template_is_located_in_one_run(write_deck, run):
+    wrong = 5_000  # each located by reading the template and the file once, not once per handle
+    front = "{{Q}}" + "".join(f"{{{{F{i}}}}}" for i in range(wrong)) + "{{}}{{#FrontSide}}{{/FrontSide}}"
+    deck = write_deck(
+        _type('t:\n  fields: [Q]\n  templates: [{front: "' + front + '", back: "{{Q}}{{/Q}}"}]\n')
+    )
+    result = run("check", deck)
+    errors = [line for line in result.output.splitlines() if ": error: " in line]
+    assert len(errors) == wrong + 3
+    line = Path(deck).read_text(encoding="utf-8").splitlines()[4]
+    assert errors[0].startswith(
+        f"{deck}:5:{line.index('{{F0}}') + 1}: error: `front` of template `Card 1` of note type `t` refers to field `F0`"
+    )
+    assert errors[wrong - 1].startswith(f"{deck}:5:{line.index(f'{{{{F{wrong - 1}}}}}') + 1}: error: ")
+    assert f"{deck}:5:{line.index('{{}}') + 1}: error: " in result.output
+    assert f"{deck}:5:{line.index('{{#FrontSide') + 1}: error: " in result.output
+    assert f"{deck}:5:{line.index('{{/Q}}') + 1}: error: `back` of template" in result.output

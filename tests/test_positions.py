@@ -173,3 +173,33 @@ def test_each_character_of_a_scalar_is_located_where_it_is_written_or_not_at_all
     for k, (line, col) in known:
         written = lines[line - 1][col - 1 : col] or "\n"  # past the end of its line: the break
         assert written == value[k] or written == "\\" or (written == "\n" and value[k] in " \n"), (doc, k)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_merge_keys_and_alias_keys_are_named_where_they_stand(tmp_path, layout):
+    lines = [
+        "deck: {id: d, name: D}",
+        "notes:",
+        "  - &n {id: n1, front: q, back: a}",
+        "  - <<: *n",
+        "    id: n2",
+        "  - {id: n3, front: q, back: a, '<<': x}",
+        "  - id: n4",
+        "    front: q",
+        "    back: a",
+        "    *n : x",
+        "  - {id: n5, front: q, back: a, ? *n : y}",
+    ]
+    result = check([_write(tmp_path, lines, **layout)])
+    found = [(d.line, d.col, d.message) for d in result.diagnostics if d.code != "missing-key"]
+    assert found == [
+        (
+            4,
+            5,
+            "merge key `<<` is not supported: write the keys out (YAML 1.2 has no merge keys, so tools "
+            "disagree on what it means); quote it (`'<<'`) for a key named `<<`",
+        ),
+        (6, 33, "unknown key `<<` in a note"),
+        (10, 5, "alias `*n` used as a mapping key; write the key out"),
+        (11, 35, "alias `*n` used as a mapping key; write the key out"),
+    ]

@@ -1076,3 +1076,24 @@ def test_every_embedded_remote_page_becomes_a_placeholder(fragment: str):
     out = without_remote_images(f"before {fragment} after")
     assert "fd-preview-remote-image" in out and out.startswith("before ")
     assert not re.search(r"<(iframe|frame|object|embed|img)\b", out, re.I)
+
+
+@pytest.mark.parametrize(
+    ("front", "field", "notes"),
+    [
+        pytest.param("{{Q}}" * 2000, "x" * 20_000, 1, id="a field shown 2,000 times"),
+        pytest.param("{{Q}}" + "y" * 50_000, "q", 500, id="long template text on every card"),
+    ],
+)
+def test_a_preview_s_card_text_is_bounded_by_the_deck_s_size(tmp_path, run, front, field, notes):
+    """A deck of tens of kilobytes made a page of hundreds of megabytes (gigabytes at 200 KB)."""
+    deck = tmp_path / "deck.yaml"
+    rows = "".join(f"  - {{id: n{i}, type: m, fields: {{Q: {field}{i}}}}}\n" for i in range(notes))
+    deck.write_text(
+        "deck: {id: d, name: D}\nnotetypes:\n  m:\n    fields: [Q]\n"
+        f'    templates: [{{front: "{front}", back: "{{{{FrontSide}}}}{{{{Q}}}}"}}]\nnotes:\n{rows}'
+    )
+    result = run("preview", deck, "-o", tmp_path / "site")
+    assert result.exit_code == 1
+    assert "characters, too many for one page" in result.output
+    assert not (tmp_path / "site" / "index.html").exists()

@@ -112,3 +112,29 @@ def test_stats_reports_errors_and_exits_1(write_deck, run):
     assert result.stdout == ""
     assert f"{path}:3:5: error: note `a` (basic) is missing required key `back`" in result.stderr
     assert result.stderr.endswith("1 error\n")
+
+
+INVISIBLE = "\u202e\u2066\u2067\u2068\u2069\u200b\u200f\ufeff"
+
+
+def test_invisible_and_bidirectional_characters_from_the_deck_are_escaped_in_stats(write_deck, run):
+    deck = write_deck(
+        'deck: {id: d, name: "D\\u202eevil\\u2066"}\n'
+        "notes:\n"
+        '  - {id: n1, front: q, back: a, tags: ["t\\u202ex", "y\\u2069\\u200b"]}\n'
+    )
+    text = run("stats", deck).output
+    assert not set(text) & set(INVISIBLE), text
+    assert "d: D\\u202eevil\\u2066 (" in text and "t\\u202ex" in text and "y\\u2069\\u200b" in text
+    shown = run("stats", "--format", "json", deck).output
+    assert not set(shown) & set(INVISIBLE), shown
+    data = json.loads(shown)
+    assert data["decks"][0]["name"] == "D\u202eevil\u2066"  # the same JSON, escaped
+
+
+def test_invisible_characters_in_a_build_s_output_lines_are_escaped(write_deck, run, tmp_path):
+    deck = write_deck("deck: {id: d, name: D}\nnotes:\n  - {id: n1, front: q, back: a}\n")
+    result = run("build", deck, "-o", tmp_path / "x\u202eevil\u2066.apkg")
+    assert result.exit_code == 0, result.output
+    assert not set(result.output) & set(INVISIBLE), result.output
+    assert "x\\u202eevil\\u2066.apkg" in result.output

@@ -132,6 +132,12 @@ _BASE91_PAIRS = [a + b for a in _BASE91 for b in _BASE91]
 _PAIR = len(_BASE91_PAIRS)
 
 
+# What one card adds to the output, in characters: its row in the package's cards table, and
+# its front and back in a preview. Counted so that notes fanning out to millions of cards (many
+# templates, many cloze numbers) hit the output limit as large text does.
+CARD_CHARS = 50
+
+
 def output_limit(source_chars: int) -> int:
     """How much card text and tags a deck file of ``source_chars`` characters may make: deck-wide
     tags and source titles are copied into every note, so a small file could make a huge package."""
@@ -269,7 +275,7 @@ class NoteAssembler:
         digest = hashlib.sha256(
             "\x1e".join((notetype.name, deck.name, joined_tags, *fields)).encode()
         ).hexdigest()[:20]
-        self._count(note, len(flds) + len(joined_tags))
+        self._count(note, len(flds) + len(joined_tags) + CARD_CHARS * len(ords))
         derived = note_guid(deck.id, note.id)
         self.built.append(
             Built(
@@ -387,9 +393,10 @@ class NoteAssembler:
             self.out.error(
                 note.pos,
                 "too-large",
-                f"the notes up to here make more than {self.limit:,} characters of card text and tags, "
-                "over ten times the deck file: deck-wide `tags` and source titles are copied into "
-                "every note; shorten them",
+                f"the notes up to here make more than {self.limit:,} characters of card text and tags "
+                f"(each card counting {CARD_CHARS}), over ten times the deck file: deck-wide `tags` and "
+                "source titles are copied into every note, and every template or cloze number makes a card "
+                "of each note; shorten them or make fewer cards",
             )
 
     def _sources_html(self, note: Note) -> str:

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 _MATHJAX_OPEN = re.compile(r"\\[(\[]")
 _MATHJAX_CLOSE = re.compile(r"\\[\])]")
-_FURIGANA = re.compile(r" ?([^ >]+?)\[(.+?)\]")
+_RUN_START = re.compile(r"[^ >]")  # a furigana base is a run of these
+_RUN_END = re.compile(r"[ >]")
 # the element names Anki's strip_html removes with their content, as its case-insensitive Rust
 # regex matches them: by simple case folding, where only `ſ` (long s) joins the ASCII letters
 _ELEMENTS = ((re.compile("[sS\u017f][tT][yY][lL][eE]"), 5), (re.compile("[sS\u017f][cC][rR][iI][pP][tT]"), 6))
@@ -169,6 +170,12 @@ class _Context:
     ord: int
     question: bool
     frontside: str = ""
+    present: frozenset[str] = frozenset()  # rendered empty, but filled for sections
+    left: float = float("inf")  # characters of field text the card may still show
+
+
+class TooMuchText(Exception):
+    """A card shows more field text than its caller allowed (see ``render_card``)."""
 
 
 def _filter(name: str, text: str, ctx: _Context) -> str:
@@ -182,7 +189,7 @@ def _filter(name: str, text: str, ctx: _Context) -> str:
     if name == "type":  # type-in answer box: nothing to type into in a preview
         return ""
     if name in ("kana", "kanji", "furigana"):
-        return _FURIGANA.sub(lambda m: _reading(name, m), text.replace("&nbsp;", " "))
+        return _replace_furigana(text.replace("&nbsp;", " "), name)
     return text  # tts and add-on filters: the text as is
 
 
@@ -214,15 +221,66 @@ def _decode_entities(text: str) -> str:
     return "".join(out).replace("\xa0", " ")
 
 
-def _reading(name: str, m: re.Match[str]) -> str:
-    """Anki's furigana filters on one `漢字[かんじ]`; a `[sound:...]` tag stays as it is."""
-    if m.group(2).startswith("sound:"):
-        return m.group(0)
-    if name == "kana":
-        return m.group(2)
-    if name == "kanji":
-        return m.group(1)
-    return f"<ruby><rb>{m.group(1)}</rb><rt>{m.group(2)}</rt></ruby>"
+def furigana_spans(text: str) -> list[tuple[int, int, int, int]]:
+    r"""Each `漢字[かんじ]` as ``(start, base, bracket, end)``, exactly as Anki's
+    ``\ ?([^ >]+?)\[(.+?)\]`` (Rust, leftmost-first) finds them, in one pass: Python's
+    backtracking regex tries every base length from every start and rescans to the end of the
+    line from each `[` (cubic on a field of `a[`). A `[` at ``b`` can end a base when a `]` follows
+    on its line after at least one character; the match is the first such `[` inside a run of
+    base characters after its first one, with the run's leading space."""
+    spans: list[tuple[int, int, int, int]] = []
+    close = newline = -2  # the next `]` and line break found so far (-1: none left)
+    run_end = -1
+    pos = 0
+    n = len(text)
+    while pos < n:
+        if pos >= run_end:
+            m = _RUN_START.search(text, pos)
+            if m is None:
+                break
+            base = m.start()
+            m = _RUN_END.search(text, base)
+            run_end = n if m is None else m.start()
+        else:
+            base = pos
+        bracket = text.find("[", base + 1, run_end)
+        while bracket != -1:
+            if close != -1 and close < bracket + 2:
+                close = text.find("]", bracket + 2)
+            if close == -1:
+                return spans
+            if newline != -1 and newline < bracket + 1:
+                newline = text.find("\n", bracket + 1)
+            if newline == -1 or close < newline:
+                break
+            bracket = text.find("[", bracket + 1, run_end)
+        if bracket == -1:
+            pos = run_end
+            continue
+        start = base - 1 if base > pos and text[base - 1] == " " else base
+        spans.append((start, base, bracket, close + 1))
+        pos = close + 1
+    return spans
+
+
+def _replace_furigana(text: str, name: str) -> str:
+    """Anki's furigana filters on each `漢字[かんじ]`; a `[sound:...]` tag stays as it is."""
+    out: list[str] = []
+    pos = 0
+    for start, base, bracket, end in furigana_spans(text):
+        kanji, reading = text[base:bracket], text[bracket + 1 : end - 1]
+        out.append(text[pos:start])
+        if reading.startswith("sound:"):
+            out.append(text[start:end])
+        elif name == "kana":
+            out.append(reading)
+        elif name == "kanji":
+            out.append(kanji)
+        else:
+            out.append(f"<ruby><rb>{kanji}</rb><rt>{reading}</rt></ruby>")
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _render(nodes: templates.Nodes, ctx: _Context, out: list[str]) -> None:
@@ -237,23 +295,31 @@ def _render(nodes: templates.Nodes, ctx: _Context, out: list[str]) -> None:
         key, rest = node[1], node[2]
         if kind == "field":
             if key == "FrontSide":
-                out.append(ctx.frontside)
+                text = ctx.frontside
             elif key in ctx.fields:
                 text = ctx.fields[key]
                 for name in rest:
                     text = _filter(name, text, ctx)
+            else:
+                text = None
+            if text is not None:
+                ctx.left -= len(text)
+                if ctx.left < 0:
+                    raise TooMuchText
                 out.append(text)
-            elif key or not rest:  # a filter with no field, `{{tts en_US:}}`, adds nothing here
+            if text is None and (key or not rest):  # a filter with no field, `{{tts en_US:}}`, adds nothing
                 out.append(f"{{unknown field {html.escape(key)}}}")
         else:
-            filled = not templates.field_is_empty(ctx.fields.get(key, ""))
+            filled = key in ctx.present or not templates.field_is_empty(ctx.fields.get(key, ""))
             if filled == (kind == "if"):
                 _render(rest, ctx, out)
 
 
-def render_card(note: Built, ord_: int, deck_name: str = "") -> tuple[str, str]:
+def render_card(note: Built, ord_: int, deck_name: str = "", budget: float = float("inf")) -> tuple[str, str]:
     """(question HTML, answer HTML) of one card, as Anki renders them (without the CSS). A field
-    of the note named like a special field (`Deck`, `Tags`, `c1`) hides it, as in Anki."""
+    of the note named like a special field (`Deck`, `Tags`, `c1`) hides it, as in Anki. Raises
+    TooMuchText once the fields shown pass ``budget`` characters: a template can show a field
+    thousands of times, so one card of a small deck could otherwise take gigabytes."""
     nt = note.notetype
     _, qfmt, afmt = nt.templates[0 if nt.cloze else ord_]
     fields = {
@@ -265,11 +331,14 @@ def render_card(note: Built, ord_: int, deck_name: str = "") -> tuple[str, str]:
             "Card": card_name(nt, ord_),
             "CardFlag": "flag0",  # Anki: flag0 (no flag) to flag7
             "CardID": "",
+            f"c{ord_ + 1}": "1",  # Anki sets it for standard types too: `{{#c1}}` holds on card 1
         },
-        **({f"c{ord_ + 1}": "1"} if nt.cloze else {}),
         **dict(zip(nt.field_names, note.fields)),
     }
-    ctx = _Context(fields, ord_, question=True)
+    # the card's id exists once Anki adds it, so a section on it holds; a preview has no id to show
+    ctx = _Context(
+        fields, ord_, question=True, present=frozenset({"CardID"} - set(nt.field_names)), left=budget
+    )
     q: list[str] = []
     _render(_parse_template(qfmt), ctx, q)
     question = "".join(q)

@@ -15,7 +15,7 @@ from . import build as pipeline
 from . import lock as lockfile
 from .diagnostics import Diagnostic
 from .entry import EXIT_INTERRUPTED, exit_now, handle
-from .terminal import escape_surrogates, escape_surrogates_data
+from .terminal import escape_surrogates, escape_surrogates_data, json_printable, printable
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar  # what click.progressbar returns
@@ -33,7 +33,10 @@ def echo(text: str = "", err: bool = False, nl: bool = True) -> None:
 
 
 def as_json(data: Any, **options: Any) -> str:
-    return json.dumps(escape_surrogates_data(data), indent=2, **options)
+    """JSON for the terminal: raw text (``ensure_ascii=False``) has its invisible and
+    bidirectional controls escaped too, as in text output."""
+    text = json.dumps(escape_surrogates_data(data), indent=2, **options)
+    return json_printable(text) if options.get("ensure_ascii") is False else text
 
 
 def report(diags: list[Diagnostic]) -> None:
@@ -110,7 +113,7 @@ def build(paths: tuple[str, ...], output: Path | None, locked: bool, quiet: bool
         sys.exit(EXIT_INPUT)
     if locked and result.stale:
         for line in result.stale:
-            echo(f"{line}", err=True)
+            echo(printable(line), err=True)
         echo("the lock files are stale: run `factdeck build` and commit the .lock files", err=True)
         sys.exit(EXIT_INPUT)
     if verbose:
@@ -120,7 +123,9 @@ def build(paths: tuple[str, ...], output: Path | None, locked: bool, quiet: bool
         return
     for r in result.reports:
         built, ch = r.deck, r.changes
-        echo(f"{built.deck.id}: {len(built.notes)} notes, {built.card_count} cards -> {r.output}")
+        echo(
+            f"{built.deck.id}: {len(built.notes)} notes, {built.card_count} cards -> {printable(str(r.output))}"
+        )
         details = []
         if ch.new:
             details.append(f"{len(ch.new)} new")
@@ -134,9 +139,9 @@ def build(paths: tuple[str, ...], output: Path | None, locked: bool, quiet: bool
         if ch.restyled:
             details.append(f"restyled: {', '.join(ch.restyled)}")
         for line in details:
-            echo(f"  {line}")
+            echo(f"  {printable(line)}")
         for line in ch.field_changes:
-            echo(f"  warning: {line}")
+            echo(f"  warning: {printable(line)}")
 
 
 @cli.command()
@@ -275,7 +280,6 @@ def diff_command(args: tuple[str, ...], rev: str | None, fmt: str) -> None:
     """
     from . import diff
     from .output import recover
-    from .terminal import json_printable
 
     if rev is None:
         if not args:

@@ -21,7 +21,6 @@ import stat
 import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from . import css as stylesheet
@@ -30,9 +29,11 @@ from . import templates as tpl
 from .diagnostics import Collector, Diagnostic, did_you_mean
 from .notetypes import BUILT_IN_IDS, BUILT_IN_NAMES, BY_KEY, ID_KEY, SOURCES_KEY, Field, NoteType, derived_id
 from .terminal import printable
-from .yamlload import YMap, decode, load, value_position
+from .yamlload import YMap, decode, load, value_position, value_positions
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from .validate import _Checker
 
 Pos = tuple[int, int]
@@ -463,32 +464,16 @@ def _templates(
                 ok = False
                 continue
             texts[side] = text
+            nodes, problems, unknown_here = _side_problems(text, f"`{side}` of {label}", what, field_names)
+            unknown |= unknown_here
             at = entry.val_pos[side]
-            try:
-                sides[side] = tpl.parse(text)
-            except tpl.TemplateError as e:
-                out.error(_inside(check, at, text, e.offset), "template", f"`{side}` of {label}: {e}")
+            where = value_positions(check.out.source, at, text, [o for o, _, _ in problems if o is not None])
+            for offset, code, message in problems:
+                out.error(where.get(offset, at) if offset is not None else at, code, message)
+            if problems:
                 ok = False
-                continue
-            if tpl.has_empty_replacement(sides[side]):
-                out.error(
-                    _inside(
-                        check, at, text, tpl.find_handle(text, lambda t: t.kind == "field" and not t.value)
-                    ),
-                    "unknown-field",
-                    f"`{side}` of {label} has `{{{{}}}}`, which names no field: Anki shows an error on the card",
-                )
-                ok = False
-            for ref in sorted(tpl.referenced_fields(sides[side])):
-                if ref and ref not in field_names and ref not in tpl.SPECIAL_FIELDS:
-                    unknown = True
-                    out.error(
-                        _inside(check, at, text, tpl.find_handle(text, partial(tpl.names, ref))),
-                        "unknown-field",
-                        f"`{side}` of {label} refers to field `{ref}`, which {what} does not have"
-                        f"{did_you_mean(ref, field_names) or ' (its fields: ' + ', '.join(field_names) + ')'}",
-                    )
-                    ok = False
+            if nodes is not None:
+                sides[side] = nodes
         if "front" not in sides or "back" not in sides or unknown:
             continue
         front, back = sides["front"], sides["back"]
@@ -546,6 +531,64 @@ def _templates(
             )
             ok = False
     return cards if ok else None
+
+
+def _side_problems(
+    text: str, side: str, what: str, field_names: Sequence[str]
+) -> tuple[tpl.Nodes | None, list[tuple[int | None, str, str]], bool]:
+    """One side of a template, parsed, every located problem Anki would show on its cards
+    ((offset of the handle, code, message)), and whether it names a field the type lacks. The
+    template is tokenised once, so a side with thousands of wrong handles is not scanned again
+    for each."""
+    tokens = tpl.tokens(text)
+    problems: list[tuple[int | None, str, str]] = []
+    nodes: tpl.Nodes | None = None
+    try:
+        nodes = tpl.parse(text, tokens)
+    except tpl.TemplateError as e:
+        problems.append((e.offset, "template", f"{side}: {e}"))
+    reported: set[str] = set()
+    for tok in tokens:
+        kind = tok.kind
+        if kind == "field":
+            ref = tok.value.split(":")[-1]
+            if not tok.value:
+                problems.append(
+                    (
+                        tok.offset,
+                        "unknown-field",
+                        f"{side} has `{{{{}}}}`, which names no field: Anki shows an error on the card",
+                    )
+                )
+                continue
+        elif kind == "open" or kind == "negated":
+            ref = tok.value
+            if ref == "FrontSide" and ref not in field_names:
+                problems.append(
+                    (
+                        tok.offset,
+                        "template",
+                        f"{side} opens a section on `FrontSide`, which is not a field: Anki shows "
+                        "'template has a problem' instead of the card",
+                    )
+                )
+                continue
+            if tpl.is_cloze_conditional(ref):
+                continue
+        else:
+            continue
+        if not ref or ref in reported or ref in field_names or ref in tpl.SPECIAL_FIELDS:
+            continue
+        reported.add(ref)
+        problems.append(
+            (
+                tok.offset,
+                "unknown-field",
+                f"{side} refers to field `{ref}`, which {what} does not have"
+                f"{did_you_mean(ref, field_names) or ' (its fields: ' + ', '.join(field_names) + ')'}",
+            )
+        )
+    return nodes, problems, bool(reported)
 
 
 def _inside(check: _Checker, start: Pos, template: str, offset: int | None) -> Pos:

@@ -34,7 +34,7 @@ from .ankifiles.read import PackageError
 from .diagnostics import Diagnostic
 from .names import DEFAULT_DECK, anki_name, same_deck_key
 from .notetypes import BUILT_IN_IDS
-from .output import private_workdir, recover
+from .output import moves_begin, moves_done, private_workdir, recover
 from .render import Missing, Renderer, html_field, sounds, text_field
 from .terminal import printable
 from .validate import GUID_RE, MAX_ID, NOTE_TYPES
@@ -748,9 +748,11 @@ def _compare(deck: ImportedDeck, built: Any, result: ImportResult) -> None:
 def _move_into_place(result: ImportResult, stage: Path) -> None:
     """Rename each staged output into place, never over an existing one; undo all on failure."""
     moved: list[Path] = []
+    names = _all_outputs(result)
+    moves_begin(str(stage), [str(name) for name in names])  # a SIGKILL below: the next run takes them back
     try:
         out_dir = result.decks[0].path.parent
-        for name in _all_outputs(result):
+        for name in names:
             staged, final = stage / name, out_dir / name
             if staged.is_dir():
                 if final.exists() or final.is_symlink():
@@ -765,7 +767,9 @@ def _move_into_place(result: ImportResult, stage: Path) -> None:
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
+        moves_done(str(stage))
         raise
+    moves_done(str(stage))
     result.written = moved
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -69,6 +70,16 @@ def _word(text: str) -> str:
     if not text or not text.isprintable() or " " in text:
         raise ValueError
     return text
+
+
+# what no field name holds (customtypes refuses them): controls, line breaks, lone surrogates
+_NOT_IN_FIELD_NAMES = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def _field_name(name: str) -> bool:
+    """Whether ``name`` can be a field name, as written in JSON: a no-break space or an invisible
+    formatting character (U+200B, U+2066) is, and reads back exactly (it is escaped when printed)."""
+    return bool(name) and not _NOT_IN_FIELD_NAMES.search(name)
 
 
 @dataclass
@@ -188,7 +199,7 @@ def read(path: Path, out: Collector) -> tuple[Lock, str | None]:
                 continue
             if parts[0] == "notetype" and len(parts) == 5:
                 fields = json.loads(parts[4])
-                if isinstance(fields, list) and all(isinstance(f, str) and f.isprintable() for f in fields):
+                if isinstance(fields, list) and all(isinstance(f, str) and _field_name(f) for f in fields):
                     entry = (_word(parts[2]), parse_time(parts[3]), tuple(fields))
                     if parts[1] in lock.notetypes:
                         _twice(out, path, "notetype", parts[1], types_at, number)

@@ -38,6 +38,7 @@ import signal
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -50,6 +51,10 @@ _JOURNAL = re.compile(r"\A\.factdeck-commit-\d+-[0-9a-f]{12}\.json\Z")
 # `factdeck-PID-TOKEN-N` (a build's, in TMPDIR), `factdeck-read-...`, `.factdeck-import-...`
 _WORKDIR = re.compile(r"\A\.?factdeck-(?:[a-z]+-)?\d+-[0-9a-f]{12}-\d+\Z")
 _PURPOSE = re.compile(r"\A[a-z]*\Z")
+# what versions before private_workdir left (tempfile.TemporaryDirectory: 8 random characters,
+# no lock held); past OLD_WORKDIR_AGE unmodified, no command of theirs can still be using one
+_OLD_WORKDIR = re.compile(r"\A\.?factdeck-(?:(?:import|read|sync|diff)-)?[a-z0-9_]{8}\Z")
+OLD_WORKDIR_AGE = 24 * 3600
 _MAX_JOURNAL_BYTES = 64 << 20  # some 300,000 renames
 _counter = itertools.count()
 _token: tuple[int, str] = (0, "")
@@ -417,6 +422,8 @@ def _settle(held: _DirLocks) -> None:
     for d in held.paths:
         for path in [*_listing(d, _TEMP), *_listing(d, _WORKDIR)]:
             _remove_if_stale(path)
+        for path in _listing(d, _OLD_WORKDIR):
+            _remove_if_old(path)
 
 
 def _roll_forward(temp: str, target: str) -> None:
@@ -472,7 +479,8 @@ def _read_journal(path: str) -> list[tuple[str, str]]:
 
 
 def _remove_if_stale(path: str) -> None:
-    """Remove a temporary file, or a working folder, whose writer no longer holds its lock."""
+    """Remove a temporary file, or a working folder, whose writer no longer holds its lock (and
+    first what the folder's rollback list says a killed commit of its had put in place)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
@@ -481,6 +489,7 @@ def _remove_if_stale(path: str) -> None:
         if not _lock_fd(fd, blocking=False) or not _same_file(path, fd):
             return
         if stat.S_ISDIR(os.fstat(fd).st_mode):
+            _roll_back(path)
             shutil.rmtree(path, ignore_errors=True)
         elif stat.S_ISREG(os.fstat(fd).st_mode):
             os.unlink(path)
@@ -490,9 +499,82 @@ def _remove_if_stale(path: str) -> None:
         os.close(fd)
 
 
+_ROLLBACK = "rollback.json"
+
+
+def moves_begin(workdir: str, names: Iterable[str]) -> None:
+    """Before moving ``names`` from a private working folder into its parent, one at a time:
+    list them, with the file each is, so that if the process dies before ``moves_done``, the
+    next ``recover`` takes back out exactly the ones it had moved (a killed import leaves the
+    old state, never half of the new one)."""
+    entries = []
+    for name in names:
+        st = os.lstat(os.path.join(workdir, name))
+        entries.append([name, st.st_dev, st.st_ino])
+    with open(os.path.join(workdir, _ROLLBACK), "x", encoding="utf-8") as f:
+        json.dump(entries, f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def moves_done(workdir: str) -> None:
+    """Every move is made (or undone): the commit point."""
+    with suppress(FileNotFoundError):
+        os.unlink(os.path.join(workdir, _ROLLBACK))
+
+
+def _roll_back(workdir: str) -> None:
+    """Take back out of a dead working folder's parent what its rollback list names: only the
+    very files (device and inode) it moved there, by plain names, so a planted list can remove
+    nothing else."""
+    try:
+        with open(os.path.join(workdir, _ROLLBACK), "rb") as f:
+            if os.fstat(f.fileno()).st_size > _MAX_JOURNAL_BYTES:
+                return
+            entries: Any = json.loads(f.read())
+    except (OSError, ValueError, RecursionError):
+        return
+    parent = os.path.dirname(workdir)
+    for entry in entries if isinstance(entries, list) else []:
+        if not (isinstance(entry, list) and len(entry) == 3):
+            continue
+        name, dev, ino = entry
+        if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\0" in name:
+            continue
+        target = os.path.join(parent, name)
+        try:
+            st = os.lstat(target)
+            if (st.st_dev, st.st_ino) != (dev, ino):
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                shutil.rmtree(target)
+            else:
+                os.unlink(target)
+        except OSError:
+            continue
+
+
+def _remove_if_old(path: str) -> None:
+    """Remove a working folder an older factdeck left: one of ours (a folder, not a link, owned
+    by this user) untouched for a day. Those versions held no lock, so age is the only sign."""
+    try:
+        st = os.lstat(path)
+        if (
+            stat.S_ISDIR(st.st_mode)
+            and st.st_uid == os.getuid()
+            and time.time() - st.st_mtime > OLD_WORKDIR_AGE
+        ):
+            shutil.rmtree(path, ignore_errors=True)
+    except OSError:
+        pass
+
+
 def _remove_stale_workdirs() -> None:
-    for path in _listing(tempfile.gettempdir(), _WORKDIR):
+    folder = tempfile.gettempdir()
+    for path in _listing(folder, _WORKDIR):
         _remove_if_stale(path)
+    for path in _listing(folder, _OLD_WORKDIR):
+        _remove_if_old(path)
 
 
 @contextmanager

@@ -25,10 +25,11 @@ from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
-from .assemble import BuiltDeck
-from .cardhtml import card_name, render_card
+from .assemble import BuiltDeck, output_limit
+from .cardhtml import TooMuchText, card_name, render_card
 from .css import for_shadow_root
 from .output import Staging, WriteFailed, recover
+from .terminal import printable
 
 
 def _write(f: IO[bytes], data: bytes) -> None:
@@ -222,8 +223,27 @@ def without_remote_images(fragment: str) -> str:
     return "".join(out)
 
 
+class PageTooLarge(Exception):
+    """The cards' text passed the preview's limit (see ``site_data``)."""
+
+
+def _page_limit(decks: list[BuiltDeck]) -> int:
+    """As much card text as the decks' files may make (assemble.output_limit), fronts and backs
+    together: a template can show one field hundreds of times, on many templates, so a deck
+    of a few hundred kilobytes could otherwise make a page of gigabytes."""
+    total = 0
+    for built in decks:
+        try:
+            size = os.path.getsize(built.deck.path)
+        except (OSError, ValueError):
+            size = 0
+        total += 2 * output_limit(size)
+    return total
+
+
 def site_data(decks: list[BuiltDeck]) -> dict[str, Any]:  # JSON for the page
-    """Everything the page shows, as plain data."""
+    """Everything the page shows, as plain data; raises PageTooLarge past ``_page_limit``."""
+    limit, size = _page_limit(decks), 0
     out_decks, cards = [], []
     styles: dict[str, int] = {}  # each distinct note type CSS, numbered
     for index, built in enumerate(decks):
@@ -241,7 +261,18 @@ def site_data(decks: list[BuiltDeck]) -> dict[str, Any]:  # JSON for the page
             deck_name = f"{built.deck.name}::{note.subdeck}" if note.subdeck else built.deck.name
             style = styles.setdefault(note.notetype.css, len(styles))
             for ord_ in note.ords:
-                front, back = render_card(note, ord_, deck_name)
+                try:
+                    front, back = render_card(note, ord_, deck_name, limit - size)
+                except TooMuchText:
+                    front = back = ""
+                    size = limit
+                size += len(front) + len(back)
+                if size >= limit:
+                    raise PageTooLarge(
+                        f"the cards up to note `{note.id}` of {built.deck.path} show more than {limit:,} "
+                        "characters, too many for one page: its templates show fields many times over, "
+                        "or long text on every card"
+                    )
                 cards.append(
                     {
                         "deck": index,
@@ -365,6 +396,8 @@ def write_site(decks: list[BuiltDeck], output: Path) -> Path:
             text = page(decks).encode("utf-8", "surrogatepass").decode("utf-8", "replace").encode("utf-8")
         except MemoryError:  # the page holds every card: the largest thing a preview makes
             raise WriteFailed(index, "out of memory") from None
+        except PageTooLarge as e:
+            raise WriteFailed(index, printable(str(e))) from None
         staging.add(index, partial(_write, data=text))
         staging.commit()
     return index

@@ -15,7 +15,7 @@ import html
 import os
 import re
 import stat
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, cast
 from urllib.parse import unquote
 
@@ -106,7 +106,6 @@ _TAG = re.compile(r"<\s*/?\s*([A-Za-z][A-Za-z0-9-]*)")
 _CONTROL_OR_SEPARATOR = re.compile(r"[\x00-\x1f\x7f/\\]")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _START_TAG = re.compile(r"<[A-Za-z]")
-_SOUND = re.compile(r"\[sound:(.+?)\]", re.S)  # Anki's AV tag (rslib text.rs), entities decoded
 _IMG_WITHOUT_SRC = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")
 # The HTML parser under nh3 takes time quadratic in how deeply elements nest (each block start
 # tag searches the open elements): a field may hold this many tags, far more than a card shows.
@@ -225,7 +224,7 @@ class Renderer:
             out.strip(),
             tags=ALLOWED_TAGS,
             attributes=ALLOWED_ATTRIBUTES,
-            url_schemes=URL_SCHEMES | _FILTERED_SCHEMES,
+            url_schemes=URL_SCHEMES | _FILTERED_SCHEMES | {"data"},  # data: images are refused in ``_filter``
             attribute_filter=self._attribute,
         )
         if ("\\" in text or "&" in text) and "{{" in out:
@@ -246,7 +245,7 @@ class Renderer:
                     Warn("`srcset` of an image is dropped: factdeck bundles only `src`, which the card shows")
                 )
         if "[sound:" in out:
-            out = _SOUND.sub(self._sound, out)
+            out = _replace_sounds(out, self._sound)
         if self._braced:
             self.braced.add(out)
         return out
@@ -306,6 +305,12 @@ class Renderer:
             if kind == "data:":
                 if not (tag == "img" and name == "src"):
                     return None  # a data: URL only as an image, never a page to open
+                if not html_field:
+                    self._problems.append(
+                        "an image given as a `data:` address is dropped from a Markdown field: save it as "
+                        "a file beside the deck and name it (factdeck bundles it), or use a `format: html` field"
+                    )
+                    return None
                 return value if self._data_svg_ok(url) else None
             return value  # remote: nh3 has already dropped schemes other than http(s) and mailto
         if tag == "img" and name == "src" and not url.startswith("//"):
@@ -404,21 +409,21 @@ class Renderer:
         self._problems.append(f"an SVG image given as a data: address {problem}")
         return False
 
-    def _sound(self, m: re.Match[str]) -> str:
+    def _sound(self, raw: str) -> str:
         """One `[sound:NAME]`, as Anki reads it (NAME with HTML entities decoded): a file of the
         media folder keeps its name, a file in the deck's folder is bundled and renamed."""
-        name = html.unescape(m.group(1))
+        name = html.unescape(raw)
         if name in self.folder_media:
             self._use(name)
-            return m.group(0)
+            return f"[sound:{raw}]"
         if _SCHEME.match(name) or name.startswith("//"):
             self._problems.append(
                 f"sound `{_shown(name)}` is a web address: Anki plays only files it has; "
                 "put the file beside the deck and name it relative to the deck file"
             )
-            return m.group(0)
+            return f"[sound:{raw}]"
         bundled = self._bundle(name, "sound", SOUND_TYPES, url=False)
-        return m.group(0) if bundled is None or bundled == name else f"[sound:{bundled}]"
+        return f"[sound:{raw}]" if bundled is None or bundled == name else f"[sound:{bundled}]"
 
     def _add_media_folder(self, given: str) -> None:
         """Every file of the media folder, confined like images: the folder and each file must
@@ -773,6 +778,33 @@ def _svg_file_problem(path: str) -> str | None:
             return svg_problem(f.read())
     except OSError as e:
         return f"cannot be read: {e.strerror}"
+
+
+def sound_spans(text: str) -> list[tuple[int, int]]:
+    r"""Where the `[sound:NAME]`s stand, exactly as Anki's ``\[sound:(.+?)\]`` (dot matching
+    line breaks) finds them, in one pass: Python's backtracking regex rescans to the end of the
+    text from every opener that is never closed (quadratic). Once no `]` is left, no later
+    opener can match either."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    while (start := text.find("[sound:", pos)) != -1:
+        close = text.find("]", start + 8)  # the name is at least one character, `]` included
+        if close == -1:
+            break
+        spans.append((start, close + 1))
+        pos = close + 1
+    return spans
+
+
+def _replace_sounds(text: str, replace: Callable[[str], str]) -> str:
+    """``text`` with each `[sound:NAME]` replaced by ``replace(NAME)``."""
+    out: list[str] = []
+    pos = 0
+    for start, end in sound_spans(text):
+        out += [text[pos:start], replace(text[start + 7 : end - 1])]
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def math_spans(text: str) -> list[tuple[int, int]]:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .assemble import BuiltDeck
+from .terminal import printable
 from .validate import NOTE_TYPES
 
 
@@ -80,13 +81,14 @@ def _table(header: tuple[str, ...], rows: Sequence[tuple[object, ...]]) -> list[
 def format_text(decks: list[DeckStats], width: int = 100) -> str:
     blocks = []
     for d in decks:
-        lines = [f"{d.id}: {d.name} ({d.path})"]
+        lines = [f"{d.id}: {printable(d.name)} ({printable(d.path)})"]
         rows = [(kind, d.notes[kind], d.cards[kind]) for kind in d.notes]
         rows.append(("total", sum(d.notes.values()), sum(d.cards.values())))
         lines += ["  " + line for line in _table(("type", "notes", "cards"), rows)]
         lines.append("")
         if d.tags:
-            lines += ["  " + line for line in _table(("tag", "notes"), d.tags)]
+            tags = [(printable(tag), count) for tag, count in d.tags]
+            lines += ["  " + line for line in _table(("tag", "notes"), tags)]
         else:
             lines.append("  no tags")
         lines.append("")

@@ -11,7 +11,6 @@ field names are not trimmed after ``:`` filters, and a field holding only whites
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -116,25 +115,13 @@ def tokens(template: str) -> list[Token]:
     return out
 
 
-def find_handle(template: str, match: Callable[[Token], bool]) -> int | None:
-    """Where the first handle ``match`` accepts starts (for messages), or None."""
-    return next((tok.offset for tok in tokens(template) if tok.kind != "text" and match(tok)), None)
-
-
-def names(key: str, token: Token) -> bool:
-    """Whether a handle refers to field ``key``: replaces it (after any filters) or opens or
-    closes a section on it."""
-    if token.kind == "field":
-        return token.value.split(":")[-1] == key
-    return token.kind in ("open", "negated", "close") and token.value == key
-
-
-def parse(template: str) -> Nodes:
-    """The template as nodes; raises TemplateError where Anki's parser would fail."""
+def parse(template: str, lexed: list[Token] | None = None) -> Nodes:
+    """The template as nodes (from its ``tokens``, when the caller has them); raises
+    TemplateError where Anki's parser would fail."""
     root: Nodes = []
     stack: list[tuple[str, int, Nodes]] = []  # (open key, offset, children)
     current = root
-    for tok in tokens(template):
+    for tok in tokens(template) if lexed is None else lexed:
         kind = tok.kind
         if kind == "text" or kind == "comment":
             current.append((kind, tok.value))

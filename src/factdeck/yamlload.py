@@ -9,8 +9,9 @@ Aliases are shared, not copied, and their expansion is budgeted so alias bombs e
 
 from __future__ import annotations
 
+import bisect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -177,6 +178,12 @@ def _syntax_message(e: yaml.MarkedYAMLError, char: str) -> str:
     return msg
 
 
+_MERGE_KEY = (
+    "merge key `<<` is not supported: write the keys out (YAML 1.2 has no merge keys, so tools "
+    "disagree on what it means); quote it (`'<<'`) for a key named `<<`"
+)
+
+
 def _build(text: str, out: Collector, on_note: OnNote | None, outline: Outline) -> Node | None:
     parser = _Parser(text)
     get_event = parser.get_event
@@ -251,6 +258,9 @@ def _build(text: str, out: Collector, on_note: OnNote | None, outline: Outline) 
                 if key is _NO_KEY:
                     frame[1] = event.value
                     frame[2] = pos
+                    if event.value == "<<" and not event.style:  # plain, not quoted
+                        out.error(pos, "yaml-merge-key", _MERGE_KEY)
+                        frame[1] = _BAD_KEY
                     continue
                 container = frame[0]
                 if type(key) is str and key not in container:  # the common case, inlined
@@ -331,6 +341,12 @@ def _build(text: str, out: Collector, on_note: OnNote | None, outline: Outline) 
                     "aliases expand this file more than tenfold; refusing to expand (alias bomb?)",
                 )
                 raise _Abort
+            if in_map and frame[1] is _NO_KEY:
+                out.error(
+                    pos, "yaml-key", f"alias `*{event.anchor}` used as a mapping key; write the key out"
+                )
+                frame[1] = _BAD_KEY
+                continue
             attach(target[0], pos)
         elif cls is DocStart:
             documents += 1
@@ -397,15 +413,32 @@ def value_position(text: str | None, start: Pos, value: str, offset: int) -> Pos
     character, and trusted only when that reading reproduces the loaded value: so a position
     is either exact or not given. Only error paths call this: it may scan the whole file.
     """
-    if text is None or not 0 <= offset < len(value):
+    if not 0 <= offset < len(value):
         return None
+    return value_positions(text, start, value, [offset]).get(offset)
+
+
+def value_positions(text: str | None, start: Pos, value: str, offsets: Iterable[int]) -> dict[int, Pos]:
+    """``value_position`` for many offsets into one value, reading the scalar and the file once
+    (a template with thousands of problems is not read again for each); offsets whose position
+    cannot be told for sure are left out."""
+    if text is None:
+        return {}
     i = _index(text, start)
     if i is None:
-        return None
+        return {}
     chars = _scalar_chars(text, i, len(value))
     if chars is None or len(chars) != len(value) or "".join(c for c, _ in chars) != value:
-        return None
-    return position(text, chars[offset][1])
+        return {}
+    at = {offset: chars[offset][1] for offset in offsets if 0 <= offset < len(value)}
+    if not at:
+        return {}
+    ends = [m.end() for m in _LINE_BREAK.finditer(text, 0, max(at.values()))]
+    out: dict[int, Pos] = {}
+    for offset, index in at.items():
+        line = bisect.bisect_right(ends, index)
+        out[offset] = (line + 1, index - (ends[line - 1] if line else 0) + 1)
+    return out
 
 
 def _index(text: str, pos: Pos) -> int | None:
