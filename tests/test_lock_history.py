@@ -8,7 +8,7 @@ import sqlite3
 import sys
 import zipfile
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from factdeck import lock as lockfile
@@ -106,12 +106,14 @@ def test_anki_imports_a_package_with_histories_cleanly_and_ignores_them(write_de
 
 @settings(max_examples=400, deadline=None)
 @given(st.one_of(st.text(max_size=14), st.from_regex(r"-?[0-9]{1,12}", fullmatch=True)))
+@example("00000000000")
 def test_lock_times_are_read_as_the_lock_format_defines_them(text):
-    """Whole ASCII seconds up to the end of 2107; a negative or larger number is out of range; any
-    other text (Unicode digits, signs, spaces) is not a time."""
+    """Whole ASCII seconds up to the end of 2107, in at most as many digits as that time has; a
+    negative, larger or longer number is out of range; any other text (Unicode digits, signs,
+    spaces) is not a time."""
     if re.fullmatch(r"-?[0-9]+", text) is None:
         expected: object = ValueError
-    elif text.startswith("-") or int(text) > lockfile.MAX_TIME:
+    elif text.startswith("-") or int(text) > lockfile.MAX_TIME or len(text) > len(str(lockfile.MAX_TIME)):
         expected = "out of range"
     else:
         expected = int(text)
