@@ -170,3 +170,14 @@ def test_a_lock_field_name_no_field_can_have_is_a_located_error(write_deck, tmp_
         f"{lock}:{row + 1}:1: error: lock file deck.lock has a line factdeck does not understand"
         in result.output
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_short_hashes_are_blake2b_of_four_bytes(data):
+    import hashlib
+
+    from factdeck import history
+
+    assert history.short_hash(data) == hashlib.blake2b(data, digest_size=4).hexdigest()
+    assert history.short_hash(data) == history.short_hash(data)  # the empty hasher is never changed

@@ -27,20 +27,28 @@ _TOKEN = re.compile(rf"(\?)?([a-z0-9][a-z0-9-]*):({_GROUP}(?:/{_GROUP})*)(?:;((?
 MAX_VERSIONS = 10_000  # per field; more is a damaged or hostile file, not a deck's history
 
 
-_blake2b = hashlib.blake2b
+_EMPTY_BLAKE2B = hashlib.blake2b(digest_size=HASH_LENGTH // 2)
+
+
+def short_hash(data: bytes) -> str:
+    """``blake2b(data, digest_size=4).hexdigest()``, from a copy of an empty hasher: half the
+    time of building one from its arguments (a first build hashes every field of every note)."""
+    hasher = _EMPTY_BLAKE2B.copy()
+    hasher.update(data)
+    return hasher.hexdigest()
 
 
 def field_hash(text: str) -> str:
     """The short hash of a field's text; NFC first, because Anki normalises what it stores."""
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
-    return _blake2b(text.encode(), digest_size=HASH_LENGTH // 2).hexdigest()
+    return short_hash(text.encode())
 
 
 @functools.lru_cache(maxsize=4096)
 def tag_hash(tag: str) -> str:
     """The short hash of a tag; case-insensitive, as Anki's tags are (decks repeat their tags)."""
-    return _blake2b(tag.casefold().encode(), digest_size=HASH_LENGTH // 2).hexdigest()
+    return short_hash(tag.casefold().encode())
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,7 @@ def first_token(notetype_key: str, flds: str, tags: Iterable[str]) -> str:
     """The token of a note shipped once: what most notes of a large first build need, made fast."""
     if not unicodedata.is_normalized("NFC", flds):
         flds = unicodedata.normalize("NFC", flds)
-    groups = "/".join([_blake2b(f.encode(), digest_size=4).hexdigest() for f in flds.split("\x1f")])
+    groups = "/".join([short_hash(f.encode()) for f in flds.split("\x1f")])
     return f"{notetype_key}:{groups}{_tag_group(tuple(tags))}"
 
 
