@@ -865,3 +865,39 @@ def test_on_a_file_system_without_hard_links_the_backup_is_copied_never_over_ano
     assert synced.exit_code == 0, synced.output
     backup = Path(json.loads(synced.stdout)["backup"])
     assert _backup_notes(backup, path.parent / "read")["a"] == "A's first answer"
+
+
+@pytest.mark.parametrize("source", ["decks", "package"])
+def test_a_file_a_changed_template_names_reaches_the_collections_media(learner, run, tmp_path, source):
+    deck, path, _ = learner
+    (deck.parent / "logo.png").write_bytes(PNG)
+    deck.write_text(
+        V1.replace('front: "{{Word}}"', "front: '<img src=\"logo.png\">{{Word}}'"), encoding="utf-8"
+    )
+    target = deck
+    if source == "package":
+        target = tmp_path / "v2.apkg"
+        assert not build([str(deck)], output=target, now=T0 + 100).errors
+    assert _sync(run, target, "--collection", path, "--yes").exit_code == 0
+    col = _open(path)
+    model = col.col.models.by_name("Word")
+    media = Path(col.col.media.dir())
+    col.close()
+    (name,) = re.findall(r'<img src="([^"]+)">', model["tmpls"][0]["qfmt"])
+    assert name.startswith("_factdeck-") and (media / name).read_bytes() == PNG
+
+
+def test_a_first_sync_carries_the_files_templates_name(write_deck, run, tmp_path):
+    (tmp_path / "logo.png").write_bytes(PNG)
+    deck = write_deck(V1.replace('front: "{{Word}}"', "front: '<img src=\"logo.png\">{{Word}}'"))
+    (deck.parent / "logo.png").write_bytes(PNG)
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    _open(folder / "collection.anki2").close()
+    assert _sync(run, deck, "--collection", folder / "collection.anki2", "--yes").exit_code == 0
+    col = _open(folder / "collection.anki2")
+    model = col.col.models.by_name("Word")
+    media = Path(col.col.media.dir())
+    col.close()
+    (name,) = re.findall(r'<img src="([^"]+)">', model["tmpls"][0]["qfmt"])
+    assert (media / name).read_bytes() == PNG

@@ -106,6 +106,7 @@ class Collection:
     notetypes: dict[int, TheirNotetype] = field(default_factory=dict)
     seen: dict[str, dict[str, str]] = field(default_factory=dict)  # guid -> field -> hash (last sync)
     explicit: dict[str, set[str]] = field(default_factory=dict)  # deck id -> own-GUID notes synced
+    media: set[str] = field(default_factory=set)  # the release's media files it already has
 
 
 def read_state(value: object) -> tuple[dict[str, dict[str, str]], dict[str, set[str]]]:
@@ -227,7 +228,7 @@ class Plan:
     # written before the note types gain fields: their new, empty fields count as unedited, so
     # that a sync Anki stops part-way is finished by the next one
     interim_seen: dict[str, dict[str, str]] = field(default_factory=dict)
-    media: list[str] = field(default_factory=list)  # files the updated fields need
+    media: list[str] = field(default_factory=list)  # files the updated fields and note types need
 
     @property
     def schema_change(self) -> bool:
@@ -275,7 +276,7 @@ def plan(
         for have in col.notes.values():
             for name in gained.get(have.notetype, ()):
                 result.interim_seen.setdefault(have.guid, {})[name] = empty
-    media: set[str] = set()
+    media = _notetype_media(release, col)
     for note in release.notes:
         theirs_note = col.notes.get(note.guid)
         if theirs_note is None:
@@ -331,6 +332,17 @@ def plan(
             result.seen[guid] = seen
     _removed(release, col, result)
     return result
+
+
+def _notetype_media(release: Release, col: Collection) -> set[str]:
+    """The files the release's templates and CSS name that the collection lacks: updating a note
+    type in place carries no media, and a file an earlier sync missed is still missing."""
+    texts = [
+        text
+        for nt in release.notetypes.values()
+        for text in (nt.css, *(side for _, front, back in nt.templates for side in (front, back)))
+    ]
+    return {name for name in release.media if name not in col.media and any(name in text for text in texts)}
 
 
 def _equal(theirs: TheirNote, ours: ShippedNote) -> bool:

@@ -122,6 +122,7 @@ def snapshot(col: Any, path: Path, release: Release) -> Collection:
         state.notes[guid] = TheirNote(
             nid, guid, mid, dict(zip(field_names, values)), tuple(tags.split()), nid in suspended
         )
+    state.media = {name for name in release.media if col.media.have(name)}
     state.seen, state.explicit = read_state(col.get_config(STATE_KEY, None))
     return state
 
