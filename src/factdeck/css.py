@@ -10,6 +10,7 @@ after a backslash are not braces.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 
@@ -119,6 +120,17 @@ def _url(css: str, start: int, found: list[Problem]) -> int:
 def position(css: str, offset: int) -> tuple[int, int]:
     """1-based line and column of ``offset`` in a CSS file's text."""
     return css.count("\n", 0, offset) + 1, offset - css.rfind("\n", 0, offset)
+
+
+def positions(css: str, offsets: list[int]) -> list[tuple[int, int]]:
+    """``position`` of each of ``offsets``, with one scan of the text: hostile CSS can have a
+    slip on every line."""
+    ends = [m.end() for m in re.finditer("\n", css)]
+    found = []
+    for offset in offsets:
+        line = bisect.bisect_right(ends, offset)
+        found.append((line + 1, offset - (ends[line - 1] if line else 0) + 1))
+    return found
 
 
 # --- note-type CSS in a shadow root (the preview) ------------------------------------------------

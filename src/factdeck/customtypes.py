@@ -286,9 +286,10 @@ def _bundle_media(
         for side, text in (("front", front), ("back", back)):
             sides[side], problems = bundler.rewrite(text, templatemedia.template_references(text))
             at = cast("YMap", entry).val_pos[side]
+            where = value_positions(check.out.source, at, text, (offset for offset, _ in problems))
             for offset, problem in problems:
                 out.error(
-                    _inside(check, at, text, offset),
+                    where.get(offset, at),
                     "template-media",
                     f"`{side}` of template `{t_name}` of {what}: {problem}",
                 )
@@ -299,15 +300,15 @@ def _bundle_media(
     new_css, problems = bundler.rewrite(css, templatemedia.css_references(css))
     if "css-file" in node:
         shown = os.path.join(os.path.dirname(check.out.path), str(node["css-file"]))
-        for offset, problem in problems:
-            line, col = stylesheet.position(css, offset)
+        for (_, problem), (line, col) in zip(problems, stylesheet.positions(css, [o for o, _ in problems])):
             out.items.append(
                 Diagnostic(shown, line, col, "template-media", f"`css-file` of {what}: {problem}")
             )
-    else:
+    elif problems:
+        at = node.val_pos["css"]
+        where = value_positions(check.out.source, at, css, (offset for offset, _ in problems))
         for offset, problem in problems:
-            where = value_position(check.out.source, node.val_pos["css"], css, offset) or node.val_pos["css"]
-            out.error(where, "template-media", f"`css` of {what}: {problem}")
+            out.error(where.get(offset, at), "template-media", f"`css` of {what}: {problem}")
     return rewritten, new_css, bundler.media
 
 
@@ -661,12 +662,13 @@ def _css_reads_as_written(check: _Checker, css: str, what: str, pos: Pos, path: 
             f"the first, at line {line} of the CSS: {found[0].message}",
         )
         return True
-    for problem in found:
-        if path is None:
-            where = value_position(check.out.source, pos, css, problem.offset) or pos
-            check.out.error(where, "notetype-css", f"{what}: {problem.message}")
-        else:
-            line, col = stylesheet.position(css, problem.offset)
+    offsets = [problem.offset for problem in found]
+    if path is None:
+        where = value_positions(check.out.source, pos, css, offsets)
+        for problem in found:
+            check.out.error(where.get(problem.offset, pos), "notetype-css", f"{what}: {problem.message}")
+    else:
+        for problem, (line, col) in zip(found, stylesheet.positions(css, offsets)):
             check.out.items.append(Diagnostic(path, line, col, "notetype-css", f"{what}: {problem.message}"))
     return False
 
