@@ -219,6 +219,12 @@ def test_importing_a_package_whose_css_has_a_slip_keeps_it_and_the_deck_builds(t
         ),
         ('/* body */ .a[title="body"], .bodyish, #html, tbody { content: "html" }', None, ""),
         ("@keyframes body { from { } to { } }", None, ""),
+        # words in attribute selectors are values, an escaped character continues a name, and a
+        # namespaced element is not rewritten into an invalid selector that drops its whole list
+        ("[lang=html] .a, [data-x = body i], [html|x] { }", None, ""),
+        ("html[dir=rtl] body[data-side=html] { }", ":host([dir=rtl]) .card[data-side=html] { }", ""),
+        ("body\\:x, html\\2d y { }", None, ""),
+        ("*|body, svg|html, .x { }", None, ""),
         (
             '@import url("_base.css");\n@font-face { font-family: F; src: url(_f.woff2) }\n.card { font-family: F }',
             "\n.card { font-family: F }",
@@ -230,6 +236,16 @@ def test_the_preview_applies_root_and_body_rules_in_its_shadow_roots_and_hoists_
     given, inside, document
 ):
     assert css.for_shadow_root(given) == (given if inside is None else inside, document)
+
+
+def test_rules_nested_thousands_of_groups_deep_are_rewritten_in_one_pass():
+    """The checker accepts any depth of balanced `@media`; the preview read each depth again,
+    recursing past Python's limit (a traceback) and quadratic in the depth."""
+    depth = 5_000
+    given = "@media screen {" * depth + " body { a: b } " + "}" * depth
+    assert css.problems(given) == []
+    inside, document = css.for_shadow_root(given)
+    assert inside == given.replace(" body ", " .card ") and document == ""
 
 
 def test_the_preview_page_holds_the_rewritten_css_and_the_hoisted_fonts(tmp_path):

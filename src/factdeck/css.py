@@ -141,10 +141,14 @@ _AT = re.compile(r"\s*@([A-Za-z-]+)")
 _HOISTED = {"font-face", "import"}  # they do nothing inside a shadow root: they go to the document
 _GROUPS = {"media", "supports", "layer", "container", "document", "scope"}  # rule lists inside
 _COMPOUND = r"((?:[.#][\w-]+|\[[^\]]*\]|:(?!:)[\w-]+(?:\([^)]*\))?)*)"
-_ROOT = re.compile(
-    rf"(?<![\w\-.#:\\])html(?![\w\-(]){_COMPOUND}|(?<![\w\-\\]):root(?![\w\-(]){_COMPOUND}", re.I
+# `html`, `body` and `:root` as a selector writes them: not part of another name, not namespaced
+# (`svg|body` rewritten would be an invalid selector, dropping its whole list)
+_HOST = re.compile(
+    rf"(?<![\w\-.#:|])(html|body)(?![\w\-(|]){_COMPOUND}|(?<![\w\-|]):root(?![\w\-(]){_COMPOUND}", re.I
 )
-_BODY = re.compile(rf"(?<![\w\-.#:\\])body(?![\w\-(]){_COMPOUND}", re.I)
+# what a selector's words are not: comments, strings, escapes, and attribute selectors' insides
+_ATTR = r"\[(?:[^\]\"'\\]|\\.|\"(?:[^\"\\\n]|\\.)*\"?|'(?:[^'\\\n]|\\.)*'?)*\]?"
+_MASK = re.compile(_SKIP.pattern + "|" + _ATTR, re.S)
 
 
 def for_shadow_root(css: str) -> tuple[str, str]:
@@ -156,69 +160,100 @@ def for_shadow_root(css: str) -> tuple[str, str]:
     `@font-face` and `@import` do nothing there: they are hoisted."""
     inside: list[str] = []
     document: list[str] = []
-    _rewrite(css, 0, len(css), inside, document, True)
+    _rewrite(css, inside, document)
     return "".join(inside), "\n".join(document)
 
 
-def _statements(css: str, start: int, end: int) -> list[tuple[int, int, int]]:
-    """The statements of ``css[start:end]``: (start, its block's `{` or -1, end)."""
-    found = []
-    at, brace, depth = start, -1, 0
-    for m in _TOKEN.finditer(css, start, end):
-        c = m.group()
-        if c == "{":
-            if depth == 0:
-                brace = m.start()
-            depth += 1
-        elif c == "}" and depth:
-            depth -= 1
-            if depth == 0:
-                found.append((at, brace, m.end()))
-                at, brace = m.end(), -1
-        elif c == ";" and depth == 0:
-            found.append((at, -1, m.end()))
-            at = m.end()
-    if css[at:end].strip():
-        found.append((at, brace, end))
-    return found
+_GROUP, _KEPT, _HOIST = 0, 1, 2  # a block of rules, one left as written, one going to the document
 
 
-def _rewrite(css: str, start: int, end: int, inside: list[str], document: list[str], top: bool) -> None:
-    pos = start
-    for at, brace, stop in _statements(css, start, end):
-        inside.append(css[pos:at])
-        head = css[at : brace if brace >= 0 else stop]
+def _rewrite(css: str, inside: list[str], document: list[str]) -> None:
+    """One pass over the statements, however deeply `@media` and the like nest: a block of
+    rules keeps the rules' selectors rewritten; any other block is copied as written."""
+    stack: list[int] = []
+    kept = 0  # how many of the open blocks are not blocks of rules (their contents stay)
+    pos = 0  # the text before it is written; a statement, in a block of rules, starts here
+    hoist = -1
+
+    def name(head: str) -> str | None:
         rule = _AT.match(_SKIP.sub(lambda m: m.group() if m.group()[0] == "\\" else " ", head))
-        name = rule.group(1).lower() if rule else None
-        if name in _HOISTED and top:
-            document.append(css[at:stop].strip())
-        elif name in _GROUPS and brace >= 0:
-            inside.append(css[at : brace + 1])
-            inner_end = stop - 1 if css[stop - 1] == "}" else stop
-            _rewrite(css, brace + 1, inner_end, inside, document, False)
-            inside.append(css[inner_end:stop])
-        elif name is None and brace >= 0:
-            inside.append(_host_selectors(head) + css[brace:stop])
-        else:
-            inside.append(css[at:stop])
-        pos = stop
-    inside.append(css[pos:end])
+        return rule.group(1).lower() if rule else None
+
+    for m in _TOKEN.finditer(css):
+        c = m.group()
+        if c not in "{};":
+            continue
+        if c == "{":
+            if kept:
+                stack.append(_KEPT)
+                kept += 1
+                continue
+            head = css[pos : m.start()]
+            at = name(head)
+            if at in _HOISTED and not stack:
+                stack.append(_HOIST)
+                kept, hoist = kept + 1, pos
+            elif at in _GROUPS:
+                stack.append(_GROUP)
+                inside.append(css[pos : m.end()])
+            else:
+                stack.append(_KEPT)
+                kept += 1
+                inside.append((_host_selectors(head) if at is None else head) + "{")
+            pos = m.end()
+        elif c == "}":
+            if not stack:
+                continue  # closes nothing: part of the next statement, as browsers read it
+            frame = stack.pop()
+            if frame != _GROUP:
+                kept -= 1
+                if kept:
+                    continue
+            if frame == _HOIST:
+                document.append(css[hoist : m.end()].strip())
+            else:
+                inside.append(css[pos : m.end()])
+            pos = m.end()
+        elif not kept:  # `;`
+            if not stack and name(css[pos : m.end()]) in _HOISTED:
+                document.append(css[pos : m.end()].strip())
+            else:
+                inside.append(css[pos : m.end()])
+            pos = m.end()
+    if hoist >= 0 and stack and stack[0] == _HOIST:
+        document.append(css[hoist:].strip())
+    elif not stack and name(css[pos:]) in _HOISTED and css[pos:].strip():
+        document.append(css[pos:].strip())
+    else:
+        inside.append(css[pos:])
 
 
 def _host_selectors(prelude: str) -> str:
-    """`html`, `:root` (as `:host`) and `body` (as `.card`) in a selector list; comments and
-    strings untouched."""
+    """`html`, `:root` (as `:host`) and `body` (as `.card`) in a selector list; comments,
+    strings, escaped characters and attribute selectors' values untouched."""
+    masked = _MASK.sub(_hidden, prelude)  # same length: a match's spans are the prelude's
     parts, pos = [], 0
-    for m in _SKIP.finditer(prelude):
-        parts += [_host_words(prelude[pos : m.start()]), m.group()]
+    for m in _HOST.finditer(masked):
+        group = 2 if m.group(1) else 3
+        compound = prelude[m.start(group) : m.end(group)]
+        if m.group(1) and m.group(1).lower() == "body":
+            new = ".card" + compound
+        else:
+            new = f":host({compound})" if compound else ":host"
+        parts += [prelude[pos : m.start()], new]
         pos = m.end()
-    parts.append(_host_words(prelude[pos:]))
+    parts.append(prelude[pos:])
     return "".join(parts)
 
 
-def _host_words(text: str) -> str:
-    def host(m: re.Match[str]) -> str:
-        compound = m.group(1) or m.group(2) or ""
-        return f":host({compound})" if compound else ":host"
-
-    return _ROOT.sub(host, _BODY.sub(lambda m: ".card" + (m.group(1) or ""), text))
+def _hidden(m: re.Match[str]) -> str:
+    text = m.group()
+    if text.startswith("/*"):
+        return " " * len(text)
+    if text[0] == "[":
+        return (
+            "[" + "x" * (len(text) - 2) + "]"
+            if len(text) > 1 and text[-1] == "]"
+            else "[" + "x" * (len(text) - 1)
+        )
+    return "x" * len(text)  # an escape or a string: part of a name, never `html` or `body`
