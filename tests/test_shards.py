@@ -442,3 +442,73 @@ def test_pieces_get_smaller_so_both_processes_end_together():
     assert all(a > b for a, b in itertools.pairwise(shares[1:]))
     cut = shards.split(_deck(_notes(400, False)), shards.PIECES)
     assert len(cut.pieces) == shards.PIECES
+
+
+# --- every piece at once: the eight pieces a large file is cut into ---------------------------
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(structure=deck_structure)
+def test_eight_pieces_read_generated_decks_as_the_one_pass_read(tmp_path_factory, structure):
+    path = tmp_path_factory.mktemp("gen8") / "deck.yaml"
+    text = yaml.safe_dump(structure, allow_unicode=True, default_flow_style=False, sort_keys=False)
+    path.write_text(text)
+    _same_read(str(path), path.read_text(), shards.PIECES)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(text=trap_deck())
+def test_eight_pieces_cut_inside_scalars_comments_and_flow_never_change_the_deck(tmp_path_factory, text):
+    _same_read(str(tmp_path_factory.mktemp("trap8") / "deck.yaml"), text, shards.PIECES)
+
+
+LARGE_HEADER = """\
+deck:
+  id: large
+  name: Large
+  media: m
+sources:
+  s1: {title: One, url: "https://example.org/1"}
+notetypes:
+  drug:
+    fields: [Drug, Class, Picture]
+    templates:
+      - {name: Class, front: "{{Drug}} {{Picture}}", back: "{{FrontSide}}<hr id=answer>{{Class}}"}
+notes:
+"""
+
+
+def _large_note(i: int) -> str:
+    """Note i of a large deck: every kind of note, and an error or a repeat every so often."""
+    kind = i % 7
+    if i % 97 == 5:
+        return f"  - id: n{i}\n    frnt: misspelt key\n    back: b\n"  # an error in many pieces
+    if i % 149 == 11:
+        return f"  - id: n{i - 100}\n    front: repeat\n    back: of an id in an earlier piece\n"
+    if i % 131 == 7:
+        return f"  - id: n{i}\n    guid: G{i % 3}\n    front: q\n    back: a\n"  # guids repeated
+    if kind == 0:
+        return (
+            f"  - id: n{i}\n    type: drug\n    fields: {{Drug: d{i}, Class: c{i}, Picture: '<img src=\"p.png\">'}}\n"
+            f"    subdeck: Part {i % 5}::Sub {i % 3}\n"
+        )
+    if kind == 1:
+        return f'  - id: n{i}\n    text: &t{i} "Fact {i} is {{{{c1::x}}}}"\n    extra: *t{i}\n    tags: [k{i % 11}]\n'
+    if kind == 2:
+        return f"  - id: n{i}\n    guid: own{i}\n    front: Q {i}\n    back: |\n      A {i}\n      - item\n    sources: [s1]\n"
+    if kind == 3:
+        return f"  - id: n{i}\n    front: '![pic](m/p.png) Q{i}'\n    back: A\n    subdeck: part {i % 5}\n"
+    return f"  - id: n{i}\n    front: Question {i} {'x' * 1500}?\n    back: Answer {i}\n    tags: [a, b{i % 13}]\n"
+
+
+def test_a_large_deck_of_every_kind_of_note_in_eight_pieces_is_the_one_pass_read(tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "p.png").write_bytes(b"\x89PNG picture")
+    notes = []
+    size = 0
+    while size < shards.MIN_BYTES:
+        notes.append(_large_note(len(notes)))
+        size += len(notes[-1])
+    text = LARGE_HEADER + "".join(notes)
+    assert len(shards.split(text, shards.PIECES).pieces) == shards.PIECES
+    assert _same_read(str(tmp_path / "deck.yaml"), text, shards.PIECES)
