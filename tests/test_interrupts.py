@@ -145,7 +145,8 @@ class Project:
                     found.append(rel)
         return found
 
-    def start(self, point: str, *args: str) -> subprocess.Popen[str]:
+    def start(self, point: str, *args: str, group: bool = False) -> subprocess.Popen[str]:
+        """``group``: in a process group of its own, as a terminal's foreground job is."""
         self.go = self.root / "go"
         proc = subprocess.Popen(
             [sys.executable, "-c", CHILD, point, str(self.go), *args],
@@ -154,6 +155,7 @@ class Project:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=group,
         )
         line = proc.stdout.readline()
         while line.startswith("child "):
@@ -238,7 +240,13 @@ def test_the_cleanup_of_a_next_build_never_touches_a_live_build(project):
     assert project.state() == project.new
 
 
-def test_sigterm_while_a_large_deck_is_read_on_two_cores_ends_the_child_too(tmp_path):
+@pytest.mark.parametrize(
+    ("signum", "group"),
+    [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, True)],
+    ids=["sigterm", "sigint", "ctrl-c-to-the-job", "sigterm-to-the-job"],
+)
+def test_an_interrupt_while_a_large_deck_is_read_on_two_cores_ends_the_child_too(tmp_path, signum, group):
+    """To the parent alone, or (as Ctrl-C in a terminal) to the parent and its child at once."""
     sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
     from bench_build import generate
 
@@ -246,9 +254,12 @@ def test_sigterm_while_a_large_deck_is_read_on_two_cores_ends_the_child_too(tmp_
     (tmp_path / "tmp").mkdir()
     project = Project.__new__(Project)
     project.root, project.env = tmp_path, {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
-    proc = project.start("shards", "build", "big.yaml", "-o", "big.apkg")
+    proc = project.start("shards", "build", "big.yaml", "-o", "big.apkg", group=group)
     assert project.children
-    proc.send_signal(signal.SIGTERM)
+    if group:
+        os.killpg(proc.pid, signum)
+    else:
+        proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
     assert (proc.returncode, err) == (130, "factdeck: interrupted\n")
     for pid in project.children:  # killed and reaped before the parent left
