@@ -205,3 +205,23 @@ def test_thousands_of_missing_files_in_one_template_are_located_in_one_reading(f
     assert errors[0].startswith(f"{deck}:8:27: ") and errors[-1].startswith(
         f"{deck}:8:{27 + 20 * (refs - 1)}: "
     )
+
+
+def test_a_style_sheet_an_import_names_by_a_bare_string_is_bundled_as_an_url_import_is(files):
+    """`@import "base.css"` loads base.css as `@import url(base.css)` does: left as written,
+    Anki's media folder would lack it and the cards lose its rules without a word."""
+    (files / "base.css").write_text(".x { color: red }")
+    text = DECK.replace(
+        "    css: |\n", "    css: |\n      @import \"base.css\";\n      @import 'missing.css' screen;\n"
+    )
+    deck = files / "deck.yaml"
+    deck.write_text(text, encoding="utf-8")
+    errors = [d.format() for d in check([str(deck)]).errors]
+    assert (
+        len(errors) == 1
+        and errors[0].startswith(f"{deck}:12:15: ")
+        and "`missing.css` not found" in errors[0]
+    )
+    nt, media = _built(files, text.replace("      @import 'missing.css' screen;\n", ""))
+    (name,) = [n for n, data in media.items() if data == b".x { color: red }"]
+    assert name.startswith("_factdeck-") and nt.css.startswith(f'@import "{name}";\n')

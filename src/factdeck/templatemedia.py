@@ -18,12 +18,18 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .render import IMAGE_TYPES, SOUND_TYPES, Renderer, css_urls
+from .render import IMAGE_TYPES, SOUND_TYPES, Renderer, _css_string_at, css_urls
 
 FONT_TYPES = {".woff", ".woff2", ".ttf", ".otf", ".eot"}
 OTHER_TYPES = {".js", ".css"}  # a template's <script src>, an @import
 _SRC = re.compile(r"""<([A-Za-z][A-Za-z0-9]*)[^>]*?\ssrc\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.S)
 _SOUND = re.compile(r"\[sound:(.+?)\]", re.S)
+# comments, strings and escapes skipped whole, so that only an `@import` CSS reads as one counts
+_IMPORT = re.compile(
+    r"""/\*.*?(?:\*/|\Z)|"(?:[^"\\\n]|\\.)*"?|'(?:[^'\\\n]|\\.)*'?|\\."""
+    r"""|@import(?![\w-])(?:\s|/\*.*?\*/)*(?=["'])(("|')(?:(?!\2)[^\\\n]|\\.)*\2?)""",
+    re.S | re.I,
+)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 
 
@@ -67,11 +73,17 @@ def local_names(templates: Iterable[str], css: str) -> tuple[list[str], list[str
 
 
 def css_references(css: str) -> list[Reference]:
-    """The files CSS loads: `url(...)`, `src(...)` (fonts of `@font-face` included)."""
-    return [
+    """The files CSS loads: `url(...)`, `src(...)` (fonts of `@font-face` included), and the
+    style sheet `@import "x.css"` names by a bare string."""
+    found = [
         Reference(start, end, url.strip(" \t\n\r\f"), "file", '"{}"' if bare else 'url("{}")')
         for start, end, url, bare in css_urls(css)
     ]
+    for m in _IMPORT.finditer(css):
+        if m.group(1) is not None:
+            name, end = _css_string_at(css, m.start(1))
+            found.append(Reference(m.start(1), end, name.strip(" \t\n\r\f"), "file", '"{}"'))
+    return sorted(found, key=lambda r: r.start)
 
 
 class Bundler:
