@@ -162,6 +162,12 @@ def test_decks_sharing_a_parent_spelled_alike_are_no_clash(tmp_path):
         ("Cafe\u0301", "Caf\u00e9", "Anki stores deck names in Unicode NFC"),
         ("A\tB", "AB", "Anki removes tabs, line breaks and other control characters"),
         ("Line\nbreak", "Linebreak", "Anki removes tabs, line breaks and other control characters"),
+        ("A:::B", "A::B", "Anki removes `:` from either end of each part between `::`"),
+        (
+            "Pharma::Opioids:",
+            "Pharma::Opioids",
+            "Anki removes `:` from either end of each part between `::`",
+        ),
     ],
 )
 def test_a_name_anki_would_rename_is_an_error_naming_the_new_name(tmp_path, anki, written, anki_name, why):

@@ -2,7 +2,8 @@
 
 Anki normalises every `::` part of a deck name when it reads a package (rslib's
 ``decks/name.rs``): to Unicode NFC, without ASCII control characters (tabs, line breaks),
-trimmed of whitespace, "blank" when nothing is left. It compares names ignoring case (the
+trimmed of whitespace and of single colons (`A:::B` and `A: ::B` are `A::B`), "blank" when
+nothing is left. It compares names ignoring case (the
 ``unicase`` collation: full case folding, so `Straße` is `STRASSE`). So two decks whose
 names differ only in case or Unicode form are one deck to Anki: importing one package after
 the other merges the second into the first (which may be meant); in one package, Anki keeps one
@@ -36,7 +37,7 @@ DEFAULT_DECK = "Default"  # Anki's deck 1: every collection has it
 def anki_part(part: str) -> str:
     """One `::` part as Anki stores it."""
     part = unicodedata.normalize("NFC", part)
-    part = _ASCII_CONTROL.sub("", part).strip(_WHITESPACE)
+    part = _ASCII_CONTROL.sub("", part).strip(_WHITESPACE + ":")  # `A: ::B` is A::B (measured)
     return part or "blank"
 
 
@@ -44,7 +45,7 @@ def anki_name(name: str) -> str:
     """The name Anki gives a deck named ``name`` (`A::::B` -> `A::blank::B`)."""
     if name.isascii() and not _ASCII_CONTROL.search(name):
         parts = name.split("::")
-        if all(p and p[0] != " " and p[-1] != " " for p in parts):
+        if all(p and p[0] not in " :" and p[-1] not in " :" for p in parts):
             return name  # the common case: nothing to normalise
     return "::".join(anki_part(p) for p in name.split("::"))
 
@@ -175,6 +176,10 @@ def _renamed(given: str, renamed: str) -> str:
         why.append("Anki stores deck names in Unicode NFC")
     if _ASCII_CONTROL.search(given):
         why.append("Anki removes tabs, line breaks and other control characters from deck names")
+    if any(
+        p.strip(_WHITESPACE).startswith(":") or p.strip(_WHITESPACE).endswith(":") for p in given.split("::")
+    ):
+        why.append("Anki removes `:` from either end of each part between `::`")
     return f"Anki would rename the deck `{shown(renamed)}` ({'; '.join(why) or 'Anki normalises deck names'})"
 
 
