@@ -481,3 +481,23 @@ def test_ctrl_c_at_any_moment_after_factdeck_starts_is_exit_130_without_a_traceb
             assert (proc.returncode, err) == (130, "factdeck: interrupted\n"), (delay, proc.returncode, err)
         outcomes.append(proc.returncode)
     assert outcomes[:8] == [130] * 8  # the first 0.1 s are all startup imports
+
+
+FORK_SIGNAL = r"""
+import os, signal, sys
+from factdeck import workers
+os.register_at_fork(after_in_child=lambda: os.kill(os.getpid(), int(sys.argv[1])))
+print(workers.Worker(lambda: b"done").result().decode())
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_job_while_the_child_is_being_forked_is_held_until_the_child_s_own_handlers(signum):
+    """Ctrl-C reaches the parent and its child at once: in the child's first moments (Python's
+    after-fork hooks, simulated here by one that signals the child) it had the parent's
+    handlers, and printed a traceback; now the child ignores SIGINT and dies of SIGTERM."""
+    done = subprocess.run(
+        [sys.executable, "-c", FORK_SIGNAL, str(int(signum))], capture_output=True, text=True
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == ("done\n" if signum == signal.SIGINT else "\n")  # b"": the caller does the job

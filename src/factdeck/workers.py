@@ -20,6 +20,9 @@ def available() -> bool:
     return hasattr(os, "fork") and (os.cpu_count() or 1) > 1
 
 
+_HELD = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
 class Worker:
     """A forked child running ``job``; ``result()`` is what it returned, or b"" if it failed in
     any way (an exception, None, a signal), so the caller can do the job itself instead."""
@@ -27,12 +30,21 @@ class Worker:
     def __init__(self, job: Callable[[], bytes | None]) -> None:
         read_end, write_end = os.pipe()
         parent = os.getpid()
-        pid = os.fork()  # OSError (no memory or processes left) is the caller's to handle
+        # Held back across the fork: a Ctrl-C to the whole job, arriving while the child still
+        # has the parent's handlers (in Python's after-fork hooks), printed a traceback from it.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+        try:
+            pid = os.fork()  # OSError (no memory or processes left) is the caller's to handle
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            raise
         if pid == 0:  # the child: work, send the result down the pipe, leave without cleanup
             status = 1
             try:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends us
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGHUP, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
                 _die_with(parent)
                 os.close(read_end)
                 blob = job()
@@ -44,6 +56,11 @@ class Worker:
                 os._exit(status)
         os.close(write_end)
         self.pid, self._read_end = pid, read_end
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a signal held back is handled here
+        except BaseException:
+            self.kill()  # the caller never gets this worker to end
+            raise
 
     def result(self) -> bytes:
         """Wait for the child; its bytes, or b"" when it failed."""
